@@ -1,0 +1,46 @@
+//! Cairn's HTTP surfaces over the service layer: the MLflow wire adapter (`mlflow`), the
+//! operator endpoints (`ops`), and the request-id and tracing layers shared by all of them.
+
+pub mod mlflow;
+mod ops;
+
+use axum::Router;
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::response::IntoResponse;
+use cairn_service::Services;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+/// The header carrying each request's id, set when the client did not send one.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+async fn not_found() -> impl IntoResponse {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({
+            "error_code": "ENDPOINT_NOT_FOUND",
+            "message": "no such endpoint",
+        })),
+    )
+}
+
+/// Builds the whole HTTP application.
+pub fn router(services: Services) -> Router {
+    let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
+    let trace = TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+        let id = request
+            .headers()
+            .get(REQUEST_ID_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("-");
+        tracing::info_span!("request", request.id = %id, http.method = %request.method(), http.path = %request.uri().path())
+    });
+    Router::new()
+        .merge(ops::router())
+        .merge(mlflow::router())
+        .fallback(not_found)
+        .with_state(services)
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(trace)
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}

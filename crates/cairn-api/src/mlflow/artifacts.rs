@@ -1,0 +1,158 @@
+//! MLflow's artifact proxy (`/api/2.0/mlflow-artifacts/artifacts/...`): streamed uploads and
+//! downloads, one-level listings, deletes; and the tracking API's `artifacts/list` for a run.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use cairn_service::Services;
+use futures::TryStreamExt;
+use serde_json::{Map, Value, json};
+
+use super::error::{MlflowError, MlflowResult};
+use super::request::MlflowRequest;
+
+/// The URI scheme of proxied artifact locations.
+const PROXY_SCHEME: &str = "mlflow-artifacts:/";
+
+/// Query of a proxy listing.
+#[derive(Debug, serde::Deserialize)]
+pub struct ListQuery {
+    path: Option<String>,
+}
+
+fn guess_content_type(path: &str) -> &'static str {
+    let extension = path
+        .rsplit_once('.')
+        .map(|(_, ext)| ext.to_ascii_lowercase())
+        .unwrap_or_default();
+    match extension.as_str() {
+        "txt" | "log" | "yaml" | "yml" | "md" | "py" | "mlmodel" => "text/plain; charset=utf-8",
+        "json" => "application/json",
+        "html" | "htm" => "text/html; charset=utf-8",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "svg" => "image/svg+xml",
+        "csv" => "text/csv",
+        _ => "application/octet-stream",
+    }
+}
+
+/// `GET mlflow-artifacts/artifacts?path=dir`: entries named by basename, as MLflow answers.
+pub async fn list(
+    State(services): State<Services>,
+    Query(query): Query<ListQuery>,
+) -> MlflowResult<Json<Value>> {
+    let entries = services.artifacts.list(query.path.as_deref()).await?;
+    let mut body = Map::new();
+    if !entries.is_empty() {
+        let files: Vec<Value> = entries
+            .iter()
+            .map(|entry| {
+                let name = entry.path.rsplit('/').next().unwrap_or(&entry.path);
+                let mut file = Map::new();
+                file.insert("path".into(), json!(name));
+                file.insert("is_dir".into(), json!(entry.is_dir));
+                if let (false, Some(size @ 1..)) = (entry.is_dir, entry.size) {
+                    file.insert("file_size".into(), json!(size));
+                }
+                Value::Object(file)
+            })
+            .collect();
+        body.insert("files".into(), Value::Array(files));
+    }
+    Ok(Json(Value::Object(body)))
+}
+
+/// `GET mlflow-artifacts/artifacts/{path}`: streams the file.
+pub async fn download(
+    State(services): State<Services>,
+    Path(path): Path<String>,
+) -> MlflowResult<Response> {
+    let outcome = services.artifacts.download(&path).await?;
+    let stream = outcome.stream.map_err(std::io::Error::other);
+    let file_name = path
+        .rsplit('/')
+        .next()
+        .unwrap_or("artifact")
+        .replace('"', "");
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, guess_content_type(&path).to_string()),
+            (header::CONTENT_LENGTH, outcome.size.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file_name}\""),
+            ),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// `PUT mlflow-artifacts/artifacts/{path}`: streams the body to the store, atomically.
+pub async fn upload(
+    State(services): State<Services>,
+    Path(path): Path<String>,
+    request: Request,
+) -> MlflowResult<Json<Value>> {
+    let stream = request
+        .into_body()
+        .into_data_stream()
+        .map_err(std::io::Error::other);
+    services.artifacts.upload(&path, Box::pin(stream)).await?;
+    Ok(Json(json!({})))
+}
+
+/// `DELETE mlflow-artifacts/artifacts/{path}`.
+pub async fn delete(
+    State(services): State<Services>,
+    Path(path): Path<String>,
+) -> MlflowResult<Json<Value>> {
+    services.artifacts.delete(&path).await?;
+    Ok(Json(json!({})))
+}
+
+/// `GET artifacts/list` (tracking API): entries relative to the run's artifact root.
+pub async fn list_run(
+    State(services): State<Services>,
+    request: MlflowRequest,
+) -> MlflowResult<Json<Value>> {
+    let run = services.tracking.get_run(&request.run_id()?).await?;
+    let root_uri = run.info.artifact_uri.clone();
+    let Some(root) = root_uri.strip_prefix(PROXY_SCHEME) else {
+        return Err(MlflowError::invalid(format!(
+            "artifacts of this run live at '{root_uri}', which this server does not proxy"
+        )));
+    };
+    let relative = request.string("path")?.unwrap_or_default();
+    let relative = relative.trim_matches('/');
+    let listed = if relative.is_empty() {
+        root.to_string()
+    } else {
+        format!("{root}/{relative}")
+    };
+    let entries = services.artifacts.list(Some(&listed)).await?;
+    let mut body = Map::new();
+    body.insert("root_uri".into(), json!(root_uri));
+    if !entries.is_empty() {
+        let prefix = format!("{}/", root.trim_end_matches('/'));
+        let files: Vec<Value> = entries
+            .iter()
+            .map(|entry| {
+                let path = entry.path.strip_prefix(&prefix).unwrap_or(&entry.path);
+                let mut file = Map::new();
+                file.insert("path".into(), json!(path));
+                file.insert("is_dir".into(), json!(entry.is_dir));
+                if let (false, Some(size @ 1..)) = (entry.is_dir, entry.size) {
+                    file.insert("file_size".into(), json!(size));
+                }
+                Value::Object(file)
+            })
+            .collect();
+        body.insert("files".into(), Value::Array(files));
+    }
+    Ok(Json(Value::Object(body)))
+}

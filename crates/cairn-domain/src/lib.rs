@@ -1,0 +1,12 @@
+//! Cairn's domain: entities, identifiers, validated names, error kinds, the search grammar and
+//! page tokens. No I/O and no async: every other crate builds on these types.
+
+pub mod entities;
+pub mod error;
+pub mod ids;
+pub mod page_token;
+pub mod search;
+pub mod time;
+pub mod validation;
+
+pub use error::{DomainError, ErrorKind};

@@ -1,0 +1,79 @@
+//! Artifact operations behind MLflow's artifact proxy: the proxy path is a key under the
+//! configured artifact root (local directory or S3 prefix).
+
+use bytes::Bytes;
+use cairn_artifacts::{ArtifactEntry, ArtifactPath, ArtifactStore, GetOutcome, PutOutcome};
+use futures::Stream;
+
+use crate::{ServiceError, ServiceResult};
+
+/// One entry of a directory listing, relative to the listed directory's root.
+pub type ArtifactListing = ArtifactEntry;
+
+/// Uploads, downloads, lists and deletes artifacts.
+#[derive(Clone)]
+pub struct ArtifactService {
+    store: ArtifactStore,
+}
+
+/// Parses a proxy path, answering MLflow's "Invalid path" for anything unsafe.
+/// A path that decodes to a traversal (`%2E%2E`) is refused too, as MLflow does.
+fn parse_path(raw: &str) -> ServiceResult<ArtifactPath> {
+    let invalid = || ServiceError::invalid("Invalid path");
+    if raw.contains('%') {
+        let decoded = percent_encoding::percent_decode_str(raw)
+            .decode_utf8()
+            .map_err(|_| invalid())?;
+        ArtifactPath::parse(&decoded).map_err(|_| invalid())?;
+    }
+    ArtifactPath::parse(raw).map_err(|_| invalid())
+}
+
+impl ArtifactService {
+    /// Wraps an artifact store.
+    pub fn new(store: ArtifactStore) -> Self {
+        Self { store }
+    }
+
+    /// Streams an upload to `path`; nothing is visible until it completes.
+    pub async fn upload<S, E>(&self, path: &str, body: S) -> ServiceResult<PutOutcome>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let path = parse_path(path)?;
+        Ok(self.store.put_stream(&path, body).await?)
+    }
+
+    /// Opens a download of `path`.
+    pub async fn download(&self, path: &str) -> ServiceResult<GetOutcome> {
+        let path = parse_path(path)?;
+        self.store.get(&path).await.map_err(|error| {
+            let mut mapped = ServiceError::from(error);
+            if mapped.kind == cairn_domain::ErrorKind::NotFound {
+                mapped.message = format!("No such artifact: '{}'", path.as_str());
+            }
+            mapped
+        })
+    }
+
+    /// Lists one directory level; `None` or an empty path lists the root.
+    pub async fn list(&self, path: Option<&str>) -> ServiceResult<Vec<ArtifactListing>> {
+        let path = match path.map(|p| p.trim_matches('/')).filter(|p| !p.is_empty()) {
+            Some(raw) => Some(parse_path(raw)?),
+            None => None,
+        };
+        Ok(self.store.list(path.as_ref()).await?)
+    }
+
+    /// Deletes a file or a whole directory.
+    pub async fn delete(&self, path: &str) -> ServiceResult<()> {
+        let path = parse_path(path)?;
+        Ok(self.store.delete_prefix(&path).await?)
+    }
+
+    /// Checks that the artifact backend answers.
+    pub async fn check(&self) -> ServiceResult<()> {
+        Ok(self.store.check().await?)
+    }
+}

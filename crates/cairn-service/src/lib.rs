@@ -1,0 +1,42 @@
+//! Cairn's operations, above the store, the artifact store and (later) the executors. Each
+//! surface (the MLflow adapter, the native API, the UI) calls these and nothing below them.
+//! Domain rules that do not depend on the wire (name rules, limits, truncation) live here.
+
+mod artifacts;
+mod error;
+mod tracking;
+
+use cairn_artifacts::ArtifactStore;
+use cairn_store::Store;
+
+pub use artifacts::{ArtifactListing, ArtifactService};
+pub use cairn_store::{LoggedModelField, LoggedModelSearch, NewLoggedModel, NewRun, RunUpdate};
+pub use error::{ServiceError, ServiceResult};
+pub use tracking::TrackingService;
+
+/// Every service, cheap to clone, shared by all request handlers.
+#[derive(Clone)]
+pub struct Services {
+    /// Experiments, runs, metrics and logged models.
+    pub tracking: TrackingService,
+    /// Artifact upload, download and listing.
+    pub artifacts: ArtifactService,
+    store: Store,
+}
+
+impl Services {
+    /// Builds the services over a migrated store and an artifact store.
+    pub fn new(store: Store, artifacts: ArtifactStore) -> Self {
+        Self {
+            tracking: TrackingService::new(store.clone()),
+            artifacts: ArtifactService::new(artifacts),
+            store,
+        }
+    }
+
+    /// Checks that the database and the artifact store answer.
+    pub async fn readiness(&self) -> ServiceResult<()> {
+        self.store.ping().await?;
+        self.artifacts.check().await
+    }
+}

@@ -1,0 +1,400 @@
+//! Tracking operations: experiments, runs, their data, and logged models, with MLflow's
+//! validation rules applied before anything reaches the store.
+
+use cairn_domain::entities::{
+    DatasetInput, Experiment, LoggedModel, LoggedModelStatus, Metric, ModelOutput, Param, Run,
+    RunInfo, Tag, ViewType,
+};
+use cairn_domain::ids::ExperimentId;
+use cairn_domain::page_token::{decode_offset, encode_offset};
+use cairn_domain::search::{
+    parse_experiment_filter, parse_experiment_order_by, parse_run_filter, parse_run_order_by,
+};
+use cairn_domain::validation::{
+    MAX_ENTITY_KEY_LENGTH, MAX_EXPERIMENT_TAG_KEY_LENGTH, MAX_EXPERIMENT_TAG_VAL_LENGTH,
+    MAX_PARAM_VAL_LENGTH, MAX_TAG_VAL_LENGTH, json_path, truncate_chars, validate_batch_limits,
+    validate_experiment_name, validate_key, validate_length,
+};
+use cairn_store::{
+    ExperimentSearch, LogBatch, LoggedModelSearch, NewLoggedModel, NewRun, RunSearch, RunUpdate,
+    Store,
+};
+
+use crate::{ServiceError, ServiceResult};
+
+/// A page of results and the token of the next page, if any.
+pub type Page<T> = (Vec<T>, Option<String>);
+
+/// Experiments, runs, metrics and logged models.
+#[derive(Clone)]
+pub struct TrackingService {
+    store: Store,
+}
+
+fn next_token(offset: u64, count: usize, has_more: bool) -> Option<String> {
+    has_more.then(|| encode_offset(offset + count as u64))
+}
+
+fn search_error(error: cairn_domain::search::SearchError) -> ServiceError {
+    ServiceError::invalid(error.message)
+}
+
+/// Validates and truncates a run tag as MLflow does.
+fn clean_run_tag(tag: &Tag, path: &str) -> ServiceResult<Tag> {
+    let key_path = json_path(path, "key");
+    validate_key(&tag.key, &key_path)?;
+    validate_length(&key_path, MAX_ENTITY_KEY_LENGTH, &tag.key)?;
+    Ok(Tag {
+        key: tag.key.clone(),
+        value: truncate_chars(&tag.value, MAX_TAG_VAL_LENGTH),
+    })
+}
+
+/// Validates and truncates a param as MLflow does.
+fn clean_param(param: &Param, path: &str) -> ServiceResult<Param> {
+    validate_key(&param.key, &json_path(path, "key"))?;
+    validate_length("Param key", MAX_ENTITY_KEY_LENGTH, &param.key)?;
+    Ok(Param {
+        key: param.key.clone(),
+        value: truncate_chars(&param.value, MAX_PARAM_VAL_LENGTH),
+    })
+}
+
+/// Validates a metric point as MLflow does.
+fn check_metric(metric: &Metric, path: &str) -> ServiceResult<()> {
+    validate_key(&metric.key, &json_path(path, "name"))?;
+    if metric.timestamp < 0 {
+        return Err(ServiceError::invalid(
+            cairn_domain::validation::invalid_value(
+                &json_path(path, "timestamp"),
+                &serde_json::json!(metric.timestamp),
+                Some(&format!(
+                    "metric '{}' (value={}). Timestamp must be a nonnegative long (64-bit integer) ",
+                    metric.key, metric.value
+                )),
+            ),
+        ));
+    }
+    validate_length("Metric name", MAX_ENTITY_KEY_LENGTH, &metric.key)?;
+    Ok(())
+}
+
+fn check_experiment_tag(tag: &Tag) -> ServiceResult<()> {
+    validate_key(&tag.key, "key")?;
+    validate_length("key", MAX_EXPERIMENT_TAG_KEY_LENGTH, &tag.key)?;
+    validate_length("value", MAX_EXPERIMENT_TAG_VAL_LENGTH, &tag.value)?;
+    Ok(())
+}
+
+impl TrackingService {
+    /// Wraps the store.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// Creates an experiment.
+    pub async fn create_experiment(
+        &self,
+        name: &str,
+        artifact_location: Option<&str>,
+        tags: &[Tag],
+    ) -> ServiceResult<ExperimentId> {
+        validate_experiment_name(name)?;
+        for tag in tags {
+            check_experiment_tag(tag)?;
+        }
+        Ok(self
+            .store
+            .create_experiment(name, artifact_location, tags)
+            .await?)
+    }
+
+    /// Loads an experiment.
+    pub async fn get_experiment(&self, experiment_id: ExperimentId) -> ServiceResult<Experiment> {
+        Ok(self.store.get_experiment(experiment_id).await?)
+    }
+
+    /// Loads an experiment by name.
+    pub async fn get_experiment_by_name(&self, name: &str) -> ServiceResult<Experiment> {
+        Ok(self.store.get_experiment_by_name(name).await?)
+    }
+
+    /// Soft-deletes an experiment and its runs.
+    pub async fn delete_experiment(&self, experiment_id: ExperimentId) -> ServiceResult<()> {
+        Ok(self.store.delete_experiment(experiment_id).await?)
+    }
+
+    /// Restores a deleted experiment.
+    pub async fn restore_experiment(&self, experiment_id: ExperimentId) -> ServiceResult<()> {
+        Ok(self.store.restore_experiment(experiment_id).await?)
+    }
+
+    /// Renames an experiment.
+    pub async fn rename_experiment(
+        &self,
+        experiment_id: ExperimentId,
+        new_name: &str,
+    ) -> ServiceResult<()> {
+        validate_experiment_name(new_name)?;
+        Ok(self
+            .store
+            .rename_experiment(experiment_id, new_name)
+            .await?)
+    }
+
+    /// Sets an experiment tag.
+    pub async fn set_experiment_tag(
+        &self,
+        experiment_id: ExperimentId,
+        tag: &Tag,
+    ) -> ServiceResult<()> {
+        check_experiment_tag(tag)?;
+        Ok(self.store.set_experiment_tag(experiment_id, tag).await?)
+    }
+
+    /// Deletes an experiment tag.
+    pub async fn delete_experiment_tag(
+        &self,
+        experiment_id: ExperimentId,
+        key: &str,
+    ) -> ServiceResult<()> {
+        Ok(self.store.delete_experiment_tag(experiment_id, key).await?)
+    }
+
+    /// Searches experiments with MLflow's grammar.
+    pub async fn search_experiments(
+        &self,
+        filter: &str,
+        order_by: &[String],
+        view_type: ViewType,
+        max_results: i64,
+        page_token: &str,
+    ) -> ServiceResult<Page<Experiment>> {
+        let offset = decode_offset(page_token)?;
+        let search = ExperimentSearch {
+            filter: parse_experiment_filter(filter).map_err(search_error)?,
+            order_by: parse_experiment_order_by(order_by).map_err(search_error)?,
+            view_type,
+            max_results,
+            offset,
+        };
+        let (experiments, has_more) = self.store.search_experiments(&search).await?;
+        let token = next_token(offset, experiments.len(), has_more);
+        Ok((experiments, token))
+    }
+
+    /// Creates a run.
+    pub async fn create_run(&self, mut new_run: NewRun) -> ServiceResult<Run> {
+        new_run.tags = new_run
+            .tags
+            .iter()
+            .map(|tag| clean_run_tag(tag, ""))
+            .collect::<ServiceResult<_>>()?;
+        Ok(self.store.create_run(&new_run).await?)
+    }
+
+    /// Loads a run with its data.
+    pub async fn get_run(&self, run_id: &str) -> ServiceResult<Run> {
+        Ok(self.store.get_run(run_id).await?)
+    }
+
+    /// Updates a run's status, end time or name.
+    pub async fn update_run(&self, run_id: &str, update: &RunUpdate) -> ServiceResult<RunInfo> {
+        Ok(self.store.update_run(run_id, update).await?)
+    }
+
+    /// Soft-deletes a run.
+    pub async fn delete_run(&self, run_id: &str) -> ServiceResult<()> {
+        Ok(self.store.delete_run(run_id).await?)
+    }
+
+    /// Restores a run.
+    pub async fn restore_run(&self, run_id: &str) -> ServiceResult<()> {
+        Ok(self.store.restore_run(run_id).await?)
+    }
+
+    /// Logs metrics, params and tags in one transaction.
+    pub async fn log_batch(
+        &self,
+        run_id: &str,
+        metrics: Vec<Metric>,
+        params: Vec<Param>,
+        tags: Vec<Tag>,
+    ) -> ServiceResult<()> {
+        for (index, metric) in metrics.iter().enumerate() {
+            check_metric(metric, &format!("metrics[{index}]"))?;
+        }
+        let params = params
+            .iter()
+            .enumerate()
+            .map(|(index, param)| clean_param(param, &format!("params[{index}]")))
+            .collect::<ServiceResult<Vec<_>>>()?;
+        let tags = tags
+            .iter()
+            .enumerate()
+            .map(|(index, tag)| clean_run_tag(tag, &format!("tags[{index}]")))
+            .collect::<ServiceResult<Vec<_>>>()?;
+        validate_batch_limits(metrics.len(), params.len(), tags.len())?;
+        Ok(self
+            .store
+            .log_batch(
+                run_id,
+                &LogBatch {
+                    metrics,
+                    params,
+                    tags,
+                },
+            )
+            .await?)
+    }
+
+    /// Logs one metric point.
+    pub async fn log_metric(&self, run_id: &str, metric: Metric) -> ServiceResult<()> {
+        check_metric(&metric, "")?;
+        let batch = LogBatch {
+            metrics: vec![metric],
+            ..LogBatch::default()
+        };
+        Ok(self.store.log_batch(run_id, &batch).await?)
+    }
+
+    /// Logs one param.
+    pub async fn log_param(&self, run_id: &str, param: &Param) -> ServiceResult<()> {
+        let param = clean_param(param, "")?;
+        Ok(self.store.log_param(run_id, &param).await?)
+    }
+
+    /// Sets one run tag.
+    pub async fn set_tag(&self, run_id: &str, tag: &Tag) -> ServiceResult<()> {
+        let batch = LogBatch {
+            tags: vec![clean_run_tag(tag, "")?],
+            ..LogBatch::default()
+        };
+        Ok(self.store.log_batch(run_id, &batch).await?)
+    }
+
+    /// Deletes one run tag.
+    pub async fn delete_tag(&self, run_id: &str, key: &str) -> ServiceResult<()> {
+        Ok(self.store.delete_run_tag(run_id, key).await?)
+    }
+
+    /// Reads a page of a metric's history.
+    pub async fn get_metric_history(
+        &self,
+        run_id: &str,
+        key: &str,
+        page_token: &str,
+        max_results: i64,
+    ) -> ServiceResult<Page<Metric>> {
+        let offset = decode_offset(page_token)?;
+        let page = self
+            .store
+            .get_metric_history(run_id, key, offset, max_results)
+            .await?;
+        let token = next_token(offset, page.metrics.len(), page.has_more);
+        Ok((page.metrics, token))
+    }
+
+    /// Searches runs with MLflow's grammar.
+    pub async fn search_runs(
+        &self,
+        experiment_ids: Vec<ExperimentId>,
+        filter: &str,
+        order_by: &[String],
+        view_type: ViewType,
+        max_results: i64,
+        page_token: &str,
+    ) -> ServiceResult<Page<Run>> {
+        let offset = decode_offset(page_token)?;
+        let search = RunSearch {
+            experiment_ids,
+            filter: parse_run_filter(filter).map_err(search_error)?,
+            order_by: parse_run_order_by(order_by).map_err(search_error)?,
+            view_type,
+            max_results,
+            offset,
+        };
+        let (runs, has_more) = self.store.search_runs(&search).await?;
+        let token = next_token(offset, runs.len(), has_more);
+        Ok((runs, token))
+    }
+
+    /// Records dataset and model inputs of a run.
+    pub async fn log_inputs(
+        &self,
+        run_id: &str,
+        datasets: &[DatasetInput],
+        model_ids: &[String],
+    ) -> ServiceResult<()> {
+        Ok(self.store.log_inputs(run_id, datasets, model_ids).await?)
+    }
+
+    /// Records model outputs of a run.
+    pub async fn log_outputs(&self, run_id: &str, outputs: &[ModelOutput]) -> ServiceResult<()> {
+        Ok(self.store.log_outputs(run_id, outputs).await?)
+    }
+
+    /// Creates a logged model.
+    pub async fn create_logged_model(
+        &self,
+        new_model: &NewLoggedModel,
+    ) -> ServiceResult<LoggedModel> {
+        Ok(self.store.create_logged_model(new_model).await?)
+    }
+
+    /// Loads a logged model.
+    pub async fn get_logged_model(&self, model_id: &str) -> ServiceResult<LoggedModel> {
+        Ok(self.store.get_logged_model(model_id).await?)
+    }
+
+    /// Sets a logged model's status.
+    pub async fn finalize_logged_model(
+        &self,
+        model_id: &str,
+        status: LoggedModelStatus,
+    ) -> ServiceResult<LoggedModel> {
+        Ok(self.store.finalize_logged_model(model_id, status).await?)
+    }
+
+    /// Sets logged-model tags.
+    pub async fn set_logged_model_tags(
+        &self,
+        model_id: &str,
+        tags: &[Tag],
+    ) -> ServiceResult<LoggedModel> {
+        self.store.set_logged_model_tags(model_id, tags).await?;
+        Ok(self.store.get_logged_model(model_id).await?)
+    }
+
+    /// Deletes a logged-model tag.
+    pub async fn delete_logged_model_tag(&self, model_id: &str, key: &str) -> ServiceResult<()> {
+        Ok(self.store.delete_logged_model_tag(model_id, key).await?)
+    }
+
+    /// Logs logged-model params.
+    pub async fn log_logged_model_params(
+        &self,
+        model_id: &str,
+        params: &[Param],
+    ) -> ServiceResult<()> {
+        Ok(self.store.log_logged_model_params(model_id, params).await?)
+    }
+
+    /// Deletes a logged model.
+    pub async fn delete_logged_model(&self, model_id: &str) -> ServiceResult<()> {
+        Ok(self.store.delete_logged_model(model_id).await?)
+    }
+
+    /// Searches logged models.
+    pub async fn search_logged_models(
+        &self,
+        mut search: LoggedModelSearch,
+        page_token: &str,
+    ) -> ServiceResult<Page<LoggedModel>> {
+        search.offset = decode_offset(page_token)?;
+        let offset = search.offset;
+        let (models, has_more) = self.store.search_logged_models(&search).await?;
+        let token = next_token(offset, models.len(), has_more);
+        Ok((models, token))
+    }
+}

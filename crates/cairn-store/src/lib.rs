@@ -1,0 +1,177 @@
+//! Cairn's metadata store: one [`Store`] over SQLite (WAL, the embedded default) and PostgreSQL
+//! (at scale). Queries are written once with `$n` placeholders, which both engines accept;
+//! per-dialect SQL appears only where the engines differ. Every public method is one use case
+//! in one transaction, durable before it returns.
+
+mod error;
+mod experiments;
+mod logged_models;
+mod migrate;
+mod run_data;
+mod run_inputs;
+mod run_search;
+mod runs;
+mod sql;
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{Executor, Transaction};
+
+pub use error::{StoreError, StoreResult};
+pub use experiments::ExperimentSearch;
+pub use logged_models::{LoggedModelField, LoggedModelSearch, NewLoggedModel};
+pub use run_data::{LogBatch, MetricHistoryPage};
+pub use run_search::RunSearch;
+pub use runs::{NewRun, RunUpdate};
+
+/// The database engine behind a [`Store`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// Connection settings.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Most connections in the pool (readers, for SQLite).
+    pub max_connections: u32,
+    /// How long to wait for a connection before answering "unavailable".
+    pub acquire_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The metadata store. Cheap to clone: the pools are shared.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dialect: Dialect,
+    reader: AnyPool,
+    writer: AnyPool,
+}
+
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA case_sensitive_like = ON;";
+
+impl Store {
+    /// Connects to `sqlite://path` or `postgres://…` (the file is created when missing).
+    pub async fn connect(url: &str, options: &StoreOptions) -> StoreResult<Store> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Dialect::Postgres
+        } else {
+            return Err(cairn_domain::DomainError::invalid(format!(
+                "unsupported database url scheme in '{}': use sqlite:// or postgres://",
+                redact_url(url)
+            ))
+            .into());
+        };
+        match dialect {
+            Dialect::Sqlite => {
+                let url = sqlite_url_with_create(url);
+                // One writer connection serialises writes inside the process, so SQLite never
+                // has to upgrade a read lock under contention; readers share WAL snapshots.
+                let writer = sqlite_pool(&url, 1, options).await?;
+                let reader = sqlite_pool(&url, options.max_connections.max(1), options).await?;
+                Ok(Store {
+                    dialect,
+                    reader,
+                    writer,
+                })
+            }
+            Dialect::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(options.max_connections.max(2))
+                    .acquire_timeout(options.acquire_timeout)
+                    .connect(url)
+                    .await?;
+                Ok(Store {
+                    dialect,
+                    reader: pool.clone(),
+                    writer: pool,
+                })
+            }
+        }
+    }
+
+    /// The engine in use.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Applies pending migrations; safe to call from several processes.
+    pub async fn migrate(&self) -> StoreResult<Vec<i64>> {
+        migrate::run(self).await
+    }
+
+    /// Proves the database answers (for readiness checks).
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").fetch_one(&self.reader).await?;
+        Ok(())
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+
+    pub(crate) async fn begin(&self) -> StoreResult<Transaction<'static, sqlx::Any>> {
+        Ok(self.writer.begin().await?)
+    }
+
+    pub(crate) fn reader(&self) -> &AnyPool {
+        &self.reader
+    }
+}
+
+async fn sqlite_pool(url: &str, max: u32, options: &StoreOptions) -> StoreResult<AnyPool> {
+    let pool = AnyPoolOptions::new()
+        .max_connections(max)
+        .min_connections(0)
+        .acquire_timeout(options.acquire_timeout)
+        .after_connect(|connection, _meta| {
+            Box::pin(async move {
+                connection.execute(SQLITE_PRAGMAS).await?;
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await?;
+    Ok(pool)
+}
+
+fn sqlite_url_with_create(url: &str) -> String {
+    if url.contains("mode=") || url.contains(":memory:") {
+        return url.to_string();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}mode=rwc")
+}
+
+/// Hides the password of a database URL for logs and messages.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::from_str(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}

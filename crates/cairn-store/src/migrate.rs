@@ -1,0 +1,85 @@
+//! Embedded, forward-only, numbered migrations per engine, applied at start-up and by
+//! `cairn migrate`. Never edit an applied migration: add the next number.
+
+use sqlx::{AssertSqlSafe, Executor};
+
+use crate::{Dialect, Store, StoreError, StoreResult};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "tracking",
+    sqlite: include_str!("../migrations/sqlite/0001_tracking.sql"),
+    postgres: include_str!("../migrations/postgres/0001_tracking.sql"),
+}];
+
+/// A lock id shared by every Cairn process, so concurrent start-ups migrate once.
+const POSTGRES_MIGRATION_LOCK: i64 = 0x6361_6972_6e00;
+
+pub(crate) async fn run(store: &Store) -> StoreResult<Vec<i64>> {
+    let mut connection = store.writer.acquire().await?;
+    if store.dialect == Dialect::Postgres {
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(POSTGRES_MIGRATION_LOCK)
+            .execute(&mut *connection)
+            .await?;
+    }
+    let outcome = apply_pending(store.dialect, &mut connection).await;
+    if store.dialect == Dialect::Postgres {
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(POSTGRES_MIGRATION_LOCK)
+            .execute(&mut *connection)
+            .await?;
+    }
+    outcome
+}
+
+async fn apply_pending(
+    dialect: Dialect,
+    connection: &mut sqlx::AnyConnection,
+) -> StoreResult<Vec<i64>> {
+    connection
+        .execute(
+            "CREATE TABLE IF NOT EXISTS cairn_migrations (version BIGINT PRIMARY KEY, \
+             name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        )
+        .await?;
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM cairn_migrations")
+        .fetch_all(&mut *connection)
+        .await?;
+    let mut newly_applied = Vec::new();
+    for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+        let script = match dialect {
+            Dialect::Sqlite => migration.sqlite,
+            Dialect::Postgres => migration.postgres,
+        };
+        let mut transaction = sqlx::Connection::begin(&mut *connection).await?;
+        transaction
+            .execute(sqlx::raw_sql(AssertSqlSafe(script)))
+            .await
+            .map_err(|source| StoreError::Migration {
+                version: migration.version,
+                source,
+            })?;
+        sqlx::query("INSERT INTO cairn_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+            .bind(migration.version)
+            .bind(migration.name)
+            .bind(cairn_domain::time::now_millis())
+            .execute(&mut *transaction)
+            .await?;
+        transaction.commit().await?;
+        tracing::info!(
+            migration.version = migration.version,
+            migration.name = migration.name,
+            "applied migration"
+        );
+        newly_applied.push(migration.version);
+    }
+    Ok(newly_applied)
+}

@@ -1,0 +1,103 @@
+//! The command line: `cairn serve` and `cairn migrate`, with a `CAIRN_*` variable for every flag.
+
+use std::path::PathBuf;
+
+use cairn_artifacts::S3Options;
+use clap::{Args, Parser, Subcommand};
+
+use crate::Config;
+
+/// Cairn: the system of record for a data science organisation, with an MLflow-compatible
+/// tracking server. Point `MLFLOW_TRACKING_URI` at it and use the unmodified `mlflow` client.
+#[derive(Debug, Parser)]
+#[command(name = "cairn", version, about, long_about = None)]
+pub struct Cli {
+    /// Log format.
+    #[arg(long, global = true, env = "CAIRN_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (tracking API, artifact proxy, health endpoints).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(BackendArgs),
+}
+
+/// Flags of `cairn serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "CAIRN_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "CAIRN_PORT", default_value_t = 5000)]
+    pub port: u16,
+    /// Backends.
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+/// Where metadata and artifacts live.
+#[derive(Debug, Args)]
+pub struct BackendArgs {
+    /// Directory for the embedded defaults: the SQLite file and the artifact directory.
+    #[arg(long, env = "CAIRN_DATA_DIR", default_value = "./cairn-data")]
+    pub data_dir: PathBuf,
+    /// Metadata database: sqlite://PATH or postgres://USER:PASS@HOST:PORT/DB
+    /// [default: sqlite://<data-dir>/cairn.db]
+    #[arg(long, env = "CAIRN_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Most database connections per process.
+    #[arg(long, env = "CAIRN_DB_MAX_CONNECTIONS", default_value_t = 8)]
+    pub db_max_connections: u32,
+    /// Artifact store: a directory, file:///DIR or s3://BUCKET/PREFIX
+    /// [default: <data-dir>/artifacts]
+    #[arg(long, env = "CAIRN_ARTIFACTS")]
+    pub artifacts: Option<String>,
+    /// S3 endpoint for S3-compatible servers (e.g. http://127.0.0.1:8333); AWS_ENDPOINT_URL also works.
+    #[arg(long, env = "CAIRN_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// S3 region; AWS_REGION also works.
+    #[arg(long, env = "CAIRN_S3_REGION")]
+    pub s3_region: Option<String>,
+    /// S3 access key id; AWS_ACCESS_KEY_ID also works.
+    #[arg(long, env = "CAIRN_S3_ACCESS_KEY_ID", hide_env_values = true)]
+    pub s3_access_key_id: Option<String>,
+    /// S3 secret access key; AWS_SECRET_ACCESS_KEY also works.
+    #[arg(long, env = "CAIRN_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub s3_secret_access_key: Option<String>,
+    /// Use virtual-hosted-style S3 URLs instead of path-style.
+    #[arg(long, env = "CAIRN_S3_VIRTUAL_HOSTED_STYLE")]
+    pub s3_virtual_hosted_style: bool,
+}
+
+impl BackendArgs {
+    /// Turns the flags into a [`Config`].
+    pub fn config(&self) -> Config {
+        let allow_http = self
+            .s3_endpoint
+            .as_deref()
+            .is_some_and(|e| e.starts_with("http://"))
+            || std::env::var("AWS_ENDPOINT_URL").is_ok_and(|e| e.starts_with("http://"));
+        Config {
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+            artifacts: self.artifacts.clone(),
+            s3: S3Options {
+                endpoint: self.s3_endpoint.clone(),
+                region: self.s3_region.clone(),
+                access_key_id: self.s3_access_key_id.clone(),
+                secret_access_key: self.s3_secret_access_key.clone(),
+                allow_http,
+                virtual_hosted_style: self.s3_virtual_hosted_style,
+            },
+            db_max_connections: self.db_max_connections,
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Whole-app tests: the production `App::build` behind a real socket or in-process, on SQLite
+//! and PostgreSQL, driven by HTTP and by the real `mlflow` Python client.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod artifacts_proxy;
+mod mlflow_client;
+mod mlflow_wire;
+mod ops;

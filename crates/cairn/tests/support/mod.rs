@@ -1,0 +1,171 @@
+//! `TestApp`: one builder for whole-app tests, over the production `App::build`, with an
+//! isolated database per test (a temp SQLite file or a fresh PostgreSQL database) and a temp
+//! artifact directory (or a fresh prefix in a real S3-compatible server).
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use cairn::{App, Config};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+/// Which metadata backend a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A temp SQLite file.
+    Sqlite,
+    /// A fresh database on `CAIRN_TEST_DATABASE_URL`.
+    Postgres,
+}
+
+/// A running application with its temp directory.
+pub struct TestApp {
+    pub app: App,
+    pub _dir: tempfile::TempDir,
+}
+
+/// The S3 settings of the test server, if one is configured.
+pub fn s3_artifacts() -> Option<(String, cairn_artifacts::S3Options)> {
+    let endpoint = std::env::var("CAIRN_TEST_S3_ENDPOINT").ok()?;
+    let bucket = std::env::var("CAIRN_TEST_S3_BUCKET").unwrap_or_else(|_| "cairn-test".into());
+    let prefix = uuid::Uuid::new_v4().simple().to_string();
+    let options = cairn_artifacts::S3Options {
+        endpoint: Some(endpoint.clone()),
+        region: Some(std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into())),
+        access_key_id: Some(std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "cairn".into())),
+        secret_access_key: Some(
+            std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "cairn-secret".into()),
+        ),
+        allow_http: endpoint.starts_with("http://"),
+        virtual_hosted_style: false,
+    };
+    Some((format!("s3://{bucket}/{prefix}"), options))
+}
+
+impl TestApp {
+    /// Builds the app on `backend` with local artifacts; `None` when PostgreSQL is not set up.
+    pub async fn new(backend: Backend) -> Option<TestApp> {
+        Self::with_artifacts(backend, false).await
+    }
+
+    /// Builds the app; with `s3`, artifacts go to the test S3 server (skipped when absent).
+    pub async fn with_artifacts(backend: Backend, s3: bool) -> Option<TestApp> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = Config::embedded(dir.path().join("data"));
+        if backend == Backend::Postgres {
+            config.database_url = Some(cairn_store::testsuite::postgres_database_url().await?);
+        }
+        if s3 {
+            match s3_artifacts() {
+                Some((url, options)) => {
+                    config.artifacts = Some(url);
+                    config.s3 = options;
+                }
+                None if cairn_store::testsuite::services_required() => {
+                    panic!("CAIRN_TEST_S3_ENDPOINT is not set but CAIRN_TEST_REQUIRE_SERVICES=1")
+                }
+                None => {
+                    eprintln!("SKIPPED: S3 artifact test (set CAIRN_TEST_S3_ENDPOINT to run it)");
+                    return None;
+                }
+            }
+        }
+        let app = App::build(&config).await.expect("build app");
+        Some(TestApp { app, _dir: dir })
+    }
+
+    /// Sends one request in-process and returns status and body bytes.
+    pub async fn request(&self, request: Request<Body>) -> (StatusCode, Vec<u8>) {
+        let response = self
+            .app
+            .router()
+            .oneshot(request)
+            .await
+            .expect("infallible");
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec();
+        (status, body)
+    }
+
+    /// Sends a JSON POST in-process; returns status and parsed JSON.
+    pub async fn post(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (StatusCode, serde_json::Value) {
+        let request = Request::post(path)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .expect("request");
+        let (status, bytes) = self.request(request).await;
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// Sends a GET in-process; returns status and parsed JSON.
+    pub async fn get(&self, path_and_query: &str) -> (StatusCode, serde_json::Value) {
+        let request = Request::get(path_and_query)
+            .body(Body::empty())
+            .expect("request");
+        let (status, bytes) = self.request(request).await;
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// Serves on a real socket on 127.0.0.1 (port 0) until the returned handle is dropped.
+    pub async fn spawn(&self) -> RunningServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let app = self.app.clone();
+        let task = tokio::spawn(async move {
+            app.serve(listener, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("serve");
+        });
+        RunningServer {
+            address,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+}
+
+/// A server on a real socket; stops gracefully on `shutdown`.
+pub struct RunningServer {
+    pub address: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// The base URL, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Stops the server and waits for it to drain.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
