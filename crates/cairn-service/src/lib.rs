@@ -10,7 +10,9 @@ use cairn_artifacts::ArtifactStore;
 use cairn_store::Store;
 
 pub use artifacts::{ArtifactListing, ArtifactService};
-pub use cairn_store::{LoggedModelField, LoggedModelSearch, NewLoggedModel, NewRun, RunUpdate};
+pub use cairn_store::{
+    DatasetSummary, LoggedModelField, LoggedModelSearch, NewLoggedModel, NewRun, RunUpdate,
+};
 pub use error::{ServiceError, ServiceResult};
 pub use tracking::TrackingService;
 

@@ -16,8 +16,8 @@ use cairn_domain::validation::{
     validate_experiment_name, validate_key, validate_length,
 };
 use cairn_store::{
-    ExperimentSearch, LogBatch, LoggedModelSearch, NewLoggedModel, NewRun, RunSearch, RunUpdate,
-    Store,
+    DatasetSummary, ExperimentSearch, LogBatch, LoggedModelSearch, NewLoggedModel, NewRun,
+    RunSearch, RunUpdate, Store,
 };
 
 use crate::{ServiceError, ServiceResult};
@@ -396,5 +396,55 @@ impl TrackingService {
         let (models, has_more) = self.store.search_logged_models(&search).await?;
         let token = next_token(offset, models.len(), has_more);
         Ok((models, token))
+    }
+
+    /// Samples each run's history of `key` for charts; every run must exist.
+    pub async fn sample_metric_histories(
+        &self,
+        run_ids: &[String],
+        key: &str,
+        max_results: i64,
+        steps: Option<(i64, i64)>,
+    ) -> ServiceResult<Vec<Metric>> {
+        let mut points = Vec::new();
+        for run_id in run_ids {
+            points.extend(
+                self.store
+                    .sample_metric_history(run_id, key, max_results, steps)
+                    .await?,
+            );
+        }
+        Ok(points)
+    }
+
+    /// Raw history of `key` across several runs.
+    pub async fn metric_history_bulk(
+        &self,
+        run_ids: &[String],
+        key: &str,
+        max_results: i64,
+    ) -> ServiceResult<Vec<Metric>> {
+        Ok(self
+            .store
+            .metric_history_bulk(run_ids, key, max_results)
+            .await?)
+    }
+
+    /// Dataset summaries of experiments.
+    pub async fn search_datasets(
+        &self,
+        experiment_ids: &[ExperimentId],
+    ) -> ServiceResult<Vec<DatasetSummary>> {
+        let ids: Vec<i64> = experiment_ids.iter().map(|id| id.0).collect();
+        Ok(self.store.search_datasets(&ids).await?)
+    }
+
+    /// Records legacy `log-model` metadata on a run.
+    pub async fn record_logged_model(
+        &self,
+        run_id: &str,
+        model: serde_json::Value,
+    ) -> ServiceResult<()> {
+        Ok(self.store.record_logged_model(run_id, model).await?)
     }
 }

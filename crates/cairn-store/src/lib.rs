@@ -6,6 +6,7 @@
 mod error;
 mod experiments;
 mod logged_models;
+mod metric_sampling;
 mod migrate;
 mod run_data;
 mod run_inputs;
@@ -25,6 +26,7 @@ use sqlx::{Executor, Transaction};
 pub use error::{StoreError, StoreResult};
 pub use experiments::ExperimentSearch;
 pub use logged_models::{LoggedModelField, LoggedModelSearch, NewLoggedModel};
+pub use metric_sampling::DatasetSummary;
 pub use run_data::{LogBatch, MetricHistoryPage};
 pub use run_search::RunSearch;
 pub use runs::{NewRun, RunUpdate};

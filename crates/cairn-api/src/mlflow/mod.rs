@@ -2,6 +2,7 @@
 //! and JSON shapes, over the service layer. Nothing below this module knows MLflow's wire.
 
 mod artifacts;
+mod charts;
 mod error;
 mod experiments;
 mod logged_models;
@@ -52,6 +53,16 @@ fn tracking_routes() -> Router<Services> {
         .route("/runs/outputs", post(runs::log_outputs))
         .route("/runs/search", post(runs::search).get(runs::search))
         .route("/metrics/get-history", get(runs::get_history))
+        .route(
+            "/metrics/get-history-bulk-interval",
+            get(charts::history_bulk_interval),
+        )
+        .route("/metrics/get-history-bulk", get(charts::history_bulk))
+        .route(
+            "/experiments/search-datasets",
+            post(charts::search_datasets),
+        )
+        .route("/runs/log-model", post(charts::log_model))
         .route("/artifacts/list", get(artifacts::list_run))
         .route("/logged-models", post(logged_models::create))
         .route("/logged-models/search", post(logged_models::search))

@@ -51,6 +51,10 @@ impl TestApp {
 
     /// Builds the app; with `s3`, artifacts go to the test S3 server (skipped when absent).
     pub async fn with_artifacts(backend: Backend, s3: bool) -> Option<TestApp> {
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter("warn")
+            .try_init();
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = Config::embedded(dir.path().join("data"));
         if backend == Backend::Postgres {
