@@ -171,7 +171,9 @@ cairn_pg_start() {
     local bindir port data
     bindir=$(cairn_pg_bindir) || return 1
     port=$(cairn_free_ports 1) || return 1
-    data=$(mktemp -d "${TMPDIR:-/tmp}/cairn-pg.XXXXXX") || return 1
+    # Under /tmp whatever TMPDIR says: the postgres user must reach it, and the socket path
+    # inside it must stay under the 107-byte limit of unix socket names.
+    data=$(mktemp -d /tmp/cairn-pg.XXXXXX) || return 1
     chmod 700 "$data"
     if [[ $(id -u) -eq 0 ]]; then
         chown postgres:postgres "$data" || return 1
@@ -264,7 +266,8 @@ cairn_s3_start() {
     CAIRN_S3_PORTS="${ports[*]}"
     cairn_log "starting SeaweedFS S3 on 127.0.0.1:$CAIRN_S3_PORT (data $dir)"
     # Telemetry, WebDAV, Iceberg, Lance and the admin UI are off: tests need S3 only, and
-    # nothing may leave the machine. Logs and unix sockets go into our dir instead of /tmp.
+    # nothing may leave the machine. Logs and the filer/S3 sockets go into our dir (weed still
+    # puts its gRPC sockets in /tmp: cairn_s3_stop removes them).
     TMPDIR=$dir "$weed" -logdir="$dir" mini -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
         -master.telemetry=false -webdav=false -admin.ui=false \
         -s3.port.iceberg=0 -s3.port.lance=0 \

@@ -115,30 +115,42 @@ pub async fn delete(
     Ok(Json(json!({})))
 }
 
-/// `GET artifacts/list` (tracking API): entries relative to the run's artifact root.
-pub async fn list_run(
-    State(services): State<Services>,
-    request: MlflowRequest,
-) -> MlflowResult<Json<Value>> {
-    let run = services.tracking.get_run(&request.run_id()?).await?;
-    let root_uri = run.info.artifact_uri.clone();
-    let Some(root) = root_uri.strip_prefix(PROXY_SCHEME) else {
-        return Err(MlflowError::invalid(format!(
-            "artifacts of this run live at '{root_uri}', which this server does not proxy"
-        )));
-    };
-    let relative = request.string("path")?.unwrap_or_default();
+/// The store path under a proxied artifact URI (`mlflow-artifacts:/1/abc/artifacts` → `1/abc/artifacts`).
+fn proxied_root(uri: &str) -> MlflowResult<&str> {
+    uri.strip_prefix(PROXY_SCHEME)
+        .map(|root| root.trim_matches('/'))
+        .ok_or_else(|| {
+            MlflowError::invalid(format!(
+                "artifacts at '{uri}' are not served by this server's proxy"
+            ))
+        })
+}
+
+/// Joins a root and a caller-given relative path (validated by the artifact service).
+fn under(root: &str, relative: &str) -> String {
     let relative = relative.trim_matches('/');
-    let listed = if relative.is_empty() {
+    if relative.is_empty() {
         root.to_string()
     } else {
         format!("{root}/{relative}")
-    };
-    let entries = services.artifacts.list(Some(&listed)).await?;
+    }
+}
+
+/// Lists `relative` under the artifact URI `root_uri`, answering paths relative to that root.
+async fn list_under(
+    services: &Services,
+    root_uri: &str,
+    relative: &str,
+) -> MlflowResult<Json<Value>> {
+    let root = proxied_root(root_uri)?;
+    let entries = services
+        .artifacts
+        .list(Some(&under(root, relative)))
+        .await?;
     let mut body = Map::new();
     body.insert("root_uri".into(), json!(root_uri));
     if !entries.is_empty() {
-        let prefix = format!("{}/", root.trim_end_matches('/'));
+        let prefix = format!("{root}/");
         let files: Vec<Value> = entries
             .iter()
             .map(|entry| {
@@ -155,4 +167,50 @@ pub async fn list_run(
         body.insert("files".into(), Value::Array(files));
     }
     Ok(Json(Value::Object(body)))
+}
+
+/// `GET artifacts/list` (tracking API): entries relative to the run's artifact root.
+pub async fn list_run(
+    State(services): State<Services>,
+    request: MlflowRequest,
+) -> MlflowResult<Json<Value>> {
+    let run = services.tracking.get_run(&request.run_id()?).await?;
+    let relative = request.string("path")?.unwrap_or_default();
+    list_under(&services, &run.info.artifact_uri, &relative).await
+}
+
+/// `GET logged-models/{model_id}/artifacts/directories`: entries relative to the model's root.
+pub async fn list_logged_model(
+    State(services): State<Services>,
+    Path(model_id): Path<String>,
+    request: MlflowRequest,
+) -> MlflowResult<Json<Value>> {
+    let model = services.tracking.get_logged_model(&model_id).await?;
+    let relative = request
+        .string("artifact_directory_path")?
+        .unwrap_or_default();
+    list_under(&services, &model.artifact_uri, &relative).await
+}
+
+/// `GET logged-models/{model_id}/artifacts/files` (UI): one file of a logged model.
+pub async fn logged_model_file(
+    State(services): State<Services>,
+    Path(model_id): Path<String>,
+    request: MlflowRequest,
+) -> MlflowResult<Response> {
+    let model = services.tracking.get_logged_model(&model_id).await?;
+    let relative = request.required_string("artifact_file_path")?;
+    let path = under(proxied_root(&model.artifact_uri)?, &relative);
+    download(State(services), Path(path)).await
+}
+
+/// `GET /get-artifact?run_uuid=…&path=…` (UI): one file of a run.
+pub async fn run_file(
+    State(services): State<Services>,
+    request: MlflowRequest,
+) -> MlflowResult<Response> {
+    let run = services.tracking.get_run(&request.run_id()?).await?;
+    let relative = request.required_string("path")?;
+    let path = under(proxied_root(&run.info.artifact_uri)?, &relative);
+    download(State(services), Path(path)).await
 }

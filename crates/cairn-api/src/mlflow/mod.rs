@@ -84,6 +84,14 @@ fn tracking_routes() -> Router<Services> {
             "/logged-models/{model_id}/params",
             post(logged_models::log_params),
         )
+        .route(
+            "/logged-models/{model_id}/artifacts/directories",
+            get(artifacts::list_logged_model),
+        )
+        .route(
+            "/logged-models/{model_id}/artifacts/files",
+            get(artifacts::logged_model_file),
+        )
         .route("/server-info", get(server_info))
 }
 
@@ -121,5 +129,5 @@ pub fn router() -> Router<Services> {
         }
         router = router.nest(&format!("{prefix}/2.0/mlflow-artifacts"), artifact_routes());
     }
-    router
+    router.route("/get-artifact", get(artifacts::run_file))
 }

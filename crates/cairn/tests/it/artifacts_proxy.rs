@@ -111,3 +111,82 @@ async fn proxy_on_s3() {
     };
     proxy_contract(&app).await;
 }
+
+#[tokio::test]
+async fn run_and_logged_model_artifact_views() {
+    let app = TestApp::new(Backend::Sqlite).await.expect("app");
+    let api = "/api/2.0/mlflow";
+    let (_, body) = app
+        .post(
+            &format!("{api}/runs/create"),
+            serde_json::json!({"experiment_id": "0"}),
+        )
+        .await;
+    let run_id = body["run"]["info"]["run_id"].as_str().unwrap().to_string();
+    let root = format!("0/{run_id}/artifacts");
+    for (path, content) in [
+        ("a.txt", "alpha"),
+        ("dir/b.txt", "beta"),
+        ("dir/empty.txt", ""),
+    ] {
+        let request = Request::put(format!("{PROXY}/{root}/{path}"))
+            .body(Body::from(content))
+            .unwrap();
+        assert_eq!(app.request(request).await.0, StatusCode::OK);
+    }
+    let (status, body) = app
+        .get(&format!("{api}/artifacts/list?run_id={run_id}&path=dir"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["root_uri"], format!("mlflow-artifacts:/{root}"));
+    assert_eq!(
+        body["files"],
+        serde_json::json!([{"path": "dir/b.txt", "is_dir": false, "file_size": 4}, {"path": "dir/empty.txt", "is_dir": false}])
+    );
+    let request = Request::get(format!("/get-artifact?run_uuid={run_id}&path=dir/b.txt"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        app.request(request).await,
+        (StatusCode::OK, b"beta".to_vec())
+    );
+    let (status, _) = app
+        .get(&format!("/get-artifact?run_uuid={run_id}&path=../../x"))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "traversal out of the run root is refused"
+    );
+
+    let (_, body) = app
+        .post(
+            &format!("{api}/logged-models"),
+            serde_json::json!({"experiment_id": "0", "name": "model"}),
+        )
+        .await;
+    let model_id = body["model"]["info"]["model_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let request = Request::put(format!("{PROXY}/0/models/{model_id}/artifacts/MLmodel"))
+        .body(Body::from("flavors: {}"))
+        .unwrap();
+    assert_eq!(app.request(request).await.0, StatusCode::OK);
+    let (status, body) = app
+        .get(&format!(
+            "{api}/logged-models/{model_id}/artifacts/directories"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["files"][0]["path"], "MLmodel");
+    let request = Request::get(format!(
+        "/ajax-api/2.0/mlflow/logged-models/{model_id}/artifacts/files?artifact_file_path=MLmodel"
+    ))
+    .body(Body::empty())
+    .unwrap();
+    assert_eq!(
+        app.request(request).await,
+        (StatusCode::OK, b"flavors: {}".to_vec())
+    );
+}
