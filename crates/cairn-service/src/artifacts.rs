@@ -72,6 +72,11 @@ impl ArtifactService {
         Ok(self.store.delete_prefix(&path).await?)
     }
 
+    /// Checks that `path` is a safe relative artifact path, without touching the store.
+    pub fn validate_path(&self, path: &str) -> ServiceResult<()> {
+        parse_path(path).map(|_| ())
+    }
+
     /// Checks that the artifact backend answers.
     pub async fn check(&self) -> ServiceResult<()> {
         Ok(self.store.check().await?)

@@ -44,6 +44,7 @@ impl MlflowError {
             "PERMISSION_DENIED" => StatusCode::FORBIDDEN,
             "RESOURCE_EXHAUSTED" | "REQUEST_LIMIT_EXCEEDED" => StatusCode::TOO_MANY_REQUESTS,
             "TEMPORARILY_UNAVAILABLE" => StatusCode::SERVICE_UNAVAILABLE,
+            "NOT_IMPLEMENTED" => StatusCode::NOT_IMPLEMENTED,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

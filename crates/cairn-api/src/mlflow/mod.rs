@@ -3,6 +3,7 @@
 
 mod artifacts;
 mod charts;
+mod direct_transfer;
 mod error;
 mod experiments;
 mod logged_models;
@@ -92,6 +93,14 @@ fn tracking_routes() -> Router<Services> {
             "/logged-models/{model_id}/artifacts/files",
             get(artifacts::logged_model_file),
         )
+        .route(
+            "/artifacts/presigned-upload-url",
+            post(direct_transfer::presigned_upload_url),
+        )
+        .route(
+            "/artifacts/presigned-download-url",
+            post(direct_transfer::presigned_download_url),
+        )
         .route("/server-info", get(server_info))
 }
 
@@ -105,6 +114,10 @@ fn artifact_routes() -> Router<Services> {
                 .put(artifacts::upload)
                 .delete(artifacts::delete),
         )
+        .route("/mpu/create/{*path}", post(direct_transfer::multipart))
+        .route("/mpu/complete/{*path}", post(direct_transfer::multipart))
+        .route("/mpu/abort/{*path}", post(direct_transfer::multipart))
+        .route("/presigned/{*path}", get(direct_transfer::presigned))
         .layer(DefaultBodyLimit::disable())
 }
 

@@ -190,3 +190,70 @@ async fn run_and_logged_model_artifact_views() {
         (StatusCode::OK, b"flavors: {}".to_vec())
     );
 }
+
+#[tokio::test]
+async fn direct_transfers_are_refused_like_mlflow() {
+    let app = TestApp::new(Backend::Sqlite).await.expect("app");
+    let (status, body) = app
+        .post(
+            "/api/2.0/mlflow-artifacts/mpu/create/0/run/artifacts/big.bin",
+            serde_json::json!({"path": "big.bin", "num_parts": 2}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error_code"].as_str()),
+        (StatusCode::NOT_IMPLEMENTED, Some("NOT_IMPLEMENTED"))
+    );
+    let (status, _) = app
+        .post(
+            "/api/2.0/mlflow-artifacts/mpu/create/0/../../x",
+            serde_json::json!({"path": "x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "paths are validated first");
+    let (status, _) = app
+        .get("/api/2.0/mlflow-artifacts/presigned/0/run/artifacts/a.txt")
+        .await;
+    assert_eq!(status, StatusCode::NOT_IMPLEMENTED);
+
+    let (_, body) = app
+        .post(
+            "/api/2.0/mlflow/runs/create",
+            serde_json::json!({"experiment_id": "0"}),
+        )
+        .await;
+    let run_id = body["run"]["info"]["run_id"].as_str().unwrap().to_string();
+    let (status, body) = app
+        .post(
+            "/api/2.0/mlflow/artifacts/presigned-upload-url",
+            serde_json::json!({"run_id": run_id, "path": "a.txt"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Presigned upload is not supported for proxied artifact storage")
+    );
+    let (status, body) = app
+        .post(
+            "/api/2.0/mlflow/artifacts/presigned-upload-url",
+            serde_json::json!({"path": "a.txt"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (
+            StatusCode::BAD_REQUEST,
+            Some("Exactly one of run_id and model_id must be provided.")
+        )
+    );
+    let (status, _) = app
+        .post(
+            "/api/2.0/mlflow/artifacts/presigned-download-url",
+            serde_json::json!({"run_id": run_id, "path": "a.txt", "expiration": 0}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
