@@ -1,6 +1,7 @@
 //! Cairn's HTTP surfaces over the service layer: the MLflow wire adapter (`mlflow`), the
 //! operator endpoints (`ops`), and the request-id and tracing layers shared by all of them.
 
+pub mod context;
 pub mod mlflow;
 mod ops;
 

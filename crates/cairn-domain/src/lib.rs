@@ -1,6 +1,7 @@
 //! Cairn's domain: entities, identifiers, validated names, error kinds, the search grammar and
 //! page tokens. No I/O and no async: every other crate builds on these types.
 
+pub mod audit;
 pub mod entities;
 pub mod error;
 pub mod ids;

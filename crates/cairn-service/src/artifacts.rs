@@ -3,6 +3,8 @@
 
 use bytes::Bytes;
 use cairn_artifacts::{ArtifactEntry, ArtifactPath, ArtifactStore, GetOutcome, PutOutcome};
+use cairn_domain::audit::{AuditEntry, RequestContext};
+use cairn_store::Store;
 use futures::Stream;
 
 use crate::{ServiceError, ServiceResult};
@@ -14,6 +16,7 @@ pub type ArtifactListing = ArtifactEntry;
 #[derive(Clone)]
 pub struct ArtifactService {
     store: ArtifactStore,
+    metadata: Store,
 }
 
 /// Parses a proxy path, answering MLflow's "Invalid path" for anything unsafe.
@@ -31,18 +34,32 @@ fn parse_path(raw: &str) -> ServiceResult<ArtifactPath> {
 
 impl ArtifactService {
     /// Wraps an artifact store.
-    pub fn new(store: ArtifactStore) -> Self {
-        Self { store }
+    pub fn new(store: ArtifactStore, metadata: Store) -> Self {
+        Self { store, metadata }
     }
 
     /// Streams an upload to `path`; nothing is visible until it completes.
-    pub async fn upload<S, E>(&self, path: &str, body: S) -> ServiceResult<PutOutcome>
+    /// The upload is audited once it is complete (with its size and sha256).
+    pub async fn upload<S, E>(
+        &self,
+        context: &RequestContext,
+        path: &str,
+        body: S,
+    ) -> ServiceResult<PutOutcome>
     where
         S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
         E: std::error::Error + Send + Sync + 'static,
     {
         let path = parse_path(path)?;
-        Ok(self.store.put_stream(&path, body).await?)
+        let outcome = self.store.put_stream(&path, body).await?;
+        let details = serde_json::json!({"size": outcome.size, "sha256": outcome.sha256});
+        let entry = AuditEntry {
+            action: "artifact.put".into(),
+            target: format!("artifact:{}", path.as_str()),
+            details,
+        };
+        self.metadata.record_audit(context, entry).await?;
+        Ok(outcome)
     }
 
     /// Opens a download of `path`.
@@ -67,9 +84,15 @@ impl ArtifactService {
     }
 
     /// Deletes a file or a whole directory.
-    pub async fn delete(&self, path: &str) -> ServiceResult<()> {
+    pub async fn delete(&self, context: &RequestContext, path: &str) -> ServiceResult<()> {
         let path = parse_path(path)?;
-        Ok(self.store.delete_prefix(&path).await?)
+        self.store.delete_prefix(&path).await?;
+        let entry = AuditEntry {
+            action: "artifact.delete".into(),
+            target: format!("artifact:{}", path.as_str()),
+            details: serde_json::json!({}),
+        };
+        Ok(self.metadata.record_audit(context, entry).await?)
     }
 
     /// Checks that `path` is a safe relative artifact path, without touching the store.

@@ -31,7 +31,7 @@ impl Services {
     pub fn new(store: Store, artifacts: ArtifactStore) -> Self {
         Self {
             tracking: TrackingService::new(store.clone()),
-            artifacts: ArtifactService::new(artifacts),
+            artifacts: ArtifactService::new(artifacts, store.clone()),
             store,
         }
     }

@@ -1,6 +1,7 @@
 //! Tracking operations: experiments, runs, their data, and logged models, with MLflow's
 //! validation rules applied before anything reaches the store.
 
+use cairn_domain::audit::RequestContext;
 use cairn_domain::entities::{
     DatasetInput, Experiment, LoggedModel, LoggedModelStatus, Metric, ModelOutput, Param, Run,
     RunInfo, Tag, ViewType,
@@ -95,6 +96,7 @@ impl TrackingService {
     /// Creates an experiment.
     pub async fn create_experiment(
         &self,
+        context: &RequestContext,
         name: &str,
         artifact_location: Option<&str>,
         tags: &[Tag],
@@ -105,7 +107,7 @@ impl TrackingService {
         }
         Ok(self
             .store
-            .create_experiment(name, artifact_location, tags)
+            .create_experiment(context, name, artifact_location, tags)
             .await?)
     }
 
@@ -120,45 +122,65 @@ impl TrackingService {
     }
 
     /// Soft-deletes an experiment and its runs.
-    pub async fn delete_experiment(&self, experiment_id: ExperimentId) -> ServiceResult<()> {
-        Ok(self.store.delete_experiment(experiment_id).await?)
+    pub async fn delete_experiment(
+        &self,
+        context: &RequestContext,
+        experiment_id: ExperimentId,
+    ) -> ServiceResult<()> {
+        Ok(self.store.delete_experiment(context, experiment_id).await?)
     }
 
     /// Restores a deleted experiment.
-    pub async fn restore_experiment(&self, experiment_id: ExperimentId) -> ServiceResult<()> {
-        Ok(self.store.restore_experiment(experiment_id).await?)
+    pub async fn restore_experiment(
+        &self,
+        context: &RequestContext,
+        experiment_id: ExperimentId,
+    ) -> ServiceResult<()> {
+        Ok(self
+            .store
+            .restore_experiment(context, experiment_id)
+            .await?)
     }
 
     /// Renames an experiment.
     pub async fn rename_experiment(
         &self,
+        context: &RequestContext,
         experiment_id: ExperimentId,
         new_name: &str,
     ) -> ServiceResult<()> {
         validate_experiment_name(new_name)?;
         Ok(self
             .store
-            .rename_experiment(experiment_id, new_name)
+            .rename_experiment(context, experiment_id, new_name)
             .await?)
     }
 
     /// Sets an experiment tag.
     pub async fn set_experiment_tag(
         &self,
+        context: &RequestContext,
         experiment_id: ExperimentId,
         tag: &Tag,
     ) -> ServiceResult<()> {
         check_experiment_tag(tag)?;
-        Ok(self.store.set_experiment_tag(experiment_id, tag).await?)
+        Ok(self
+            .store
+            .set_experiment_tag(context, experiment_id, tag)
+            .await?)
     }
 
     /// Deletes an experiment tag.
     pub async fn delete_experiment_tag(
         &self,
+        context: &RequestContext,
         experiment_id: ExperimentId,
         key: &str,
     ) -> ServiceResult<()> {
-        Ok(self.store.delete_experiment_tag(experiment_id, key).await?)
+        Ok(self
+            .store
+            .delete_experiment_tag(context, experiment_id, key)
+            .await?)
     }
 
     /// Searches experiments with MLflow's grammar.
@@ -184,13 +206,17 @@ impl TrackingService {
     }
 
     /// Creates a run.
-    pub async fn create_run(&self, mut new_run: NewRun) -> ServiceResult<Run> {
+    pub async fn create_run(
+        &self,
+        context: &RequestContext,
+        mut new_run: NewRun,
+    ) -> ServiceResult<Run> {
         new_run.tags = new_run
             .tags
             .iter()
             .map(|tag| clean_run_tag(tag, ""))
             .collect::<ServiceResult<_>>()?;
-        Ok(self.store.create_run(&new_run).await?)
+        Ok(self.store.create_run(context, &new_run).await?)
     }
 
     /// Loads a run with its data.
@@ -199,23 +225,29 @@ impl TrackingService {
     }
 
     /// Updates a run's status, end time or name.
-    pub async fn update_run(&self, run_id: &str, update: &RunUpdate) -> ServiceResult<RunInfo> {
-        Ok(self.store.update_run(run_id, update).await?)
+    pub async fn update_run(
+        &self,
+        context: &RequestContext,
+        run_id: &str,
+        update: &RunUpdate,
+    ) -> ServiceResult<RunInfo> {
+        Ok(self.store.update_run(context, run_id, update).await?)
     }
 
     /// Soft-deletes a run.
-    pub async fn delete_run(&self, run_id: &str) -> ServiceResult<()> {
-        Ok(self.store.delete_run(run_id).await?)
+    pub async fn delete_run(&self, context: &RequestContext, run_id: &str) -> ServiceResult<()> {
+        Ok(self.store.delete_run(context, run_id).await?)
     }
 
     /// Restores a run.
-    pub async fn restore_run(&self, run_id: &str) -> ServiceResult<()> {
-        Ok(self.store.restore_run(run_id).await?)
+    pub async fn restore_run(&self, context: &RequestContext, run_id: &str) -> ServiceResult<()> {
+        Ok(self.store.restore_run(context, run_id).await?)
     }
 
     /// Logs metrics, params and tags in one transaction.
     pub async fn log_batch(
         &self,
+        context: &RequestContext,
         run_id: &str,
         metrics: Vec<Metric>,
         params: Vec<Param>,
@@ -238,6 +270,7 @@ impl TrackingService {
         Ok(self
             .store
             .log_batch(
+                context,
                 run_id,
                 &LogBatch {
                     metrics,
@@ -249,33 +282,53 @@ impl TrackingService {
     }
 
     /// Logs one metric point.
-    pub async fn log_metric(&self, run_id: &str, metric: Metric) -> ServiceResult<()> {
+    pub async fn log_metric(
+        &self,
+        context: &RequestContext,
+        run_id: &str,
+        metric: Metric,
+    ) -> ServiceResult<()> {
         check_metric(&metric, "")?;
         let batch = LogBatch {
             metrics: vec![metric],
             ..LogBatch::default()
         };
-        Ok(self.store.log_batch(run_id, &batch).await?)
+        Ok(self.store.log_batch(context, run_id, &batch).await?)
     }
 
     /// Logs one param.
-    pub async fn log_param(&self, run_id: &str, param: &Param) -> ServiceResult<()> {
+    pub async fn log_param(
+        &self,
+        context: &RequestContext,
+        run_id: &str,
+        param: &Param,
+    ) -> ServiceResult<()> {
         let param = clean_param(param, "")?;
-        Ok(self.store.log_param(run_id, &param).await?)
+        Ok(self.store.log_param(context, run_id, &param).await?)
     }
 
     /// Sets one run tag.
-    pub async fn set_tag(&self, run_id: &str, tag: &Tag) -> ServiceResult<()> {
+    pub async fn set_tag(
+        &self,
+        context: &RequestContext,
+        run_id: &str,
+        tag: &Tag,
+    ) -> ServiceResult<()> {
         let batch = LogBatch {
             tags: vec![clean_run_tag(tag, "")?],
             ..LogBatch::default()
         };
-        Ok(self.store.log_batch(run_id, &batch).await?)
+        Ok(self.store.log_batch(context, run_id, &batch).await?)
     }
 
     /// Deletes one run tag.
-    pub async fn delete_tag(&self, run_id: &str, key: &str) -> ServiceResult<()> {
-        Ok(self.store.delete_run_tag(run_id, key).await?)
+    pub async fn delete_tag(
+        &self,
+        context: &RequestContext,
+        run_id: &str,
+        key: &str,
+    ) -> ServiceResult<()> {
+        Ok(self.store.delete_run_tag(context, run_id, key).await?)
     }
 
     /// Reads a page of a metric's history.
@@ -322,24 +375,34 @@ impl TrackingService {
     /// Records dataset and model inputs of a run.
     pub async fn log_inputs(
         &self,
+        context: &RequestContext,
         run_id: &str,
         datasets: &[DatasetInput],
         model_ids: &[String],
     ) -> ServiceResult<()> {
-        Ok(self.store.log_inputs(run_id, datasets, model_ids).await?)
+        Ok(self
+            .store
+            .log_inputs(context, run_id, datasets, model_ids)
+            .await?)
     }
 
     /// Records model outputs of a run.
-    pub async fn log_outputs(&self, run_id: &str, outputs: &[ModelOutput]) -> ServiceResult<()> {
-        Ok(self.store.log_outputs(run_id, outputs).await?)
+    pub async fn log_outputs(
+        &self,
+        context: &RequestContext,
+        run_id: &str,
+        outputs: &[ModelOutput],
+    ) -> ServiceResult<()> {
+        Ok(self.store.log_outputs(context, run_id, outputs).await?)
     }
 
     /// Creates a logged model.
     pub async fn create_logged_model(
         &self,
+        context: &RequestContext,
         new_model: &NewLoggedModel,
     ) -> ServiceResult<LoggedModel> {
-        Ok(self.store.create_logged_model(new_model).await?)
+        Ok(self.store.create_logged_model(context, new_model).await?)
     }
 
     /// Loads a logged model.
@@ -350,39 +413,62 @@ impl TrackingService {
     /// Sets a logged model's status.
     pub async fn finalize_logged_model(
         &self,
+        context: &RequestContext,
         model_id: &str,
         status: LoggedModelStatus,
     ) -> ServiceResult<LoggedModel> {
-        Ok(self.store.finalize_logged_model(model_id, status).await?)
+        Ok(self
+            .store
+            .finalize_logged_model(context, model_id, status)
+            .await?)
     }
 
     /// Sets logged-model tags.
     pub async fn set_logged_model_tags(
         &self,
+        context: &RequestContext,
         model_id: &str,
         tags: &[Tag],
     ) -> ServiceResult<LoggedModel> {
-        self.store.set_logged_model_tags(model_id, tags).await?;
+        self.store
+            .set_logged_model_tags(context, model_id, tags)
+            .await?;
         Ok(self.store.get_logged_model(model_id).await?)
     }
 
     /// Deletes a logged-model tag.
-    pub async fn delete_logged_model_tag(&self, model_id: &str, key: &str) -> ServiceResult<()> {
-        Ok(self.store.delete_logged_model_tag(model_id, key).await?)
+    pub async fn delete_logged_model_tag(
+        &self,
+        context: &RequestContext,
+        model_id: &str,
+        key: &str,
+    ) -> ServiceResult<()> {
+        Ok(self
+            .store
+            .delete_logged_model_tag(context, model_id, key)
+            .await?)
     }
 
     /// Logs logged-model params.
     pub async fn log_logged_model_params(
         &self,
+        context: &RequestContext,
         model_id: &str,
         params: &[Param],
     ) -> ServiceResult<()> {
-        Ok(self.store.log_logged_model_params(model_id, params).await?)
+        Ok(self
+            .store
+            .log_logged_model_params(context, model_id, params)
+            .await?)
     }
 
     /// Deletes a logged model.
-    pub async fn delete_logged_model(&self, model_id: &str) -> ServiceResult<()> {
-        Ok(self.store.delete_logged_model(model_id).await?)
+    pub async fn delete_logged_model(
+        &self,
+        context: &RequestContext,
+        model_id: &str,
+    ) -> ServiceResult<()> {
+        Ok(self.store.delete_logged_model(context, model_id).await?)
     }
 
     /// Searches logged models.
@@ -442,9 +528,13 @@ impl TrackingService {
     /// Records legacy `log-model` metadata on a run.
     pub async fn record_logged_model(
         &self,
+        context: &RequestContext,
         run_id: &str,
         model: serde_json::Value,
     ) -> ServiceResult<()> {
-        Ok(self.store.record_logged_model(run_id, model).await?)
+        Ok(self
+            .store
+            .record_logged_model(context, run_id, model)
+            .await?)
     }
 }

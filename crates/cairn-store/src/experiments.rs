@@ -1,6 +1,7 @@
 //! Experiments: create, read, rename, tag, soft-delete/restore and search.
 
 use cairn_domain::DomainError;
+use cairn_domain::audit::RequestContext;
 use cairn_domain::entities::{Experiment, LifecycleStage, Tag, ViewType};
 use cairn_domain::ids::ExperimentId;
 use cairn_domain::search::{
@@ -51,6 +52,7 @@ impl Store {
     /// Creates an experiment; without an artifact location it gets `mlflow-artifacts:/<id>`.
     pub async fn create_experiment(
         &self,
+        context: &RequestContext,
         name: &str,
         artifact_location: Option<&str>,
         tags: &[Tag],
@@ -88,6 +90,17 @@ impl Store {
         for tag in tags {
             upsert_experiment_tag(&mut transaction, experiment_id, tag).await?;
         }
+        crate::audit::append(
+            &mut transaction,
+            self.dialect,
+            context,
+            crate::audit::entry(
+                "experiment.create",
+                format!("experiment:{experiment_id}"),
+                serde_json::json!({"name": name, "artifact_location": artifact_location}),
+            ),
+        )
+        .await?;
         transaction.commit().await?;
         Ok(experiment_id)
     }
@@ -123,19 +136,28 @@ impl Store {
     }
 
     /// Soft-deletes an experiment and its runs.
-    pub async fn delete_experiment(&self, experiment_id: ExperimentId) -> StoreResult<()> {
-        self.set_experiment_stage(experiment_id, LifecycleStage::Deleted)
+    pub async fn delete_experiment(
+        &self,
+        context: &RequestContext,
+        experiment_id: ExperimentId,
+    ) -> StoreResult<()> {
+        self.set_experiment_stage(context, experiment_id, LifecycleStage::Deleted)
             .await
     }
 
     /// Restores a deleted experiment and the runs deleted with it.
-    pub async fn restore_experiment(&self, experiment_id: ExperimentId) -> StoreResult<()> {
-        self.set_experiment_stage(experiment_id, LifecycleStage::Active)
+    pub async fn restore_experiment(
+        &self,
+        context: &RequestContext,
+        experiment_id: ExperimentId,
+    ) -> StoreResult<()> {
+        self.set_experiment_stage(context, experiment_id, LifecycleStage::Active)
             .await
     }
 
     async fn set_experiment_stage(
         &self,
+        context: &RequestContext,
         experiment_id: ExperimentId,
         target: LifecycleStage,
     ) -> StoreResult<()> {
@@ -178,6 +200,21 @@ impl Store {
         .bind(from)
         .execute(&mut *transaction)
         .await?;
+        crate::audit::append(
+            &mut transaction,
+            self.dialect,
+            context,
+            crate::audit::entry(
+                if target == LifecycleStage::Deleted {
+                    "experiment.delete"
+                } else {
+                    "experiment.restore"
+                },
+                format!("experiment:{experiment_id}"),
+                serde_json::json!({}),
+            ),
+        )
+        .await?;
         transaction.commit().await?;
         Ok(())
     }
@@ -185,6 +222,7 @@ impl Store {
     /// Renames an active experiment.
     pub async fn rename_experiment(
         &self,
+        context: &RequestContext,
         experiment_id: ExperimentId,
         new_name: &str,
     ) -> StoreResult<()> {
@@ -215,6 +253,17 @@ impl Store {
             }
             other => other?,
         };
+        crate::audit::append(
+            &mut transaction,
+            self.dialect,
+            context,
+            crate::audit::entry(
+                "experiment.rename",
+                format!("experiment:{experiment_id}"),
+                serde_json::json!({"new_name": new_name}),
+            ),
+        )
+        .await?;
         transaction.commit().await?;
         Ok(())
     }
@@ -222,12 +271,24 @@ impl Store {
     /// Sets (or overwrites) a tag on an active experiment.
     pub async fn set_experiment_tag(
         &self,
+        context: &RequestContext,
         experiment_id: ExperimentId,
         tag: &Tag,
     ) -> StoreResult<()> {
         let mut transaction = self.begin().await?;
         require_active_experiment(&mut transaction, experiment_id).await?;
         upsert_experiment_tag(&mut transaction, experiment_id, tag).await?;
+        crate::audit::append(
+            &mut transaction,
+            self.dialect,
+            context,
+            crate::audit::entry(
+                "experiment.tag.set",
+                format!("experiment:{experiment_id}"),
+                serde_json::json!({"key": tag.key, "value": tag.value}),
+            ),
+        )
+        .await?;
         transaction.commit().await?;
         Ok(())
     }
@@ -235,6 +296,7 @@ impl Store {
     /// Deletes a tag of an active experiment.
     pub async fn delete_experiment_tag(
         &self,
+        context: &RequestContext,
         experiment_id: ExperimentId,
         key: &str,
     ) -> StoreResult<()> {
@@ -252,6 +314,17 @@ impl Store {
             ))
             .into());
         }
+        crate::audit::append(
+            &mut transaction,
+            self.dialect,
+            context,
+            crate::audit::entry(
+                "experiment.tag.delete",
+                format!("experiment:{experiment_id}"),
+                serde_json::json!({"key": key}),
+            ),
+        )
+        .await?;
         transaction.commit().await?;
         Ok(())
     }

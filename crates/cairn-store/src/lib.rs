@@ -3,6 +3,7 @@
 //! per-dialect SQL appears only where the engines differ. Every public method is one use case
 //! in one transaction, durable before it returns.
 
+mod audit;
 mod error;
 mod experiments;
 mod logged_models;
@@ -23,6 +24,7 @@ use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{Executor, Transaction};
 
+pub use audit::ChainStatus;
 pub use error::{StoreError, StoreResult};
 pub use experiments::ExperimentSearch;
 pub use logged_models::{LoggedModelField, LoggedModelSearch, NewLoggedModel};

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use cairn_domain::DomainError;
+use cairn_domain::audit::RequestContext;
 use cairn_domain::entities::{LoggedModel, LoggedModelStatus, Metric, Param, Tag};
 use cairn_domain::ids::{ExperimentId, logged_model_id};
 use cairn_domain::search::{Comparator, FilterValue};
@@ -118,6 +119,7 @@ impl Store {
     /// Creates a logged model (status PENDING) in an active experiment.
     pub async fn create_logged_model(
         &self,
+        context: &RequestContext,
         new_model: &NewLoggedModel,
     ) -> StoreResult<LoggedModel> {
         let model_id = logged_model_id(*uuid::Uuid::new_v4().as_bytes());
@@ -169,6 +171,7 @@ impl Store {
         for tag in &new_model.tags {
             upsert_model_tag(&mut transaction, &model_id, tag).await?;
         }
+        crate::audit::append(&mut transaction, self.dialect, context, crate::audit::entry("logged_model.create", format!("logged_model:{model_id}"), serde_json::json!({"experiment_id": new_model.experiment_id.0, "name": name, "source_run_id": new_model.source_run_id}))).await?;
         transaction.commit().await?;
         self.get_logged_model(&model_id).await
     }
@@ -182,6 +185,7 @@ impl Store {
     /// Sets a logged model's status (e.g. READY once its files are uploaded).
     pub async fn finalize_logged_model(
         &self,
+        context: &RequestContext,
         model_id: &str,
         status: LoggedModelStatus,
     ) -> StoreResult<LoggedModel> {
@@ -198,12 +202,28 @@ impl Store {
         if updated.rows_affected() == 0 {
             return Err(model_not_found(model_id));
         }
+        crate::audit::append(
+            &mut transaction,
+            self.dialect,
+            context,
+            crate::audit::entry(
+                "logged_model.finalize",
+                format!("logged_model:{model_id}"),
+                serde_json::json!({"status": status.as_str()}),
+            ),
+        )
+        .await?;
         transaction.commit().await?;
         self.get_logged_model(model_id).await
     }
 
     /// Sets tags on a logged model.
-    pub async fn set_logged_model_tags(&self, model_id: &str, tags: &[Tag]) -> StoreResult<()> {
+    pub async fn set_logged_model_tags(
+        &self,
+        context: &RequestContext,
+        model_id: &str,
+        tags: &[Tag],
+    ) -> StoreResult<()> {
         let mut transaction = self.begin().await?;
         require_live_model(&mut transaction, model_id).await?;
         for tag in tags {
@@ -214,12 +234,18 @@ impl Store {
             .bind(model_id)
             .execute(&mut *transaction)
             .await?;
+        crate::audit::append(&mut transaction, self.dialect, context, crate::audit::entry("logged_model.tags.set", format!("logged_model:{model_id}"), serde_json::json!({"keys": tags.iter().map(|t| t.key.as_str()).collect::<Vec<_>>()}))).await?;
         transaction.commit().await?;
         Ok(())
     }
 
     /// Deletes one tag of a logged model.
-    pub async fn delete_logged_model_tag(&self, model_id: &str, key: &str) -> StoreResult<()> {
+    pub async fn delete_logged_model_tag(
+        &self,
+        context: &RequestContext,
+        model_id: &str,
+        key: &str,
+    ) -> StoreResult<()> {
         let mut transaction = self.begin().await?;
         require_live_model(&mut transaction, model_id).await?;
         let deleted = sqlx::query("DELETE FROM logged_model_tags WHERE model_id = $1 AND key = $2")
@@ -233,6 +259,17 @@ impl Store {
             ))
             .into());
         }
+        crate::audit::append(
+            &mut transaction,
+            self.dialect,
+            context,
+            crate::audit::entry(
+                "logged_model.tag.delete",
+                format!("logged_model:{model_id}"),
+                serde_json::json!({"key": key}),
+            ),
+        )
+        .await?;
         transaction.commit().await?;
         Ok(())
     }
@@ -240,6 +277,7 @@ impl Store {
     /// Logs params on a logged model (overwriting same keys).
     pub async fn log_logged_model_params(
         &self,
+        context: &RequestContext,
         model_id: &str,
         params: &[Param],
     ) -> StoreResult<()> {
@@ -256,12 +294,17 @@ impl Store {
             .execute(&mut *transaction)
             .await?;
         }
+        crate::audit::append(&mut transaction, self.dialect, context, crate::audit::entry("logged_model.params.log", format!("logged_model:{model_id}"), serde_json::json!({"keys": params.iter().map(|p| p.key.as_str()).collect::<Vec<_>>()}))).await?;
         transaction.commit().await?;
         Ok(())
     }
 
     /// Soft-deletes a logged model.
-    pub async fn delete_logged_model(&self, model_id: &str) -> StoreResult<()> {
+    pub async fn delete_logged_model(
+        &self,
+        context: &RequestContext,
+        model_id: &str,
+    ) -> StoreResult<()> {
         let mut transaction = self.begin().await?;
         let updated = sqlx::query(
             "UPDATE logged_models SET lifecycle_stage = 'deleted', last_updated_timestamp_ms = $1 \
@@ -274,6 +317,17 @@ impl Store {
         if updated.rows_affected() == 0 {
             return Err(model_not_found(model_id));
         }
+        crate::audit::append(
+            &mut transaction,
+            self.dialect,
+            context,
+            crate::audit::entry(
+                "logged_model.delete",
+                format!("logged_model:{model_id}"),
+                serde_json::json!({}),
+            ),
+        )
+        .await?;
         transaction.commit().await?;
         Ok(())
     }

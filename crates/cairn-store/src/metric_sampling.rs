@@ -3,6 +3,7 @@
 //! `log-model` history tag.
 
 use cairn_domain::DomainError;
+use cairn_domain::audit::RequestContext;
 use cairn_domain::entities::{Metric, Tag};
 use sqlx::Row;
 
@@ -137,6 +138,7 @@ impl Store {
     /// Appends a model's metadata to the run's `mlflow.log-model.history` tag (legacy 2.x call).
     pub async fn record_logged_model(
         &self,
+        context: &RequestContext,
         run_id: &str,
         model: serde_json::Value,
     ) -> StoreResult<()> {
@@ -171,6 +173,17 @@ impl Store {
                 key: LOG_MODEL_HISTORY_TAG.into(),
                 value,
             },
+        )
+        .await?;
+        crate::audit::append(
+            &mut transaction,
+            self.dialect,
+            context,
+            crate::audit::entry(
+                "run.log_model",
+                format!("run:{run_id}"),
+                serde_json::json!({}),
+            ),
         )
         .await?;
         transaction.commit().await?;

@@ -12,12 +12,20 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "tracking",
-    sqlite: include_str!("../migrations/sqlite/0001_tracking.sql"),
-    postgres: include_str!("../migrations/postgres/0001_tracking.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "tracking",
+        sqlite: include_str!("../migrations/sqlite/0001_tracking.sql"),
+        postgres: include_str!("../migrations/postgres/0001_tracking.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "audit",
+        sqlite: include_str!("../migrations/sqlite/0002_audit.sql"),
+        postgres: include_str!("../migrations/postgres/0002_audit.sql"),
+    },
+];
 
 /// A lock id shared by every Cairn process, so concurrent start-ups migrate once.
 const POSTGRES_MIGRATION_LOCK: i64 = 0x6361_6972_6e00;

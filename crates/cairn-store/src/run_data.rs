@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use cairn_domain::DomainError;
+use cairn_domain::audit::RequestContext;
 use cairn_domain::entities::{Metric, Param, Tag};
 use sqlx::{Any, Row, Transaction};
 
@@ -47,7 +48,12 @@ fn stored_value(value: f64) -> (f64, i64) {
 
 impl Store {
     /// Logs params, metrics and tags of one run in a single transaction.
-    pub async fn log_batch(&self, run_id: &str, batch: &LogBatch) -> StoreResult<()> {
+    pub async fn log_batch(
+        &self,
+        context: &RequestContext,
+        run_id: &str,
+        batch: &LogBatch,
+    ) -> StoreResult<()> {
         let mut seen = Vec::new();
         let mut duplicates = Vec::new();
         for param in &batch.params {
@@ -71,21 +77,43 @@ impl Store {
         for tag in &batch.tags {
             upsert_run_tag(&mut transaction, run_id, tag).await?;
         }
+        crate::audit::append(&mut transaction, self.dialect, context, crate::audit::entry("run.log_batch", format!("run:{run_id}"), serde_json::json!({"metrics": batch.metrics.len(), "params": batch.params.iter().map(|p| p.key.as_str()).collect::<Vec<_>>(), "tags": batch.tags.iter().map(|t| t.key.as_str()).collect::<Vec<_>>()}))).await?;
         transaction.commit().await?;
         Ok(())
     }
 
     /// Logs one param, with MLflow's single-param message when it would change a value.
-    pub async fn log_param(&self, run_id: &str, param: &Param) -> StoreResult<()> {
+    pub async fn log_param(
+        &self,
+        context: &RequestContext,
+        run_id: &str,
+        param: &Param,
+    ) -> StoreResult<()> {
         let mut transaction = self.begin().await?;
         require_active_run(&mut transaction, run_id).await?;
         log_params(&mut transaction, run_id, std::slice::from_ref(param), true).await?;
+        crate::audit::append(
+            &mut transaction,
+            self.dialect,
+            context,
+            crate::audit::entry(
+                "run.log_param",
+                format!("run:{run_id}"),
+                serde_json::json!({"key": param.key}),
+            ),
+        )
+        .await?;
         transaction.commit().await?;
         Ok(())
     }
 
     /// Deletes a run tag; a missing tag is NotFound.
-    pub async fn delete_run_tag(&self, run_id: &str, key: &str) -> StoreResult<()> {
+    pub async fn delete_run_tag(
+        &self,
+        context: &RequestContext,
+        run_id: &str,
+        key: &str,
+    ) -> StoreResult<()> {
         let mut transaction = self.begin().await?;
         require_active_run(&mut transaction, run_id).await?;
         let deleted = sqlx::query("DELETE FROM tags WHERE run_uuid = $1 AND key = $2")
@@ -99,6 +127,17 @@ impl Store {
             ))
             .into());
         }
+        crate::audit::append(
+            &mut transaction,
+            self.dialect,
+            context,
+            crate::audit::entry(
+                "run.tag.delete",
+                format!("run:{run_id}"),
+                serde_json::json!({"key": key}),
+            ),
+        )
+        .await?;
         transaction.commit().await?;
         Ok(())
     }

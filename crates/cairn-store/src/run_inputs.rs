@@ -2,12 +2,14 @@
 
 use crate::runs::require_active_run;
 use crate::{Store, StoreResult};
+use cairn_domain::audit::RequestContext;
 use cairn_domain::entities::{DatasetInput, ModelOutput};
 
 impl Store {
     /// Records datasets and logged models as inputs of an active run (idempotent).
     pub async fn log_inputs(
         &self,
+        context: &RequestContext,
         run_id: &str,
         datasets: &[DatasetInput],
         model_ids: &[String],
@@ -68,12 +70,18 @@ impl Store {
         for model_id in model_ids {
             link_model(&mut transaction, run_id, model_id, "input", 0).await?;
         }
+        crate::audit::append(&mut transaction, self.dialect, context, crate::audit::entry("run.log_inputs", format!("run:{run_id}"), serde_json::json!({"datasets": datasets.iter().map(|d| format!("{}@{}", d.dataset.name, d.dataset.digest)).collect::<Vec<_>>(), "models": model_ids}))).await?;
         transaction.commit().await?;
         Ok(())
     }
 
     /// Records logged models as outputs of an active run (idempotent).
-    pub async fn log_outputs(&self, run_id: &str, outputs: &[ModelOutput]) -> StoreResult<()> {
+    pub async fn log_outputs(
+        &self,
+        context: &RequestContext,
+        run_id: &str,
+        outputs: &[ModelOutput],
+    ) -> StoreResult<()> {
         let mut transaction = self.begin().await?;
         require_active_run(&mut transaction, run_id).await?;
         for output in outputs {
@@ -86,6 +94,7 @@ impl Store {
             )
             .await?;
         }
+        crate::audit::append(&mut transaction, self.dialect, context, crate::audit::entry("run.log_outputs", format!("run:{run_id}"), serde_json::json!({"models": outputs.iter().map(|o| o.model_id.as_str()).collect::<Vec<_>>()}))).await?;
         transaction.commit().await?;
         Ok(())
     }

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use cairn_domain::DomainError;
+use cairn_domain::audit::RequestContext;
 use cairn_domain::entities::{
     Dataset, DatasetInput, LifecycleStage, Metric, ModelOutput, Param, Run, RunInfo, RunStatus, Tag,
 };
@@ -90,7 +91,7 @@ pub(crate) fn random_run_name(bytes: [u8; 16]) -> String {
 
 impl Store {
     /// Creates a run in an active experiment.
-    pub async fn create_run(&self, new_run: &NewRun) -> StoreResult<Run> {
+    pub async fn create_run(&self, context: &RequestContext, new_run: &NewRun) -> StoreResult<Run> {
         let run_id = hex_id(*uuid::Uuid::new_v4().as_bytes());
         let tag_name = new_run
             .tags
@@ -144,6 +145,17 @@ impl Store {
         for tag in &tags {
             upsert_run_tag(&mut transaction, &run_id, tag).await?;
         }
+        crate::audit::append(
+            &mut transaction,
+            self.dialect,
+            context,
+            crate::audit::entry(
+                "run.create",
+                format!("run:{run_id}"),
+                serde_json::json!({"experiment_id": new_run.experiment_id.0, "run_name": run_name}),
+            ),
+        )
+        .await?;
         transaction.commit().await?;
         self.get_run(&run_id).await
     }
@@ -167,7 +179,12 @@ impl Store {
     }
 
     /// Updates status, end time and/or name of an active run.
-    pub async fn update_run(&self, run_id: &str, update: &RunUpdate) -> StoreResult<RunInfo> {
+    pub async fn update_run(
+        &self,
+        context: &RequestContext,
+        run_id: &str,
+        update: &RunUpdate,
+    ) -> StoreResult<RunInfo> {
         let mut transaction = self.begin().await?;
         require_active_run(&mut transaction, run_id).await?;
         let mut sql = Sql::new("UPDATE runs SET run_uuid = run_uuid");
@@ -189,21 +206,29 @@ impl Store {
             };
             upsert_run_tag(&mut transaction, run_id, &tag).await?;
         }
+        crate::audit::append(&mut transaction, self.dialect, context, crate::audit::entry("run.update", format!("run:{run_id}"), serde_json::json!({"status": update.status.map(|s| s.as_str()), "end_time": update.end_time, "run_name": update.run_name}))).await?;
         transaction.commit().await?;
         self.get_run_info(run_id).await
     }
 
     /// Soft-deletes a run.
-    pub async fn delete_run(&self, run_id: &str) -> StoreResult<()> {
-        self.set_run_stage(run_id, LifecycleStage::Deleted).await
+    pub async fn delete_run(&self, context: &RequestContext, run_id: &str) -> StoreResult<()> {
+        self.set_run_stage(context, run_id, LifecycleStage::Deleted)
+            .await
     }
 
     /// Restores a soft-deleted run.
-    pub async fn restore_run(&self, run_id: &str) -> StoreResult<()> {
-        self.set_run_stage(run_id, LifecycleStage::Active).await
+    pub async fn restore_run(&self, context: &RequestContext, run_id: &str) -> StoreResult<()> {
+        self.set_run_stage(context, run_id, LifecycleStage::Active)
+            .await
     }
 
-    async fn set_run_stage(&self, run_id: &str, stage: LifecycleStage) -> StoreResult<()> {
+    async fn set_run_stage(
+        &self,
+        context: &RequestContext,
+        run_id: &str,
+        stage: LifecycleStage,
+    ) -> StoreResult<()> {
         let deleted_time = (stage == LifecycleStage::Deleted).then(now_millis);
         let mut transaction = self.begin().await?;
         let updated = sqlx::query(
@@ -217,6 +242,21 @@ impl Store {
         if updated.rows_affected() == 0 {
             return Err(run_not_found(run_id));
         }
+        crate::audit::append(
+            &mut transaction,
+            self.dialect,
+            context,
+            crate::audit::entry(
+                if stage == LifecycleStage::Deleted {
+                    "run.delete"
+                } else {
+                    "run.restore"
+                },
+                format!("run:{run_id}"),
+                serde_json::json!({}),
+            ),
+        )
+        .await?;
         transaction.commit().await?;
         Ok(())
     }

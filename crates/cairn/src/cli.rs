@@ -27,6 +27,44 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate(BackendArgs),
+    /// Administration: the audit log.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+/// `cairn admin …`.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// The tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `cairn admin audit …`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain; exit 1 and name the first broken record if it does not verify.
+    Verify(BackendArgs),
+    /// Write audit records as JSON lines or CSV.
+    Export(AuditExportArgs),
+}
+
+/// Flags of `cairn admin audit export`.
+#[derive(Debug, Args)]
+pub struct AuditExportArgs {
+    /// Only records at or after this time: epoch milliseconds, `YYYY-MM-DD` or
+    /// `YYYY-MM-DDTHH:MM:SSZ` (UTC).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Output format.
+    #[arg(long, default_value = "jsonl", value_parser = ["jsonl", "csv"])]
+    pub format: String,
+    /// Write to this file instead of standard output.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Backends.
+    #[command(flatten)]
+    pub backend: BackendArgs,
 }
 
 /// Flags of `cairn serve`.

@@ -1,6 +1,7 @@
 //! The `cairn` binary's library: configuration turned into concrete backends ([`App::build`]),
 //! used by `main`, the integration tests and the benchmarks alike.
 
+pub mod admin;
 pub mod cli;
 
 use std::path::PathBuf;
@@ -60,30 +61,38 @@ pub struct App {
     pub store: Store,
 }
 
+/// Connects the metadata store named by `config` (creating the data directory for SQLite) and
+/// applies pending migrations.
+pub async fn connect_store(config: &Config) -> anyhow::Result<Store> {
+    let database_url = config.resolved_database_url();
+    if database_url.starts_with("sqlite:") || config.artifacts.is_none() {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("creating the data directory {}", config.data_dir.display())
+        })?;
+    }
+    let options = StoreOptions {
+        max_connections: config.db_max_connections,
+        ..StoreOptions::default()
+    };
+    let store = Store::connect(&database_url, &options)
+        .await
+        .with_context(|| format!("connecting to the database {}", redact_url(&database_url)))?;
+    let applied = store
+        .migrate()
+        .await
+        .context("applying database migrations")?;
+    if !applied.is_empty() {
+        tracing::info!(migrations = ?applied, "database schema migrated");
+    }
+    Ok(store)
+}
+
 impl App {
     /// Connects the backends named by `config`, creating embedded ones on first start, and
     /// applies pending migrations.
     pub async fn build(config: &Config) -> anyhow::Result<App> {
         let database_url = config.resolved_database_url();
-        if database_url.starts_with("sqlite:") || config.artifacts.is_none() {
-            std::fs::create_dir_all(&config.data_dir).with_context(|| {
-                format!("creating the data directory {}", config.data_dir.display())
-            })?;
-        }
-        let options = StoreOptions {
-            max_connections: config.db_max_connections,
-            ..StoreOptions::default()
-        };
-        let store = Store::connect(&database_url, &options)
-            .await
-            .with_context(|| format!("connecting to the database {}", redact_url(&database_url)))?;
-        let applied = store
-            .migrate()
-            .await
-            .context("applying database migrations")?;
-        if !applied.is_empty() {
-            tracing::info!(migrations = ?applied, "database schema migrated");
-        }
+        let store = connect_store(config).await?;
         let artifacts_url = config.resolved_artifacts();
         let artifacts = ArtifactStore::open(&artifacts_url, &config.s3)
             .with_context(|| format!("opening the artifact store {artifacts_url}"))?;

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use cairn::App;
-use cairn::cli::{Cli, Command};
+use cairn::cli::{AdminCommand, AuditCommand, Cli, Command};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -66,9 +66,38 @@ async fn main() -> anyhow::Result<()> {
             app.serve(listener, shutdown_signal()).await
         }
         Command::Migrate(args) => {
-            let app = App::build(&args.config()).await?;
-            app.store.close().await;
+            let store = cairn::connect_store(&args.config()).await?;
+            store.close().await;
             tracing::info!("migrations are up to date");
+            Ok(())
+        }
+        Command::Admin(AdminCommand::Audit(AuditCommand::Verify(args))) => {
+            let store = cairn::connect_store(&args.config()).await?;
+            let intact = cairn::admin::verify(&store).await?;
+            store.close().await;
+            if !intact {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Admin(AdminCommand::Audit(AuditCommand::Export(args))) => {
+            let since = args
+                .since
+                .as_deref()
+                .map(cairn::admin::parse_since)
+                .transpose()?
+                .unwrap_or(i64::MIN);
+            let store = cairn::connect_store(&args.backend.config()).await?;
+            let mut out: Box<dyn std::io::Write> = match &args.output {
+                Some(path) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(path)
+                        .with_context(|| format!("creating {}", path.display()))?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            let written = cairn::admin::export(&store, since, &args.format, &mut out).await?;
+            store.close().await;
+            tracing::info!(records = written, "audit records exported");
             Ok(())
         }
     }

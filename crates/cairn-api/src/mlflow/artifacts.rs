@@ -7,6 +7,8 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cairn_service::Services;
+
+use crate::context::Caller;
 use futures::TryStreamExt;
 use serde_json::{Map, Value, json};
 
@@ -95,6 +97,7 @@ pub async fn download(
 /// `PUT mlflow-artifacts/artifacts/{path}`: streams the body to the store, atomically.
 pub async fn upload(
     State(services): State<Services>,
+    Caller(context): Caller,
     Path(path): Path<String>,
     request: Request,
 ) -> MlflowResult<Json<Value>> {
@@ -102,16 +105,20 @@ pub async fn upload(
         .into_body()
         .into_data_stream()
         .map_err(std::io::Error::other);
-    services.artifacts.upload(&path, Box::pin(stream)).await?;
+    services
+        .artifacts
+        .upload(&context, &path, Box::pin(stream))
+        .await?;
     Ok(Json(json!({})))
 }
 
 /// `DELETE mlflow-artifacts/artifacts/{path}`.
 pub async fn delete(
     State(services): State<Services>,
+    Caller(context): Caller,
     Path(path): Path<String>,
 ) -> MlflowResult<Json<Value>> {
-    services.artifacts.delete(&path).await?;
+    services.artifacts.delete(&context, &path).await?;
     Ok(Json(json!({})))
 }
 

@@ -5,6 +5,8 @@ use axum::Json;
 use axum::extract::State;
 use cairn_domain::ids::ExperimentId;
 use cairn_service::Services;
+
+use crate::context::Caller;
 use serde_json::{Map, Value, json};
 
 use super::error::{MlflowError, MlflowResult};
@@ -124,6 +126,7 @@ pub async fn search_datasets(
 /// `POST runs/log-model` (legacy 2.x clients): appends the model to the run's history tag.
 pub async fn log_model(
     State(services): State<Services>,
+    Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
     let run_id = request.run_id()?;
@@ -172,7 +175,7 @@ pub async fn log_model(
     tags.insert("flavors".into(), Value::Object(flavors));
     services
         .tracking
-        .record_logged_model(&run_id, Value::Object(tags))
+        .record_logged_model(&context, &run_id, Value::Object(tags))
         .await?;
     Ok(Json(json!({})))
 }

@@ -6,6 +6,8 @@ use axum::extract::State;
 use cairn_domain::entities::{Tag, ViewType};
 use cairn_domain::ids::ExperimentId;
 use cairn_service::Services;
+
+use crate::context::Caller;
 use serde_json::{Value, json};
 
 use super::error::{MlflowError, MlflowResult};
@@ -58,6 +60,7 @@ pub fn view_type(request: &MlflowRequest, field: &str) -> MlflowResult<ViewType>
 /// `POST experiments/create`.
 pub async fn create(
     State(services): State<Services>,
+    Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
     let name = request.required_string("name")?;
@@ -66,6 +69,7 @@ pub async fn create(
     let id = services
         .tracking
         .create_experiment(
+            &context,
             &name,
             artifact_location.as_deref().filter(|l| !l.is_empty()),
             &tags,
@@ -141,11 +145,12 @@ pub async fn search(
 /// `POST experiments/delete`.
 pub async fn delete(
     State(services): State<Services>,
+    Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
     services
         .tracking
-        .delete_experiment(experiment_id(&request)?)
+        .delete_experiment(&context, experiment_id(&request)?)
         .await?;
     Ok(Json(json!({})))
 }
@@ -153,11 +158,12 @@ pub async fn delete(
 /// `POST experiments/restore`.
 pub async fn restore(
     State(services): State<Services>,
+    Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
     services
         .tracking
-        .restore_experiment(experiment_id(&request)?)
+        .restore_experiment(&context, experiment_id(&request)?)
         .await?;
     Ok(Json(json!({})))
 }
@@ -165,11 +171,15 @@ pub async fn restore(
 /// `POST experiments/update` (rename).
 pub async fn update(
     State(services): State<Services>,
+    Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
     let id = experiment_id(&request)?;
     if let Some(new_name) = request.string("new_name")?.filter(|name| !name.is_empty()) {
-        services.tracking.rename_experiment(id, &new_name).await?;
+        services
+            .tracking
+            .rename_experiment(&context, id, &new_name)
+            .await?;
     }
     Ok(Json(json!({})))
 }
@@ -177,6 +187,7 @@ pub async fn update(
 /// `POST experiments/set-experiment-tag`.
 pub async fn set_tag(
     State(services): State<Services>,
+    Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
     let id = experiment_id(&request)?;
@@ -184,7 +195,7 @@ pub async fn set_tag(
     let value = request.string("value")?.unwrap_or_default();
     services
         .tracking
-        .set_experiment_tag(id, &Tag { key, value })
+        .set_experiment_tag(&context, id, &Tag { key, value })
         .await?;
     Ok(Json(json!({})))
 }
@@ -192,10 +203,14 @@ pub async fn set_tag(
 /// `POST experiments/delete-experiment-tag`.
 pub async fn delete_tag(
     State(services): State<Services>,
+    Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
     let id = experiment_id(&request)?;
     let key = request.required_string("key")?;
-    services.tracking.delete_experiment_tag(id, &key).await?;
+    services
+        .tracking
+        .delete_experiment_tag(&context, id, &key)
+        .await?;
     Ok(Json(json!({})))
 }

@@ -6,6 +6,8 @@ use cairn_domain::entities::{LoggedModelStatus, Param};
 use cairn_domain::ids::ExperimentId;
 use cairn_domain::search::{Comparator, FilterValue};
 use cairn_service::Services;
+
+use crate::context::Caller;
 use cairn_service::{LoggedModelField, LoggedModelSearch, NewLoggedModel};
 use serde_json::{Map, Value, json};
 
@@ -31,6 +33,7 @@ fn parse_params(request: &MlflowRequest) -> MlflowResult<Vec<Param>> {
 /// `POST logged-models`.
 pub async fn create(
     State(services): State<Services>,
+    Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
     let new_model = NewLoggedModel {
@@ -42,7 +45,10 @@ pub async fn create(
         tags: parse_tags(&request, "tags")?,
         creator_id: None,
     };
-    let model = services.tracking.create_logged_model(&new_model).await?;
+    let model = services
+        .tracking
+        .create_logged_model(&context, &new_model)
+        .await?;
     Ok(model_body(&model))
 }
 
@@ -58,6 +64,7 @@ pub async fn get(
 /// `PATCH logged-models/{model_id}`: finalize with a status.
 pub async fn finalize(
     State(services): State<Services>,
+    Caller(context): Caller,
     Path(model_id): Path<String>,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
@@ -69,7 +76,7 @@ pub async fn finalize(
     .ok_or_else(|| missing("status"))?;
     let model = services
         .tracking
-        .finalize_logged_model(&model_id, status)
+        .finalize_logged_model(&context, &model_id, status)
         .await?;
     Ok(model_body(&model))
 }
@@ -77,22 +84,27 @@ pub async fn finalize(
 /// `DELETE logged-models/{model_id}`.
 pub async fn delete(
     State(services): State<Services>,
+    Caller(context): Caller,
     Path(model_id): Path<String>,
 ) -> MlflowResult<Json<Value>> {
-    services.tracking.delete_logged_model(&model_id).await?;
+    services
+        .tracking
+        .delete_logged_model(&context, &model_id)
+        .await?;
     Ok(Json(json!({})))
 }
 
 /// `PATCH logged-models/{model_id}/tags`.
 pub async fn set_tags(
     State(services): State<Services>,
+    Caller(context): Caller,
     Path(model_id): Path<String>,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
     let tags = parse_tags(&request, "tags")?;
     let model = services
         .tracking
-        .set_logged_model_tags(&model_id, &tags)
+        .set_logged_model_tags(&context, &model_id, &tags)
         .await?;
     Ok(model_body(&model))
 }
@@ -100,11 +112,12 @@ pub async fn set_tags(
 /// `DELETE logged-models/{model_id}/tags/{tag_key}`.
 pub async fn delete_tag(
     State(services): State<Services>,
+    Caller(context): Caller,
     Path((model_id, tag_key)): Path<(String, String)>,
 ) -> MlflowResult<Json<Value>> {
     services
         .tracking
-        .delete_logged_model_tag(&model_id, &tag_key)
+        .delete_logged_model_tag(&context, &model_id, &tag_key)
         .await?;
     Ok(Json(json!({})))
 }
@@ -112,13 +125,14 @@ pub async fn delete_tag(
 /// `POST logged-models/{model_id}/params`.
 pub async fn log_params(
     State(services): State<Services>,
+    Caller(context): Caller,
     Path(model_id): Path<String>,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
     let params = parse_params(&request)?;
     services
         .tracking
-        .log_logged_model_params(&model_id, &params)
+        .log_logged_model_params(&context, &model_id, &params)
         .await?;
     Ok(Json(json!({})))
 }

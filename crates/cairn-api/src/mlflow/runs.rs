@@ -7,6 +7,8 @@ use cairn_domain::entities::{Dataset, DatasetInput, Metric, ModelOutput, Param, 
 use cairn_domain::ids::ExperimentId;
 use cairn_domain::validation::{MAX_HISTORY_PER_PAGE, MAX_RUNS_PER_PAGE};
 use cairn_service::Services;
+
+use crate::context::Caller;
 use cairn_service::{NewRun, RunUpdate};
 use serde_json::{Map, Value, json};
 
@@ -86,6 +88,7 @@ fn parse_params(request: &MlflowRequest) -> MlflowResult<Vec<Param>> {
 /// `POST runs/create`.
 pub async fn create(
     State(services): State<Services>,
+    Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
     let experiment_id = match request.string("experiment_id")? {
@@ -101,7 +104,7 @@ pub async fn create(
         start_time: request.int("start_time")?,
         tags: parse_tags(&request, "tags")?,
     };
-    let run = services.tracking.create_run(new_run).await?;
+    let run = services.tracking.create_run(&context, new_run).await?;
     Ok(Json(json!({ "run": wire::run(&run) })))
 }
 
@@ -117,6 +120,7 @@ pub async fn get(
 /// `POST runs/update`; an unknown status is ignored, as MLflow does.
 pub async fn update(
     State(services): State<Services>,
+    Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
     let status = match request.raw("status") {
@@ -131,7 +135,7 @@ pub async fn update(
     };
     let info = services
         .tracking
-        .update_run(&request.run_id()?, &update)
+        .update_run(&context, &request.run_id()?, &update)
         .await?;
     Ok(Json(json!({ "run_info": wire::run_info(&info) })))
 }
@@ -139,24 +143,33 @@ pub async fn update(
 /// `POST runs/delete`.
 pub async fn delete(
     State(services): State<Services>,
+    Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
-    services.tracking.delete_run(&request.run_id()?).await?;
+    services
+        .tracking
+        .delete_run(&context, &request.run_id()?)
+        .await?;
     Ok(empty())
 }
 
 /// `POST runs/restore`.
 pub async fn restore(
     State(services): State<Services>,
+    Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
-    services.tracking.restore_run(&request.run_id()?).await?;
+    services
+        .tracking
+        .restore_run(&context, &request.run_id()?)
+        .await?;
     Ok(empty())
 }
 
 /// `POST runs/log-metric`.
 pub async fn log_metric(
     State(services): State<Services>,
+    Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
     let run_id = request.run_id()?;
@@ -175,13 +188,17 @@ pub async fn log_metric(
         }
     }
     let metric = parse_metric(&fields, "")?;
-    services.tracking.log_metric(&run_id, metric).await?;
+    services
+        .tracking
+        .log_metric(&context, &run_id, metric)
+        .await?;
     Ok(empty())
 }
 
 /// `POST runs/log-parameter`.
 pub async fn log_param(
     State(services): State<Services>,
+    Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
     let run_id = request.run_id()?;
@@ -189,7 +206,7 @@ pub async fn log_param(
     let value = request.string("value")?.unwrap_or_default();
     services
         .tracking
-        .log_param(&run_id, &Param { key, value })
+        .log_param(&context, &run_id, &Param { key, value })
         .await?;
     Ok(empty())
 }
@@ -197,6 +214,7 @@ pub async fn log_param(
 /// `POST runs/set-tag`.
 pub async fn set_tag(
     State(services): State<Services>,
+    Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
     let run_id = request.run_id()?;
@@ -204,7 +222,11 @@ pub async fn set_tag(
     let value = request.string("value")?.unwrap_or_default();
     services
         .tracking
-        .set_tag(&run_id, &cairn_domain::entities::Tag { key, value })
+        .set_tag(
+            &context,
+            &run_id,
+            &cairn_domain::entities::Tag { key, value },
+        )
         .await?;
     Ok(empty())
 }
@@ -212,17 +234,22 @@ pub async fn set_tag(
 /// `POST runs/delete-tag`.
 pub async fn delete_tag(
     State(services): State<Services>,
+    Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
     let run_id = request.run_id()?;
     let key = request.required_string("key")?;
-    services.tracking.delete_tag(&run_id, &key).await?;
+    services
+        .tracking
+        .delete_tag(&context, &run_id, &key)
+        .await?;
     Ok(empty())
 }
 
 /// `POST runs/log-batch`: one transaction for everything.
 pub async fn log_batch(
     State(services): State<Services>,
+    Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
     let run_id = request.run_id()?;
@@ -236,7 +263,7 @@ pub async fn log_batch(
     let tags = parse_tags(&request, "tags")?;
     services
         .tracking
-        .log_batch(&run_id, metrics, params, tags)
+        .log_batch(&context, &run_id, metrics, params, tags)
         .await?;
     Ok(empty())
 }
@@ -244,6 +271,7 @@ pub async fn log_batch(
 /// `POST runs/log-inputs`.
 pub async fn log_inputs(
     State(services): State<Services>,
+    Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
     let run_id = request.run_id()?;
@@ -291,7 +319,7 @@ pub async fn log_inputs(
         .collect::<Vec<_>>();
     services
         .tracking
-        .log_inputs(&run_id, &datasets, &model_ids)
+        .log_inputs(&context, &run_id, &datasets, &model_ids)
         .await?;
     Ok(empty())
 }
@@ -299,6 +327,7 @@ pub async fn log_inputs(
 /// `POST runs/outputs`.
 pub async fn log_outputs(
     State(services): State<Services>,
+    Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
     let run_id = request.run_id()?;
@@ -318,7 +347,10 @@ pub async fn log_outputs(
             Ok(ModelOutput { model_id, step })
         })
         .collect::<MlflowResult<Vec<_>>>()?;
-    services.tracking.log_outputs(&run_id, &outputs).await?;
+    services
+        .tracking
+        .log_outputs(&context, &run_id, &outputs)
+        .await?;
     Ok(empty())
 }
 

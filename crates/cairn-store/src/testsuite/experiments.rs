@@ -5,6 +5,7 @@ use cairn_domain::entities::{LifecycleStage, Tag, ViewType};
 use cairn_domain::ids::ExperimentId;
 use cairn_domain::search::{parse_experiment_filter, parse_experiment_order_by};
 
+use super::ctx;
 use crate::{ExperimentSearch, Store};
 
 pub(super) async fn run(store: &Store) {
@@ -29,7 +30,7 @@ async fn create_get_rename_delete(store: &Store) {
         value: "churn".into(),
     }];
     let id = store
-        .create_experiment("conf-exp", None, &tags)
+        .create_experiment(&ctx(), "conf-exp", None, &tags)
         .await
         .expect("create");
     assert!(id.0 > 0, "user experiments are numbered from 1");
@@ -40,7 +41,7 @@ async fn create_get_rename_delete(store: &Store) {
     );
     assert_eq!(experiment.tags, tags);
     let duplicate = store
-        .create_experiment("conf-exp", None, &[])
+        .create_experiment(&ctx(), "conf-exp", None, &[])
         .await
         .unwrap_err();
     assert_eq!(duplicate.kind(), ErrorKind::AlreadyExists);
@@ -50,7 +51,7 @@ async fn create_get_rename_delete(store: &Store) {
     );
 
     store
-        .rename_experiment(id, "conf-exp-renamed")
+        .rename_experiment(&ctx(), id, "conf-exp-renamed")
         .await
         .expect("rename");
     assert_eq!(
@@ -64,7 +65,7 @@ async fn create_get_rename_delete(store: &Store) {
     let missing = store.get_experiment_by_name("conf-exp").await.unwrap_err();
     assert_eq!(missing.kind(), ErrorKind::NotFound);
 
-    store.delete_experiment(id).await.expect("delete");
+    store.delete_experiment(&ctx(), id).await.expect("delete");
     assert_eq!(
         store
             .get_experiment(id)
@@ -74,7 +75,7 @@ async fn create_get_rename_delete(store: &Store) {
         LifecycleStage::Deleted
     );
     let reused = store
-        .create_experiment("conf-exp-renamed", None, &[])
+        .create_experiment(&ctx(), "conf-exp-renamed", None, &[])
         .await
         .unwrap_err();
     assert_eq!(
@@ -82,8 +83,8 @@ async fn create_get_rename_delete(store: &Store) {
         ErrorKind::AlreadyExists,
         "deleted experiments keep their name"
     );
-    store.restore_experiment(id).await.expect("restore");
-    let again = store.restore_experiment(id).await.unwrap_err();
+    store.restore_experiment(&ctx(), id).await.expect("restore");
+    let again = store.restore_experiment(&ctx(), id).await.unwrap_err();
     assert_eq!(again.kind(), ErrorKind::InvalidArgument);
 
     let unknown = store
@@ -97,7 +98,7 @@ async fn create_get_rename_delete(store: &Store) {
 async fn search_orders_and_pages(store: &Store) {
     for name in ["srch-a", "srch-ab", "srch-Abc"] {
         store
-            .create_experiment(name, None, &[])
+            .create_experiment(&ctx(), name, None, &[])
             .await
             .expect("create");
         tokio::time::sleep(std::time::Duration::from_millis(3)).await;

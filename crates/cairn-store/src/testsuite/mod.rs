@@ -1,6 +1,7 @@
 //! The store's conformance suite, run against every real backend (SQLite and PostgreSQL), and
 //! helpers that give each test an isolated database.
 
+mod audit;
 mod experiments;
 mod runs;
 mod search;
@@ -9,11 +10,20 @@ use sqlx::{AnyConnection, AssertSqlSafe, Connection, Executor};
 
 use crate::{Store, StoreOptions};
 
+/// The context conformance checks act under.
+pub(crate) fn ctx() -> cairn_domain::audit::RequestContext {
+    cairn_domain::audit::RequestContext {
+        actor: "conformance".into(),
+        request_id: Some("test-request".into()),
+    }
+}
+
 /// Runs every conformance check against `store` (freshly migrated and empty but for Default).
 pub async fn run_all(store: &Store) {
     experiments::run(store).await;
     runs::run(store).await;
     search::run(store).await;
+    audit::run(store).await;
 }
 
 /// Whether CI demands every external service (`CAIRN_TEST_REQUIRE_SERVICES=1`).

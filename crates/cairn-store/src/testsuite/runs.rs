@@ -6,6 +6,7 @@ use cairn_domain::entities::{
     RunStatus, Tag,
 };
 
+use super::ctx;
 use crate::{LogBatch, NewLoggedModel, NewRun, RunUpdate, Store};
 
 pub(super) async fn run(store: &Store) {
@@ -32,16 +33,19 @@ async fn new_run(store: &Store, experiment: &str) -> String {
     let experiment_id = match store.get_experiment_by_name(experiment).await {
         Ok(experiment) => experiment.experiment_id,
         Err(_) => store
-            .create_experiment(experiment, None, &[])
+            .create_experiment(&ctx(), experiment, None, &[])
             .await
             .expect("experiment"),
     };
     let run = store
-        .create_run(&NewRun {
-            experiment_id,
-            user_id: "ada".into(),
-            ..NewRun::default()
-        })
+        .create_run(
+            &ctx(),
+            &NewRun {
+                experiment_id,
+                user_id: "ada".into(),
+                ..NewRun::default()
+            },
+        )
         .await
         .expect("create run");
     run.info.run_id
@@ -49,20 +53,23 @@ async fn new_run(store: &Store, experiment: &str) -> String {
 
 async fn lifecycle(store: &Store) {
     let experiment_id = store
-        .create_experiment("conf-runs", None, &[])
+        .create_experiment(&ctx(), "conf-runs", None, &[])
         .await
         .expect("experiment");
     let run = store
-        .create_run(&NewRun {
-            experiment_id,
-            user_id: "ada".into(),
-            run_name: Some("first".into()),
-            start_time: Some(1000),
-            tags: vec![Tag {
-                key: "mlflow.source.type".into(),
-                value: "LOCAL".into(),
-            }],
-        })
+        .create_run(
+            &ctx(),
+            &NewRun {
+                experiment_id,
+                user_id: "ada".into(),
+                run_name: Some("first".into()),
+                start_time: Some(1000),
+                tags: vec![Tag {
+                    key: "mlflow.source.type".into(),
+                    value: "LOCAL".into(),
+                }],
+            },
+        )
         .await
         .expect("create run");
     assert_eq!(run.info.run_id.len(), 32);
@@ -80,16 +87,20 @@ async fn lifecycle(store: &Store) {
             .any(|t| t.key == "mlflow.runName" && t.value == "first")
     );
     let generated = store
-        .create_run(&NewRun {
-            experiment_id,
-            ..NewRun::default()
-        })
+        .create_run(
+            &ctx(),
+            &NewRun {
+                experiment_id,
+                ..NewRun::default()
+            },
+        )
         .await
         .expect("run");
     assert!(!generated.info.run_name.is_empty(), "a name is generated");
 
     let info = store
         .update_run(
+            &ctx(),
             &run.info.run_id,
             &RunUpdate {
                 status: Some(RunStatus::Finished),
@@ -104,7 +115,10 @@ async fn lifecycle(store: &Store) {
         (RunStatus::Finished, Some(2000), "renamed")
     );
 
-    store.delete_run(&run.info.run_id).await.expect("delete");
+    store
+        .delete_run(&ctx(), &run.info.run_id)
+        .await
+        .expect("delete");
     let deleted = store
         .get_run(&run.info.run_id)
         .await
@@ -112,6 +126,7 @@ async fn lifecycle(store: &Store) {
     assert_eq!(deleted.info.lifecycle_stage, LifecycleStage::Deleted);
     let refused = store
         .log_batch(
+            &ctx(),
             &run.info.run_id,
             &LogBatch {
                 metrics: vec![metric("m", 1.0, 1, 0)],
@@ -121,7 +136,10 @@ async fn lifecycle(store: &Store) {
         .await
         .unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::InvalidArgument);
-    store.restore_run(&run.info.run_id).await.expect("restore");
+    store
+        .restore_run(&ctx(), &run.info.run_id)
+        .await
+        .expect("restore");
 
     let missing = store
         .get_run("0123456789abcdef0123456789abcdef")
@@ -134,14 +152,17 @@ async fn lifecycle(store: &Store) {
     );
 
     store
-        .delete_experiment(experiment_id)
+        .delete_experiment(&ctx(), experiment_id)
         .await
         .expect("delete experiment");
     let in_deleted = store
-        .create_run(&NewRun {
-            experiment_id,
-            ..NewRun::default()
-        })
+        .create_run(
+            &ctx(),
+            &NewRun {
+                experiment_id,
+                ..NewRun::default()
+            },
+        )
         .await
         .unwrap_err();
     assert_eq!(in_deleted.kind(), ErrorKind::InvalidArgument);
@@ -163,13 +184,17 @@ async fn params_are_immutable(store: &Store) {
         key: "lr".into(),
         value: "0.1".into(),
     };
-    store.log_param(&run_id, &lr).await.expect("log param");
     store
-        .log_param(&run_id, &lr)
+        .log_param(&ctx(), &run_id, &lr)
+        .await
+        .expect("log param");
+    store
+        .log_param(&ctx(), &run_id, &lr)
         .await
         .expect("same value is idempotent");
     let changed = store
         .log_param(
+            &ctx(),
             &run_id,
             &Param {
                 key: "lr".into(),
@@ -191,7 +216,7 @@ async fn params_are_immutable(store: &Store) {
         }],
         ..LogBatch::default()
     };
-    let changed = store.log_batch(&run_id, &batch).await.unwrap_err();
+    let changed = store.log_batch(&ctx(), &run_id, &batch).await.unwrap_err();
     assert!(
         changed
             .to_string()
@@ -212,7 +237,7 @@ async fn params_are_immutable(store: &Store) {
     };
     assert!(
         store
-            .log_batch(&run_id, &duplicate)
+            .log_batch(&ctx(), &run_id, &duplicate)
             .await
             .unwrap_err()
             .to_string()
@@ -232,7 +257,7 @@ async fn params_are_immutable(store: &Store) {
         ..LogBatch::default()
     };
     store
-        .log_batch(&run_id, &tags)
+        .log_batch(&ctx(), &run_id, &tags)
         .await
         .expect("tags overwrite");
     let run = store.get_run(&run_id).await.expect("run");
@@ -241,11 +266,15 @@ async fn params_are_immutable(store: &Store) {
         value: "2".into()
     }));
     store
-        .delete_run_tag(&run_id, "t")
+        .delete_run_tag(&ctx(), &run_id, "t")
         .await
         .expect("delete tag");
     assert_eq!(
-        store.delete_run_tag(&run_id, "t").await.unwrap_err().kind(),
+        store
+            .delete_run_tag(&ctx(), &run_id, "t")
+            .await
+            .unwrap_err()
+            .kind(),
         ErrorKind::NotFound
     );
 }
@@ -257,6 +286,7 @@ async fn metrics_history_and_latest(store: &Store) {
         .collect();
     store
         .log_batch(
+            &ctx(),
             &run_id,
             &LogBatch {
                 metrics: metrics.clone(),
@@ -268,6 +298,7 @@ async fn metrics_history_and_latest(store: &Store) {
     // A retried batch (the client retries 5xx) must not duplicate history.
     store
         .log_batch(
+            &ctx(),
             &run_id,
             &LogBatch {
                 metrics: metrics.split_off(990),
@@ -284,7 +315,10 @@ async fn metrics_history_and_latest(store: &Store) {
         ],
         ..LogBatch::default()
     };
-    store.log_batch(&run_id, &odd).await.expect("odd values");
+    store
+        .log_batch(&ctx(), &run_id, &odd)
+        .await
+        .expect("odd values");
     let run = store.get_run(&run_id).await.expect("run");
     let latest = |key: &str| {
         run.metrics
@@ -357,24 +391,27 @@ async fn inputs_outputs_and_logged_models(store: &Store) {
         },
     };
     store
-        .log_inputs(&run_id, std::slice::from_ref(&input), &[])
+        .log_inputs(&ctx(), &run_id, std::slice::from_ref(&input), &[])
         .await
         .expect("inputs");
     store
-        .log_inputs(&run_id, std::slice::from_ref(&input), &[])
+        .log_inputs(&ctx(), &run_id, std::slice::from_ref(&input), &[])
         .await
         .expect("idempotent");
     let model = store
-        .create_logged_model(&NewLoggedModel {
-            experiment_id,
-            name: Some("model".into()),
-            source_run_id: Some(run_id.clone()),
-            params: vec![Param {
-                key: "lr".into(),
-                value: "0.1".into(),
-            }],
-            ..NewLoggedModel::default()
-        })
+        .create_logged_model(
+            &ctx(),
+            &NewLoggedModel {
+                experiment_id,
+                name: Some("model".into()),
+                source_run_id: Some(run_id.clone()),
+                params: vec![Param {
+                    key: "lr".into(),
+                    value: "0.1".into(),
+                }],
+                ..NewLoggedModel::default()
+            },
+        )
         .await
         .expect("logged model");
     assert!(model.model_id.starts_with("m-") && model.model_id.len() == 34);
@@ -388,6 +425,7 @@ async fn inputs_outputs_and_logged_models(store: &Store) {
     );
     store
         .log_outputs(
+            &ctx(),
             &run_id,
             &[ModelOutput {
                 model_id: model.model_id.clone(),
@@ -400,6 +438,7 @@ async fn inputs_outputs_and_logged_models(store: &Store) {
     with_model.model_id = Some(model.model_id.clone());
     store
         .log_batch(
+            &ctx(),
             &run_id,
             &LogBatch {
                 metrics: vec![with_model],
@@ -409,13 +448,14 @@ async fn inputs_outputs_and_logged_models(store: &Store) {
         .await
         .expect("model metric");
     let ready = store
-        .finalize_logged_model(&model.model_id, LoggedModelStatus::Ready)
+        .finalize_logged_model(&ctx(), &model.model_id, LoggedModelStatus::Ready)
         .await
         .expect("finalize");
     assert_eq!(ready.status, LoggedModelStatus::Ready);
     assert_eq!(ready.metrics.len(), 1);
     store
         .set_logged_model_tags(
+            &ctx(),
             &model.model_id,
             &[Tag {
                 key: "mlflow.modelVersions".into(),
@@ -443,7 +483,7 @@ async fn inputs_outputs_and_logged_models(store: &Store) {
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].tags.len(), 1);
     store
-        .delete_logged_model(&model.model_id)
+        .delete_logged_model(&ctx(), &model.model_id)
         .await
         .expect("delete");
     assert_eq!(

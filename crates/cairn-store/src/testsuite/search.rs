@@ -3,27 +3,31 @@
 use cairn_domain::entities::{Metric, Param, Tag, ViewType};
 use cairn_domain::search::{parse_run_filter, parse_run_order_by};
 
+use super::ctx;
 use crate::{LogBatch, NewRun, RunSearch, Store};
 
 pub(super) async fn run(store: &Store) {
     let experiment_id = store
-        .create_experiment("conf-search", None, &[])
+        .create_experiment(&ctx(), "conf-search", None, &[])
         .await
         .expect("experiment");
     let mut ids = Vec::new();
     for index in 0..12_i64 {
         let run = store
-            .create_run(&NewRun {
-                experiment_id,
-                user_id: if index % 2 == 0 {
-                    "ben".into()
-                } else {
-                    "ada".into()
+            .create_run(
+                &ctx(),
+                &NewRun {
+                    experiment_id,
+                    user_id: if index % 2 == 0 {
+                        "ben".into()
+                    } else {
+                        "ada".into()
+                    },
+                    run_name: Some(format!("run-{index:02}")),
+                    start_time: Some(1_000 + index),
+                    tags: Vec::new(),
                 },
-                run_name: Some(format!("run-{index:02}")),
-                start_time: Some(1_000 + index),
-                tags: Vec::new(),
-            })
+            )
             .await
             .expect("run");
         let mut batch = LogBatch {
@@ -58,7 +62,7 @@ pub(super) async fn run(store: &Store) {
             });
         }
         store
-            .log_batch(&run.info.run_id, &batch)
+            .log_batch(&ctx(), &run.info.run_id, &batch)
             .await
             .expect("batch");
         ids.push(run.info.run_id);
@@ -196,7 +200,7 @@ pub(super) async fn run(store: &Store) {
     expected.sort();
     assert_eq!(seen, expected);
 
-    store.delete_run(&ids[0]).await.expect("delete");
+    store.delete_run(&ctx(), &ids[0]).await.expect("delete");
     let (runs, _) = store
         .search_runs(&RunSearch {
             view_type: ViewType::DeletedOnly,

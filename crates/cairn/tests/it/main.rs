@@ -5,6 +5,7 @@
 mod support;
 
 mod artifacts_proxy;
+mod audit;
 mod mlflow_charts;
 mod mlflow_client;
 mod mlflow_wire;

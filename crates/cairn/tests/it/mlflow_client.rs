@@ -47,8 +47,7 @@ async fn run_scenarios(app: TestApp, label: &str) {
     );
     let summary = stdout
         .lines()
-        .filter(|line| line.contains("passed"))
-        .next_back()
+        .rfind(|line| line.contains("passed"))
         .unwrap_or("");
     eprintln!("mlflow client scenarios on {label}: {summary}");
 }

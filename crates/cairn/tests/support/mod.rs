@@ -22,6 +22,10 @@ pub enum Backend {
 /// A running application with its temp directory.
 pub struct TestApp {
     pub app: App,
+    /// The metadata database this app uses.
+    pub database_url: String,
+    /// The data directory (SQLite file, local artifacts).
+    pub data_dir: std::path::PathBuf,
     pub _dir: tempfile::TempDir,
 }
 
@@ -76,7 +80,16 @@ impl TestApp {
             }
         }
         let app = App::build(&config).await.expect("build app");
-        Some(TestApp { app, _dir: dir })
+        let database_url = config
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", config.data_dir.join("cairn.db").display()));
+        Some(TestApp {
+            app,
+            database_url,
+            data_dir: config.data_dir.clone(),
+            _dir: dir,
+        })
     }
 
     /// Sends one request in-process and returns status and body bytes.

@@ -1,0 +1,28 @@
+//! The caller of a request as the service layer sees it: who acts and under which request id.
+//! Until authentication lands every caller is `anonymous`; the request id comes from the
+//! `x-request-id` header that the request-id layer sets.
+
+use std::convert::Infallible;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use cairn_domain::audit::RequestContext;
+
+use crate::REQUEST_ID_HEADER;
+
+/// Extracts the [`RequestContext`] of a request.
+#[derive(Debug, Clone)]
+pub struct Caller(pub RequestContext);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let request_id = parts
+            .headers
+            .get(REQUEST_ID_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string);
+        Ok(Caller(RequestContext::anonymous(request_id)))
+    }
+}
