@@ -3,6 +3,7 @@
 
 pub mod context;
 pub mod mlflow;
+pub mod native;
 mod ops;
 
 use axum::Router;
@@ -39,6 +40,7 @@ pub fn router(services: Services) -> Router {
     Router::new()
         .merge(ops::router())
         .merge(mlflow::router())
+        .merge(native::router())
         .fallback(not_found)
         .with_state(services)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

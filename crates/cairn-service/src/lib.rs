@@ -3,6 +3,7 @@
 //! Domain rules that do not depend on the wire (name rules, limits, truncation) live here.
 
 mod artifacts;
+mod audit;
 mod error;
 mod tracking;
 
@@ -10,8 +11,10 @@ use cairn_artifacts::ArtifactStore;
 use cairn_store::Store;
 
 pub use artifacts::{ArtifactListing, ArtifactService};
+pub use audit::{AuditService, MAX_AUDIT_PAGE};
 pub use cairn_store::{
-    DatasetSummary, LoggedModelField, LoggedModelSearch, NewLoggedModel, NewRun, RunUpdate,
+    AuditQuery, DatasetSummary, LoggedModelField, LoggedModelSearch, NewLoggedModel, NewRun,
+    RunUpdate,
 };
 pub use error::{ServiceError, ServiceResult};
 pub use tracking::TrackingService;
@@ -23,6 +26,8 @@ pub struct Services {
     pub tracking: TrackingService,
     /// Artifact upload, download and listing.
     pub artifacts: ArtifactService,
+    /// Queries over the audit log.
+    pub audit: AuditService,
     store: Store,
 }
 
@@ -32,6 +37,7 @@ impl Services {
         Self {
             tracking: TrackingService::new(store.clone()),
             artifacts: ArtifactService::new(artifacts, store.clone()),
+            audit: AuditService::new(store.clone()),
             store,
         }
     }

@@ -101,7 +101,69 @@ pub enum ChainStatus {
     Broken(ChainBreak),
 }
 
+/// A query over the audit log; all given conditions must hold.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Exact actor.
+    pub actor: Option<String>,
+    /// Exact action, or a prefix ending in `.` (e.g. `run.`).
+    pub action: Option<String>,
+    /// Exact target.
+    pub target: Option<String>,
+    /// Records at or after this time (epoch ms).
+    pub since: Option<i64>,
+    /// Records before this time (epoch ms).
+    pub until: Option<i64>,
+    /// Records after this sequence number (keyset pagination).
+    pub after_seq: i64,
+    /// Page size.
+    pub limit: i64,
+}
+
 impl Store {
+    /// Searches the audit log in sequence order; returns a page and whether more follow.
+    pub async fn search_audit(&self, query: &AuditQuery) -> StoreResult<(Vec<AuditRecord>, bool)> {
+        let mut sql = crate::sql::Sql::new(
+            "SELECT seq, time, actor, action, target, request_id, details, prev_hash, hash \
+             FROM audit_events WHERE seq > ",
+        );
+        sql.bind(query.after_seq);
+        if let Some(actor) = &query.actor {
+            sql.push(" AND actor = ").bind(actor);
+        }
+        match query.action.as_deref() {
+            Some(prefix) if prefix.ends_with('.') => {
+                // The length is cast: PostgreSQL's substr takes an integer, binds are bigint.
+                sql.push(" AND substr(action, 1, CAST(")
+                    .bind(prefix.len() as i64)
+                    .push(" AS INTEGER)) = ")
+                    .bind(prefix);
+            }
+            Some(action) => {
+                sql.push(" AND action = ").bind(action);
+            }
+            None => {}
+        }
+        if let Some(target) = &query.target {
+            sql.push(" AND target = ").bind(target);
+        }
+        if let Some(since) = query.since {
+            sql.push(" AND time >= ").bind(since);
+        }
+        if let Some(until) = query.until {
+            sql.push(" AND time < ").bind(until);
+        }
+        sql.push(" ORDER BY seq LIMIT ").bind(query.limit + 1);
+        let rows = sql.query().fetch_all(self.reader()).await?;
+        let mut records = rows
+            .iter()
+            .map(record_from_row)
+            .collect::<sqlx::Result<Vec<_>>>()?;
+        let has_more = records.len() as i64 > query.limit;
+        records.truncate(usize::try_from(query.limit).unwrap_or(usize::MAX));
+        Ok((records, has_more))
+    }
+
     /// Records an action that has no transaction of its own (an artifact upload, say).
     pub async fn record_audit(
         &self,

@@ -24,7 +24,7 @@ use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{Executor, Transaction};
 
-pub use audit::ChainStatus;
+pub use audit::{AuditQuery, ChainStatus};
 pub use error::{StoreError, StoreResult};
 pub use experiments::ExperimentSearch;
 pub use logged_models::{LoggedModelField, LoggedModelSearch, NewLoggedModel};

@@ -9,4 +9,5 @@ mod audit;
 mod mlflow_charts;
 mod mlflow_client;
 mod mlflow_wire;
+mod native_audit;
 mod ops;
