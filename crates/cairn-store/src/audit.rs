@@ -154,7 +154,7 @@ impl Store {
             sql.push(" AND time < ").bind(until);
         }
         sql.push(" ORDER BY seq LIMIT ").bind(query.limit + 1);
-        let rows = sql.query().fetch_all(self.reader()).await?;
+        let rows = sql.query(self.dialect).fetch_all(self.reader()).await?;
         let mut records = rows
             .iter()
             .map(record_from_row)

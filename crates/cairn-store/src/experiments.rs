@@ -370,7 +370,7 @@ impl Store {
         sql.push(" LIMIT ").bind(search.max_results + 1);
         sql.push(" OFFSET ")
             .bind(i64::try_from(search.offset).unwrap_or(i64::MAX));
-        let rows = sql.query().fetch_all(self.reader()).await?;
+        let rows = sql.query(self.dialect).fetch_all(self.reader()).await?;
         let mut experiments = rows
             .iter()
             .map(experiment_from_row)
@@ -390,7 +390,7 @@ impl Store {
         );
         sql.bind_list(experiments.iter().map(|e| e.experiment_id.0));
         sql.push(" ORDER BY key");
-        for row in sql.query().fetch_all(self.reader()).await? {
+        for row in sql.query(self.dialect).fetch_all(self.reader()).await? {
             let id: i64 = row.try_get("experiment_id")?;
             if let Some(experiment) = experiments.iter_mut().find(|e| e.experiment_id.0 == id) {
                 experiment.tags.push(Tag {
@@ -559,23 +559,36 @@ pub(crate) fn push_tag_exists(
     Ok(())
 }
 
+/// Fails unless the experiment exists and is active; returns its artifact location.
+pub(crate) async fn active_experiment_location(
+    transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+    experiment_id: ExperimentId,
+) -> StoreResult<String> {
+    let row = sqlx::query(
+        "SELECT lifecycle_stage, artifact_location FROM experiments WHERE experiment_id = $1",
+    )
+    .bind(experiment_id.0)
+    .fetch_optional(&mut **transaction)
+    .await?
+    .ok_or_else(|| experiment_not_found(experiment_id))?;
+    let stage: String = row.try_get("lifecycle_stage")?;
+    if stage != "active" {
+        return Err(DomainError::invalid(format!(
+            "The experiment {experiment_id} must be in the 'active' state. Current state is {stage}."
+        ))
+        .into());
+    }
+    Ok(row.try_get("artifact_location")?)
+}
+
+/// Fails unless the experiment exists and is active.
 pub(crate) async fn require_active_experiment(
     transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
     experiment_id: ExperimentId,
 ) -> StoreResult<()> {
-    let stage: Option<String> =
-        sqlx::query_scalar("SELECT lifecycle_stage FROM experiments WHERE experiment_id = $1")
-            .bind(experiment_id.0)
-            .fetch_optional(&mut **transaction)
-            .await?;
-    match stage {
-        None => Err(experiment_not_found(experiment_id)),
-        Some(stage) if stage != "active" => Err(DomainError::invalid(format!(
-            "The experiment {experiment_id} must be in the 'active' state. Current state is {stage}."
-        ))
-        .into()),
-        Some(_) => Ok(()),
-    }
+    active_experiment_location(transaction, experiment_id)
+        .await
+        .map(|_| ())
 }
 
 async fn upsert_experiment_tag(

@@ -429,7 +429,7 @@ impl Store {
         sql.push(" LIMIT ").bind(search.max_results + 1);
         sql.push(" OFFSET ")
             .bind(i64::try_from(search.offset).unwrap_or(i64::MAX));
-        let rows = sql.query().fetch_all(self.reader()).await?;
+        let rows = sql.query(self.dialect).fetch_all(self.reader()).await?;
         let mut ids = rows
             .iter()
             .map(|row| row.try_get::<String, _>("model_id"))
@@ -449,7 +449,7 @@ impl Store {
             .push(" FROM logged_models m WHERE m.lifecycle_stage = 'active' AND m.model_id IN ");
         sql.bind_list(ids.iter().cloned());
         let mut by_id: HashMap<String, LoggedModel> = HashMap::new();
-        for row in sql.query().fetch_all(pool).await? {
+        for row in sql.query(self.dialect).fetch_all(pool).await? {
             let model = model_from_row(&row)?;
             by_id.insert(model.model_id.clone(), model);
         }
@@ -462,7 +462,7 @@ impl Store {
                 "SELECT model_id, key, value FROM {table} WHERE model_id IN "
             ));
             kv.bind_list(present.iter().cloned()).push(" ORDER BY key");
-            for row in kv.query().fetch_all(pool).await? {
+            for row in kv.query(self.dialect).fetch_all(pool).await? {
                 if let Some(model) = by_id.get_mut(&row.try_get::<String, _>("model_id")?) {
                     let (key, value): (String, String) =
                         (row.try_get("key")?, row.try_get("value")?);
@@ -481,7 +481,7 @@ impl Store {
         metrics
             .bind_list(present.iter().cloned())
             .push(" ORDER BY key, step, timestamp");
-        for row in metrics.query().fetch_all(pool).await? {
+        for row in metrics.query(self.dialect).fetch_all(pool).await? {
             if let Some(model) = by_id.get_mut(&row.try_get::<String, _>("model_id")?) {
                 let is_nan: i64 = row.try_get("is_nan")?;
                 let dataset_name: String = row.try_get("dataset_name")?;

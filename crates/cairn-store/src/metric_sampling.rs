@@ -51,7 +51,7 @@ impl Store {
         push_range(&mut sampled, run_id, key, steps);
         sampled.push(") bucketed) ranked WHERE rn = 1 ORDER BY step, timestamp, value, is_nan");
         let mut points = sampled
-            .query()
+            .query(self.dialect)
             .fetch_all(self.reader())
             .await?
             .iter()
@@ -60,7 +60,11 @@ impl Store {
         let mut last = Sql::new("SELECT key, value, is_nan, timestamp, step FROM metrics");
         push_range(&mut last, run_id, key, steps);
         last.push(" ORDER BY step DESC, timestamp DESC, value DESC, is_nan DESC LIMIT 1");
-        if let Some(row) = last.query().fetch_optional(self.reader()).await? {
+        if let Some(row) = last
+            .query(self.dialect)
+            .fetch_optional(self.reader())
+            .await?
+        {
             let last_point = metric_from_row(&row)?;
             let same = |a: &Metric, b: &Metric| {
                 a.step == b.step
@@ -99,7 +103,7 @@ impl Store {
         sql.push(" ORDER BY run_uuid, timestamp, step, value LIMIT ")
             .bind(max_results);
         let mut points = Vec::new();
-        for row in sql.query().fetch_all(self.reader()).await? {
+        for row in sql.query(self.dialect).fetch_all(self.reader()).await? {
             let mut point = metric_from_row(&row)?;
             point.run_id = Some(row.try_get("run_uuid")?);
             points.push(point);
@@ -124,7 +128,7 @@ impl Store {
         sql.bind_list(experiment_ids.iter().copied())
             .push(" ORDER BY d.experiment_id, d.name, d.digest LIMIT 1000");
         let mut summaries = Vec::new();
-        for row in sql.query().fetch_all(self.reader()).await? {
+        for row in sql.query(self.dialect).fetch_all(self.reader()).await? {
             summaries.push(DatasetSummary {
                 experiment_id: row.try_get("experiment_id")?,
                 name: row.try_get("name")?,

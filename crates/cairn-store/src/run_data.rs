@@ -8,9 +8,9 @@ use cairn_domain::audit::RequestContext;
 use cairn_domain::entities::{Metric, Param, Tag};
 use sqlx::{Any, Row, Transaction};
 
-use crate::runs::{metric_from_row, require_active_run, upsert_run_tag};
+use crate::runs::{metric_from_row, require_active_run, upsert_run_tags};
 use crate::sql::Sql;
-use crate::{Store, StoreResult};
+use crate::{Dialect, Store, StoreResult};
 
 /// One log-batch request, already validated and truncated by the caller.
 #[derive(Debug, Clone, Default)]
@@ -72,11 +72,16 @@ impl Store {
         }
         let mut transaction = self.begin().await?;
         let experiment_id = require_active_run(&mut transaction, run_id).await?;
-        log_params(&mut transaction, run_id, &batch.params, false).await?;
-        log_metrics(&mut transaction, run_id, experiment_id.0, &batch.metrics).await?;
-        for tag in &batch.tags {
-            upsert_run_tag(&mut transaction, run_id, tag).await?;
-        }
+        log_params(self.dialect, &mut transaction, run_id, &batch.params, false).await?;
+        log_metrics(
+            self.dialect,
+            &mut transaction,
+            run_id,
+            experiment_id.0,
+            &batch.metrics,
+        )
+        .await?;
+        upsert_run_tags(self.dialect, &mut transaction, run_id, &batch.tags).await?;
         crate::audit::append(&mut transaction, self.dialect, context, crate::audit::entry("run.log_batch", format!("run:{run_id}"), serde_json::json!({"metrics": batch.metrics.len(), "params": batch.params.iter().map(|p| p.key.as_str()).collect::<Vec<_>>(), "tags": batch.tags.iter().map(|t| t.key.as_str()).collect::<Vec<_>>()}))).await?;
         transaction.commit().await?;
         Ok(())
@@ -91,7 +96,14 @@ impl Store {
     ) -> StoreResult<()> {
         let mut transaction = self.begin().await?;
         require_active_run(&mut transaction, run_id).await?;
-        log_params(&mut transaction, run_id, std::slice::from_ref(param), true).await?;
+        log_params(
+            self.dialect,
+            &mut transaction,
+            run_id,
+            std::slice::from_ref(param),
+            true,
+        )
+        .await?;
         crate::audit::append(
             &mut transaction,
             self.dialect,
@@ -177,6 +189,7 @@ impl Store {
 }
 
 async fn log_params(
+    dialect: Dialect,
     transaction: &mut Transaction<'static, Any>,
     run_id: &str,
     params: &[Param],
@@ -190,7 +203,7 @@ async fn log_params(
         .push(" AND key IN ")
         .bind_list(params.iter().map(|p| p.key.clone()));
     let existing: HashMap<String, String> = sql
-        .query()
+        .query(dialect)
         .fetch_all(&mut **transaction)
         .await?
         .iter()
@@ -250,11 +263,12 @@ async fn log_params(
             .push(")");
     }
     insert.push(" ON CONFLICT (run_uuid, key) DO NOTHING");
-    insert.query().execute(&mut **transaction).await?;
+    insert.query(dialect).execute(&mut **transaction).await?;
     Ok(())
 }
 
 async fn log_metrics(
+    dialect: Dialect,
     transaction: &mut Transaction<'static, Any>,
     run_id: &str,
     experiment_id: i64,
@@ -310,7 +324,7 @@ async fn log_metrics(
                 .push(")");
         }
         insert.push(" ON CONFLICT DO NOTHING");
-        insert.query().execute(&mut **transaction).await?;
+        insert.query(dialect).execute(&mut **transaction).await?;
     }
     // The latest point per key is the one with the greatest (step, timestamp, value).
     let mut latest: HashMap<&str, (i64, i64, f64, i64)> = HashMap::new();
@@ -356,11 +370,12 @@ async fn log_metrics(
             OR (excluded.step = latest_metrics.step AND excluded.timestamp = latest_metrics.timestamp \
                 AND excluded.value > latest_metrics.value)",
     );
-    upsert.query().execute(&mut **transaction).await?;
-    log_model_metrics(transaction, run_id, &rows).await
+    upsert.query(dialect).execute(&mut **transaction).await?;
+    log_model_metrics(dialect, transaction, run_id, &rows).await
 }
 
 async fn log_model_metrics(
+    dialect: Dialect,
     transaction: &mut Transaction<'static, Any>,
     run_id: &str,
     rows: &[(&Metric, f64, i64)],
@@ -402,7 +417,7 @@ async fn log_model_metrics(
                 .push(")");
         }
         insert.push(" ON CONFLICT DO NOTHING");
-        insert.query().execute(&mut **transaction).await?;
+        insert.query(dialect).execute(&mut **transaction).await?;
     }
     Ok(())
 }

@@ -213,7 +213,7 @@ impl Store {
         sql.push(" LIMIT ").bind(search.max_results + 1);
         sql.push(" OFFSET ")
             .bind(i64::try_from(search.offset).unwrap_or(i64::MAX));
-        let rows = sql.query().fetch_all(self.reader()).await?;
+        let rows = sql.query(self.dialect).fetch_all(self.reader()).await?;
         let mut run_ids = rows
             .iter()
             .map(|row| row.try_get::<String, _>("run_uuid"))

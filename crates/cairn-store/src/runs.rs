@@ -12,7 +12,7 @@ use cairn_domain::time::now_millis;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use crate::experiments::require_active_experiment;
+use crate::experiments::active_experiment_location;
 use crate::sql::{Sql, float, opt_text};
 use crate::{Store, StoreResult};
 
@@ -115,13 +115,7 @@ impl Store {
             .unwrap_or_else(|| random_run_name(*uuid::Uuid::new_v4().as_bytes()));
         let start_time = new_run.start_time.unwrap_or_else(now_millis);
         let mut transaction = self.begin().await?;
-        require_active_experiment(&mut transaction, new_run.experiment_id).await?;
-        let location: String = sqlx::query_scalar(
-            "SELECT artifact_location FROM experiments WHERE experiment_id = $1",
-        )
-        .bind(new_run.experiment_id.0)
-        .fetch_one(&mut *transaction)
-        .await?;
+        let location = active_experiment_location(&mut transaction, new_run.experiment_id).await?;
         let artifact_uri = format!("{}/{run_id}/artifacts", location.trim_end_matches('/'));
         sqlx::query(
             "INSERT INTO runs (run_uuid, experiment_id, name, user_id, status, start_time, \
@@ -142,9 +136,7 @@ impl Store {
                 value: run_name.clone(),
             });
         }
-        for tag in &tags {
-            upsert_run_tag(&mut transaction, &run_id, tag).await?;
-        }
+        let tags = upsert_run_tags(self.dialect, &mut transaction, &run_id, &tags).await?;
         crate::audit::append(
             &mut transaction,
             self.dialect,
@@ -157,7 +149,26 @@ impl Store {
         )
         .await?;
         transaction.commit().await?;
-        self.get_run(&run_id).await
+        // A new run has no data but its tags: answer without reading it back.
+        Ok(Run {
+            info: RunInfo {
+                run_id,
+                experiment_id: new_run.experiment_id,
+                run_name,
+                user_id: new_run.user_id.clone(),
+                status: RunStatus::Running,
+                start_time,
+                end_time: None,
+                artifact_uri,
+                lifecycle_stage: LifecycleStage::Active,
+            },
+            metrics: Vec::new(),
+            params: Vec::new(),
+            tags,
+            dataset_inputs: Vec::new(),
+            model_inputs: Vec::new(),
+            model_outputs: Vec::new(),
+        })
     }
 
     /// Loads a run with its latest metrics, params, tags, inputs and outputs.
@@ -198,7 +209,7 @@ impl Store {
             sql.push(", name = ").bind(name);
         }
         sql.push(" WHERE run_uuid = ").bind(run_id);
-        sql.query().execute(&mut *transaction).await?;
+        sql.query(self.dialect).execute(&mut *transaction).await?;
         if let Some(name) = update.run_name.as_ref().filter(|name| !name.is_empty()) {
             let tag = Tag {
                 key: RUN_NAME_TAG.to_string(),
@@ -288,7 +299,7 @@ impl Store {
             .push(" FROM runs r WHERE r.run_uuid IN ")
             .bind_list(ids.iter().cloned());
         let mut by_id: HashMap<String, Run> = HashMap::new();
-        for row in sql.query().fetch_all(pool).await? {
+        for row in sql.query(self.dialect).fetch_all(pool).await? {
             let info = info_from_row(&row)?;
             by_id.insert(
                 info.run_id.clone(),
@@ -316,7 +327,7 @@ impl Store {
             "SELECT run_uuid, key, value FROM params WHERE run_uuid IN ",
             " ORDER BY key",
         );
-        for row in params.query().fetch_all(pool).await? {
+        for row in params.query(self.dialect).fetch_all(pool).await? {
             if let Some(run) = by_id.get_mut(&row.try_get::<String, _>("run_uuid")?) {
                 run.params.push(Param {
                     key: row.try_get("key")?,
@@ -328,7 +339,7 @@ impl Store {
             "SELECT run_uuid, key, value FROM tags WHERE run_uuid IN ",
             " ORDER BY key",
         );
-        for row in tags.query().fetch_all(pool).await? {
+        for row in tags.query(self.dialect).fetch_all(pool).await? {
             if let Some(run) = by_id.get_mut(&row.try_get::<String, _>("run_uuid")?) {
                 run.tags.push(Tag {
                     key: row.try_get("key")?,
@@ -340,7 +351,7 @@ impl Store {
             "SELECT run_uuid, key, value, is_nan, timestamp, step FROM latest_metrics WHERE run_uuid IN ",
             " ORDER BY key",
         );
-        for row in metrics.query().fetch_all(pool).await? {
+        for row in metrics.query(self.dialect).fetch_all(pool).await? {
             if let Some(run) = by_id.get_mut(&row.try_get::<String, _>("run_uuid")?) {
                 run.metrics.push(metric_from_row(&row)?);
             }
@@ -363,7 +374,7 @@ impl Store {
         sql.bind_list(present.iter().cloned())
             .push(" ORDER BY d.name, d.digest");
         let mut input_index: HashMap<(String, String), usize> = HashMap::new();
-        for row in sql.query().fetch_all(pool).await? {
+        for row in sql.query(self.dialect).fetch_all(pool).await? {
             let run_id: String = row.try_get("run_uuid")?;
             if let Some(run) = by_id.get_mut(&run_id) {
                 input_index.insert(
@@ -390,7 +401,7 @@ impl Store {
             tag_sql
                 .bind_list(present.iter().cloned())
                 .push(" ORDER BY key");
-            for row in tag_sql.query().fetch_all(pool).await? {
+            for row in tag_sql.query(self.dialect).fetch_all(pool).await? {
                 let run_id: String = row.try_get("run_uuid")?;
                 let key = (run_id.clone(), row.try_get::<String, _>("dataset_uuid")?);
                 if let (Some(index), Some(run)) = (input_index.get(&key), by_id.get_mut(&run_id)) {
@@ -407,7 +418,7 @@ impl Store {
         links
             .bind_list(present.iter().cloned())
             .push(" ORDER BY model_id");
-        for row in links.query().fetch_all(pool).await? {
+        for row in links.query(self.dialect).fetch_all(pool).await? {
             if let Some(run) = by_id.get_mut(&row.try_get::<String, _>("run_uuid")?) {
                 let link = ModelOutput {
                     model_id: row.try_get("model_id")?,
@@ -460,6 +471,52 @@ pub(crate) async fn require_active_run(
         .into());
     }
     Ok(ExperimentId(row.try_get("experiment_id")?))
+}
+
+/// Sets many tags in one statement (the last value of a repeated key wins) and keeps the run's
+/// name in step with `mlflow.runName`; returns the tags written, sorted by key.
+pub(crate) async fn upsert_run_tags(
+    dialect: crate::Dialect,
+    transaction: &mut Transaction<'static, Any>,
+    run_id: &str,
+    tags: &[Tag],
+) -> StoreResult<Vec<Tag>> {
+    let mut latest: std::collections::BTreeMap<&str, &str> = std::collections::BTreeMap::new();
+    for tag in tags {
+        latest.insert(&tag.key, &tag.value);
+    }
+    if latest.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = Sql::new("INSERT INTO tags (run_uuid, key, value) VALUES ");
+    for (index, (key, value)) in latest.iter().enumerate() {
+        if index > 0 {
+            sql.push(", ");
+        }
+        sql.push("(")
+            .bind(run_id)
+            .push(", ")
+            .bind(*key)
+            .push(", ")
+            .bind(*value)
+            .push(")");
+    }
+    sql.push(" ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value");
+    sql.query(dialect).execute(&mut **transaction).await?;
+    if let Some(name) = latest.get(RUN_NAME_TAG) {
+        sqlx::query("UPDATE runs SET name = $1 WHERE run_uuid = $2")
+            .bind(*name)
+            .bind(run_id)
+            .execute(&mut **transaction)
+            .await?;
+    }
+    Ok(latest
+        .into_iter()
+        .map(|(key, value)| Tag {
+            key: key.to_string(),
+            value: value.to_string(),
+        })
+        .collect())
 }
 
 pub(crate) async fn upsert_run_tag(
