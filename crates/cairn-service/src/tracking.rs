@@ -253,8 +253,12 @@ impl TrackingService {
         params: Vec<Param>,
         tags: Vec<Tag>,
     ) -> ServiceResult<()> {
+        // Each distinct key is checked once; timestamps are checked on every point.
+        let mut checked_keys = std::collections::HashSet::new();
         for (index, metric) in metrics.iter().enumerate() {
-            check_metric(metric, &format!("metrics[{index}]"))?;
+            if metric.timestamp < 0 || checked_keys.insert(metric.key.as_str()) {
+                check_metric(metric, &format!("metrics[{index}]"))?;
+            }
         }
         let params = params
             .iter()

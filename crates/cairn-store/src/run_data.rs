@@ -277,12 +277,12 @@ async fn log_metrics(
     if metrics.is_empty() {
         return Ok(());
     }
-    let mut unique: HashSet<(String, i64, i64, u64, i64)> = HashSet::with_capacity(metrics.len());
+    let mut unique: HashSet<(&str, i64, i64, u64, i64)> = HashSet::with_capacity(metrics.len());
     let mut rows = Vec::with_capacity(metrics.len());
     for metric in metrics {
         let (value, is_nan) = stored_value(metric.value);
         if unique.insert((
-            metric.key.clone(),
+            metric.key.as_str(),
             metric.step,
             metric.timestamp,
             value.to_bits(),

@@ -119,17 +119,17 @@ impl Sql {
     /// become anonymous `?`s (the arguments are in textual order): SQLite resolves named
     /// parameters with a linear scan per parameter, which makes a 4,500-parameter batch insert
     /// quadratic.
-    pub fn query(&self, dialect: Dialect) -> Query<'_, Any, AnyArguments> {
+    pub fn query(self, dialect: Dialect) -> Query<'static, Any, AnyArguments> {
         let text = match dialect {
-            Dialect::Postgres => self.text.clone(),
+            Dialect::Postgres => self.text,
             Dialect::Sqlite => anonymous_placeholders(&self.text),
         };
         let mut query = sqlx::query(AssertSqlSafe(text));
-        for arg in &self.args {
+        for arg in self.args {
             query = match arg {
-                Arg::Int(value) => query.bind(*value),
-                Arg::Float(value) => query.bind(*value),
-                Arg::Text(value) => query.bind(value.clone()),
+                Arg::Int(value) => query.bind(value),
+                Arg::Float(value) => query.bind(value),
+                Arg::Text(value) => query.bind(value),
                 Arg::NullText => query.bind(Option::<String>::None),
                 Arg::NullInt => query.bind(Option::<i64>::None),
             };

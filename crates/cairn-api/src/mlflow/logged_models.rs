@@ -187,7 +187,7 @@ pub async fn search(
     let order_by = request
         .objects("order_by")?
         .iter()
-        .map(|order: &Map<String, Value>| {
+        .map(|order: &&Map<String, Value>| {
             let name = order
                 .get("field_name")
                 .and_then(Value::as_str)

@@ -173,13 +173,13 @@ impl MlflowRequest {
     }
 
     /// A repeated message field: an array of JSON objects.
-    pub fn objects(&self, field: &str) -> Result<Vec<Map<String, Value>>, MlflowError> {
+    pub fn objects(&self, field: &str) -> Result<Vec<&Map<String, Value>>, MlflowError> {
         match self.raw(field) {
             None => Ok(Vec::new()),
             Some(Value::Array(items)) => items
                 .iter()
                 .map(|item| match item {
-                    Value::Object(object) => Ok(object.clone()),
+                    Value::Object(object) => Ok(object),
                     _ => Err(wrong_type(field, &Value::Array(items.clone()))),
                 })
                 .collect(),

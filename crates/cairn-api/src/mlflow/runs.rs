@@ -290,7 +290,7 @@ pub async fn log_inputs(
         };
         let tags = match input.get("tags") {
             Some(Value::Array(_)) => {
-                let wrapper = MlflowRequest::from_fields(input.clone());
+                let wrapper = MlflowRequest::from_fields((*input).clone());
                 parse_tags(&wrapper, "tags")?
             }
             _ => Vec::new(),
