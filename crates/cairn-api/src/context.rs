@@ -1,6 +1,6 @@
 //! The caller of a request as the service layer sees it: who acts and under which request id.
-//! Until authentication lands every caller is `anonymous`; the request id comes from the
-//! `x-request-id` header that the request-id layer sets.
+//! The authentication middleware puts the context in the request; routes outside it (operator
+//! endpoints) see an anonymous caller.
 
 use std::convert::Infallible;
 
@@ -18,6 +18,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(context) = parts.extensions.get::<RequestContext>() {
+            return Ok(Caller(context.clone()));
+        }
         let request_id = parts
             .headers
             .get(REQUEST_ID_HEADER)

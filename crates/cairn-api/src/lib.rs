@@ -1,6 +1,7 @@
 //! Cairn's HTTP surfaces over the service layer: the MLflow wire adapter (`mlflow`), the
 //! operator endpoints (`ops`), and the request-id and tracing layers shared by all of them.
 
+mod auth;
 pub mod context;
 pub mod mlflow;
 pub mod native;
@@ -37,10 +38,13 @@ pub fn router(services: Services) -> Router {
             .unwrap_or("-");
         tracing::info_span!("request", request.id = %id, http.method = %request.method(), http.path = %request.uri().path())
     });
-    Router::new()
-        .merge(ops::router())
+    let authenticated = Router::new()
         .merge(mlflow::router())
         .merge(native::router())
+        .layer(axum::middleware::from_fn_with_state(services.clone(), auth::authenticate));
+    Router::new()
+        .merge(ops::router())
+        .merge(authenticated)
         .fallback(not_found)
         .with_state(services)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

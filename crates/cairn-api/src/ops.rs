@@ -19,10 +19,7 @@ async fn readyz(State(services): State<Services>) -> (StatusCode, String) {
         Ok(()) => (StatusCode::OK, "ready".to_string()),
         Err(error) => {
             tracing::warn!(error.message = %error.message, "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("not ready: {}", error.message),
-            )
+            (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {}", error.message))
         }
     }
 }

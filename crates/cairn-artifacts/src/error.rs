@@ -87,9 +87,7 @@ impl ArtifactError {
 
     /// Builds the error for a path that failed validation.
     pub(crate) fn invalid_path(path: &str) -> Self {
-        Self::InvalidPath {
-            path: path.to_owned(),
-        }
+        Self::InvalidPath { path: path.to_owned() }
     }
 
     /// Maps a failure to write or delete `path`, naming the artifact path rather than the
@@ -109,21 +107,15 @@ impl ArtifactError {
     /// Names `path` in errors that carry one.
     pub(crate) fn with_path(self, path: &str) -> Self {
         match self {
-            Self::NotFound { .. } => Self::NotFound {
-                path: path.to_owned(),
-            },
-            Self::PathConflict { .. } => Self::PathConflict {
-                path: path.to_owned(),
-            },
+            Self::NotFound { .. } => Self::NotFound { path: path.to_owned() },
+            Self::PathConflict { .. } => Self::PathConflict { path: path.to_owned() },
             other => other,
         }
     }
 
     /// Builds the error for an unusable store URL or option.
     pub(crate) fn invalid_config(reason: impl Into<String>) -> Self {
-        Self::InvalidConfig {
-            reason: reason.into(),
-        }
+        Self::InvalidConfig { reason: reason.into() }
     }
 }
 
@@ -131,15 +123,11 @@ impl From<object_store::Error> for ArtifactError {
     fn from(error: object_store::Error) -> Self {
         match error {
             object_store::Error::NotFound { path, .. } => Self::NotFound { path },
-            object_store::Error::InvalidPath { source } => Self::InvalidPath {
-                path: source.to_string(),
-            },
-            other if is_path_conflict(&other) => Self::PathConflict {
-                path: String::new(),
-            },
-            other if is_unavailable(&other) => Self::Unavailable {
-                source: Box::new(other),
-            },
+            object_store::Error::InvalidPath { source } => {
+                Self::InvalidPath { path: source.to_string() }
+            }
+            other if is_path_conflict(&other) => Self::PathConflict { path: String::new() },
+            other if is_unavailable(&other) => Self::Unavailable { source: Box::new(other) },
             other => Self::Backend { source: other },
         }
     }
@@ -152,10 +140,7 @@ fn is_path_conflict(error: &object_store::Error) -> bool {
     while let Some(cause) = current {
         if let Some(io) = cause.downcast_ref::<std::io::Error>() {
             use std::io::ErrorKind;
-            return matches!(
-                io.kind(),
-                ErrorKind::NotADirectory | ErrorKind::IsADirectory
-            );
+            return matches!(io.kind(), ErrorKind::NotADirectory | ErrorKind::IsADirectory);
         }
         current = cause.source();
     }
@@ -221,12 +206,7 @@ fn io_failure(kind: std::io::ErrorKind, source: BoxError) -> ArtifactError {
     if is_unavailable_io(kind) {
         return ArtifactError::Unavailable { source };
     }
-    ArtifactError::Backend {
-        source: object_store::Error::Generic {
-            store: "io",
-            source,
-        },
-    }
+    ArtifactError::Backend { source: object_store::Error::Generic { store: "io", source } }
 }
 
 #[cfg(test)]
@@ -235,10 +215,7 @@ mod tests {
 
     #[test]
     fn object_store_not_found_maps_to_not_found() {
-        let error = object_store::Error::NotFound {
-            path: "a/b".into(),
-            source: "gone".into(),
-        };
+        let error = object_store::Error::NotFound { path: "a/b".into(), source: "gone".into() };
         let mapped = ArtifactError::from(error);
         assert_eq!(mapped.kind(), ArtifactErrorKind::NotFound);
     }
@@ -246,34 +223,19 @@ mod tests {
     #[test]
     fn connection_refused_maps_to_unavailable() {
         let io = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
-        let error = object_store::Error::Generic {
-            store: "S3",
-            source: Box::new(io),
-        };
-        assert_eq!(
-            ArtifactError::from(error).kind(),
-            ArtifactErrorKind::Unavailable
-        );
+        let error = object_store::Error::Generic { store: "S3", source: Box::new(io) };
+        assert_eq!(ArtifactError::from(error).kind(), ArtifactErrorKind::Unavailable);
     }
 
     #[test]
     fn other_failures_map_to_internal() {
-        let error = object_store::Error::Generic {
-            store: "S3",
-            source: "boom".into(),
-        };
-        assert_eq!(
-            ArtifactError::from(error).kind(),
-            ArtifactErrorKind::Internal
-        );
+        let error = object_store::Error::Generic { store: "S3", source: "boom".into() };
+        assert_eq!(ArtifactError::from(error).kind(), ArtifactErrorKind::Internal);
     }
 
     #[test]
     fn wrapped_io_errors_are_unwrapped() {
-        let inner = object_store::Error::NotFound {
-            path: "x".into(),
-            source: "gone".into(),
-        };
+        let inner = object_store::Error::NotFound { path: "x".into(), source: "gone".into() };
         let io = std::io::Error::new(std::io::ErrorKind::NotFound, inner);
         assert_eq!(from_io(io).kind(), ArtifactErrorKind::NotFound);
     }

@@ -29,16 +29,12 @@ impl LocalRoot {
     /// Returns the on-disk location of an artifact path.
     fn resolve(&self, path: &ArtifactPath) -> PathBuf {
         // Segments are validated (no `..`, no absolute parts), so this stays under the root.
-        path.as_str()
-            .split('/')
-            .fold(self.dir.clone(), |dir, segment| dir.join(segment))
+        path.as_str().split('/').fold(self.dir.clone(), |dir, segment| dir.join(segment))
     }
 
     /// Whether `path` is an existing directory, which a file upload could not replace.
     pub(crate) async fn is_directory(&self, path: &ArtifactPath) -> bool {
-        tokio::fs::metadata(self.resolve(path))
-            .await
-            .is_ok_and(|metadata| metadata.is_dir())
+        tokio::fs::metadata(self.resolve(path)).await.is_ok_and(|metadata| metadata.is_dir())
     }
 
     /// Removes the empty directories that lead to `path`, deepest first, stopping at the first
@@ -110,8 +106,7 @@ mod tests {
         assert!(temp.path().join("a/keep/file").exists());
 
         std::fs::create_dir_all(temp.path().join("t/x/y")).expect("mkdir");
-        root.prune_empty_tree(&ArtifactPath::parse("t").expect("valid"))
-            .await;
+        root.prune_empty_tree(&ArtifactPath::parse("t").expect("valid")).await;
         assert!(!temp.path().join("t").exists());
         assert!(temp.path().exists());
     }

@@ -40,10 +40,7 @@ impl fmt::Debug for S3Options {
             .field("endpoint", &self.endpoint)
             .field("region", &self.region)
             .field("access_key_id", &self.access_key_id)
-            .field(
-                "secret_access_key",
-                &self.secret_access_key.as_ref().map(|_| "<redacted>"),
-            )
+            .field("secret_access_key", &self.secret_access_key.as_ref().map(|_| "<redacted>"))
             .field("allow_http", &self.allow_http)
             .field("virtual_hosted_style", &self.virtual_hosted_style)
             .finish()
@@ -113,9 +110,7 @@ fn open_s3(bucket_and_prefix: &str, options: &S3Options) -> Result<Opened, Artif
     let trimmed = bucket_and_prefix.trim_end_matches('/');
     let (bucket, prefix) = trimmed.split_once('/').unwrap_or((trimmed, ""));
     if bucket.is_empty() {
-        return Err(ArtifactError::invalid_config(
-            "an s3 url needs a bucket: s3://bucket/prefix",
-        ));
+        return Err(ArtifactError::invalid_config("an s3 url needs a bucket: s3://bucket/prefix"));
     }
     let prefix_path = Path::parse(prefix)
         .map_err(|error| ArtifactError::invalid_config(format!("bad s3 key prefix: {error}")))?;
@@ -126,10 +121,7 @@ fn open_s3(bucket_and_prefix: &str, options: &S3Options) -> Result<Opened, Artif
     if let Some(endpoint) = &options.endpoint {
         builder = builder.with_endpoint(endpoint);
     }
-    let plain_http = options
-        .endpoint
-        .as_deref()
-        .is_some_and(|e| e.starts_with("http://"));
+    let plain_http = options.endpoint.as_deref().is_some_and(|e| e.starts_with("http://"));
     if options.allow_http || plain_http {
         builder = builder.with_allow_http(true);
     }
@@ -151,11 +143,7 @@ fn open_s3(bucket_and_prefix: &str, options: &S3Options) -> Result<Opened, Artif
     } else {
         Arc::new(PrefixStore::new(s3, prefix_path))
     };
-    Ok(Opened {
-        inner,
-        backend: Backend::S3,
-        root_url: format!("s3://{trimmed}"),
-    })
+    Ok(Opened { inner, backend: Backend::S3, root_url: format!("s3://{trimmed}") })
 }
 
 #[cfg(test)]
@@ -170,11 +158,7 @@ mod tests {
         let opened = open_backend(&url, &S3Options::default()).expect("file url opens");
         assert!(nested.is_dir());
         assert!(matches!(opened.backend, Backend::Local(_)));
-        assert!(
-            opened.root_url.starts_with("file:///"),
-            "{}",
-            opened.root_url
-        );
+        assert!(opened.root_url.starts_with("file:///"), "{}", opened.root_url);
 
         let plain = temp.path().join("plain");
         let plain_text = plain.to_str().expect("utf-8 temp path");
@@ -208,10 +192,8 @@ mod tests {
 
     #[test]
     fn debug_output_hides_the_secret() {
-        let options = S3Options {
-            secret_access_key: Some("hunter2".into()),
-            ..S3Options::default()
-        };
+        let options =
+            S3Options { secret_access_key: Some("hunter2".into()), ..S3Options::default() };
         assert!(!format!("{options:?}").contains("hunter2"));
     }
 }

@@ -52,9 +52,7 @@ impl ArtifactPath {
 
     /// Returns the path without its last segment, or `None` for a single-segment path.
     pub fn parent(&self) -> Option<ArtifactPath> {
-        self.0
-            .rsplit_once('/')
-            .map(|(parent, _)| Self(parent.to_owned()))
+        self.0.rsplit_once('/').map(|(parent, _)| Self(parent.to_owned()))
     }
 
     /// Returns the same location as an `object_store` path, without re-encoding anything.
@@ -109,14 +107,8 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_paths() {
-        for input in [
-            "model",
-            "model/MLmodel",
-            "a/b/c.txt",
-            "with space/ünï.txt",
-            "a%20b",
-            "x#y",
-        ] {
+        for input in ["model", "model/MLmodel", "a/b/c.txt", "with space/ünï.txt", "a%20b", "x#y"]
+        {
             let path = ArtifactPath::parse(input).expect("valid path");
             assert_eq!(path.as_str(), input);
         }
@@ -158,11 +150,7 @@ mod tests {
         ];
         for input in invalid {
             let error = ArtifactPath::parse(input).expect_err(input);
-            assert_eq!(
-                error.kind(),
-                ArtifactErrorKind::InvalidArgument,
-                "{input:?}"
-            );
+            assert_eq!(error.kind(), ArtifactErrorKind::InvalidArgument, "{input:?}");
             assert_eq!(error.to_string(), "Invalid path");
         }
     }

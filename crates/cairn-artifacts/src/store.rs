@@ -54,11 +54,7 @@ impl ArtifactStore {
     /// then `s3`. Nothing is contacted yet; call [`check`](Self::check) for that.
     pub fn open(url: &str, s3: &S3Options) -> Result<ArtifactStore, ArtifactError> {
         let opened = open_backend(url, s3)?;
-        Ok(Self {
-            inner: opened.inner,
-            backend: opened.backend,
-            root_url: opened.root_url,
-        })
+        Ok(Self { inner: opened.inner, backend: opened.backend, root_url: opened.root_url })
     }
 
     /// Returns the store's normalised root URL: `file:///abs/dir` or `s3://bucket/prefix`.
@@ -103,29 +99,21 @@ impl ArtifactStore {
             Ok(listing) => listing,
             // A missing directory lists as empty; only a missing bucket answers "not found".
             Err(error @ object_store::Error::NotFound { .. }) => {
-                return Err(ArtifactError::Unavailable {
-                    source: Box::new(error),
-                });
+                return Err(ArtifactError::Unavailable { source: Box::new(error) });
             }
             Err(error) => return Err(ArtifactError::from(error)),
         };
-        let directories = listing
-            .common_prefixes
-            .into_iter()
-            .map(|location| ArtifactEntry {
-                path: location.as_ref().to_owned(),
-                is_dir: true,
-                size: None,
-            });
+        let directories = listing.common_prefixes.into_iter().map(|location| ArtifactEntry {
+            path: location.as_ref().to_owned(),
+            is_dir: true,
+            size: None,
+        });
         let files = listing.objects.into_iter().map(|meta| ArtifactEntry {
             path: meta.location.as_ref().to_owned(),
             is_dir: false,
             size: Some(meta.size),
         });
-        let own_path = prefix
-            .as_ref()
-            .map(|p| p.as_ref().to_owned())
-            .unwrap_or_default();
+        let own_path = prefix.as_ref().map(|p| p.as_ref().to_owned()).unwrap_or_default();
         let mut entries: Vec<ArtifactEntry> = directories
             .chain(files)
             // Some S3 servers echo a directory marker object for the prefix itself.
@@ -140,11 +128,8 @@ impl ArtifactStore {
     /// Deleting something that does not exist succeeds.
     pub async fn delete_prefix(&self, path: &ArtifactPath) -> Result<(), ArtifactError> {
         let location = path.to_object_path();
-        let under: BoxStream<'static, object_store::Result<Path>> = self
-            .inner
-            .list(Some(&location))
-            .map_ok(|meta| meta.location)
-            .boxed();
+        let under: BoxStream<'static, object_store::Result<Path>> =
+            self.inner.list(Some(&location)).map_ok(|meta| meta.location).boxed();
         let mut deleted = self.inner.delete_stream(under);
         while let Some(outcome) = deleted.next().await {
             match outcome {
@@ -187,9 +172,7 @@ impl ArtifactStore {
         match tokio::time::timeout(CHECK_TIMEOUT, probe).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(source)) => Err(ArtifactError::Unavailable { source }),
-            Err(elapsed) => Err(ArtifactError::Unavailable {
-                source: Box::new(elapsed),
-            }),
+            Err(elapsed) => Err(ArtifactError::Unavailable { source: Box::new(elapsed) }),
         }
     }
 }
@@ -197,19 +180,13 @@ impl ArtifactStore {
 /// Shows the size only; the stream has nothing printable.
 impl std::fmt::Debug for GetOutcome {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter
-            .debug_struct("GetOutcome")
-            .field("size", &self.size)
-            .finish_non_exhaustive()
+        formatter.debug_struct("GetOutcome").field("size", &self.size).finish_non_exhaustive()
     }
 }
 
 impl std::fmt::Debug for ArtifactStore {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter
-            .debug_struct("ArtifactStore")
-            .field("root_url", &self.root_url)
-            .finish()
+        formatter.debug_struct("ArtifactStore").field("root_url", &self.root_url).finish()
     }
 }
 

@@ -58,9 +58,7 @@ impl ArtifactStore {
         if let Backend::Local(root) = &self.backend
             && root.is_directory(path).await
         {
-            return Err(ArtifactError::PathConflict {
-                path: path.to_string(),
-            });
+            return Err(ArtifactError::PathConflict { path: path.to_string() });
         }
         let writer = BufWriter::with_capacity(self.inner.clone(), path.to_object_path(), PART_SIZE)
             .with_max_concurrency(MAX_PARTS_IN_FLIGHT);
@@ -73,9 +71,7 @@ impl ArtifactStore {
                 Ok(chunk) => chunk,
                 Err(error) => {
                     upload.abort().await;
-                    return Err(ArtifactError::Body {
-                        source: error.into(),
-                    });
+                    return Err(ArtifactError::Body { source: error.into() });
                 }
             };
             hasher.update(&chunk);
@@ -87,10 +83,7 @@ impl ArtifactStore {
         }
 
         upload.finish().await?;
-        Ok(PutOutcome {
-            size,
-            sha256: hex::encode(hasher.finalize()),
-        })
+        Ok(PutOutcome { size, sha256: hex::encode(hasher.finalize()) })
     }
 }
 
@@ -104,19 +97,13 @@ struct AbortOnDrop {
 
 impl AbortOnDrop {
     fn new(writer: BufWriter, backend: Backend, path: ArtifactPath) -> Self {
-        Self {
-            writer: Some(writer),
-            backend,
-            path,
-        }
+        Self { writer: Some(writer), backend, path }
     }
 
     /// Returns the writer.
     fn writer(&mut self) -> &mut BufWriter {
         // Invariant: only `finish`, `abort` (both consume the guard) and `drop` take the writer.
-        self.writer
-            .as_mut()
-            .expect("the writer stays in the guard until the guard is consumed")
+        self.writer.as_mut().expect("the writer stays in the guard until the guard is consumed")
     }
 
     /// Completes the upload, publishing the object.
@@ -126,10 +113,8 @@ impl AbortOnDrop {
         };
         // `shutdown` sends the buffered body, or completes the multipart upload; on failure
         // `object_store` aborts the multipart upload itself.
-        let outcome = writer
-            .shutdown()
-            .await
-            .map_err(|error| from_io(error).with_path(self.path.as_str()));
+        let outcome =
+            writer.shutdown().await.map_err(|error| from_io(error).with_path(self.path.as_str()));
         if outcome.is_err() {
             cleanup_local(&self.backend, &self.path).await;
         }

@@ -34,14 +34,10 @@ mod s3 {
     const SUITE_PREFIX: &str = "cairn-conformance";
 
     async fn s3_store(test: &'static str) -> Option<TestStore> {
-        let (Some(endpoint), Some(bucket)) = (
-            setting("CAIRN_TEST_S3_ENDPOINT"),
-            setting("CAIRN_TEST_S3_BUCKET"),
-        ) else {
-            return skip(
-                test,
-                "CAIRN_TEST_S3_ENDPOINT and CAIRN_TEST_S3_BUCKET are not both set",
-            );
+        let (Some(endpoint), Some(bucket)) =
+            (setting("CAIRN_TEST_S3_ENDPOINT"), setting("CAIRN_TEST_S3_BUCKET"))
+        else {
+            return skip(test, "CAIRN_TEST_S3_ENDPOINT and CAIRN_TEST_S3_BUCKET are not both set");
         };
         let options = options(&endpoint);
         let unique = format!("{test}-{}", uuid::Uuid::new_v4().simple());
@@ -103,30 +99,18 @@ mod s3 {
     #[tokio::test]
     async fn missing_bucket_is_unavailable() {
         let Some(endpoint) = setting("CAIRN_TEST_S3_ENDPOINT") else {
-            skip(
-                "missing_bucket_is_unavailable",
-                "CAIRN_TEST_S3_ENDPOINT is not set",
-            );
+            skip("missing_bucket_is_unavailable", "CAIRN_TEST_S3_ENDPOINT is not set");
             return;
         };
         let options = options(&endpoint);
         let bucket = format!("cairn-missing-{}", uuid::Uuid::new_v4().simple());
         let store = ArtifactStore::open(&format!("s3://{bucket}/prefix"), &options).expect("open");
-        let error = store
-            .check()
-            .await
-            .expect_err("a missing bucket is not ready");
+        let error = store.check().await.expect_err("a missing bucket is not ready");
         assert_eq!(error.kind(), ArtifactErrorKind::Unavailable, "{error}");
-        let error = store
-            .list(None)
-            .await
-            .expect_err("a missing bucket does not list as empty");
+        let error = store.list(None).await.expect_err("a missing bucket does not list as empty");
         let kind = error.kind();
         assert!(
-            matches!(
-                kind,
-                ArtifactErrorKind::Unavailable | ArtifactErrorKind::Internal
-            ),
+            matches!(kind, ArtifactErrorKind::Unavailable | ArtifactErrorKind::Internal),
             "{error}"
         );
     }

@@ -15,23 +15,24 @@ pub struct RequestContext {
     pub actor: String,
     /// The request id of the HTTP request, when there is one.
     pub request_id: Option<String>,
+    /// The authenticated user, when there is one.
+    pub principal: Option<crate::identity::Principal>,
 }
 
 impl RequestContext {
     /// Cairn itself acting (migrations, background work, command-line administration).
     pub fn system() -> Self {
-        Self {
-            actor: "system".to_string(),
-            request_id: None,
-        }
+        Self { actor: "system".to_string(), request_id: None, principal: None }
     }
 
     /// An unauthenticated caller (only while authentication is disabled).
     pub fn anonymous(request_id: Option<String>) -> Self {
-        Self {
-            actor: "anonymous".to_string(),
-            request_id,
-        }
+        Self { actor: "anonymous".to_string(), request_id, principal: None }
+    }
+
+    /// An authenticated user.
+    pub fn user(principal: crate::identity::Principal, request_id: Option<String>) -> Self {
+        Self { actor: principal.username.clone(), request_id, principal: Some(principal) }
     }
 }
 
@@ -107,22 +108,14 @@ pub struct ChainVerifier {
 
 impl Default for ChainVerifier {
     fn default() -> Self {
-        Self {
-            expected_seq: 1,
-            previous_hash: GENESIS_HASH.to_string(),
-        }
+        Self { expected_seq: 1, previous_hash: GENESIS_HASH.to_string() }
     }
 }
 
 impl ChainVerifier {
     /// Checks the next record; returns the break if it does not continue the chain.
     pub fn push(&mut self, record: &AuditRecord) -> Result<(), ChainBreak> {
-        let fail = |reason: String| {
-            Err(ChainBreak {
-                seq: record.seq,
-                reason,
-            })
-        };
+        let fail = |reason: String| Err(ChainBreak { seq: record.seq, reason });
         if record.seq != self.expected_seq {
             return Err(ChainBreak {
                 seq: self.expected_seq,
@@ -189,10 +182,7 @@ mod tests {
         let mut records = chain(5);
         records[2].actor = "mallory".into();
         let mut verifier = ChainVerifier::default();
-        let failure = records
-            .iter()
-            .try_for_each(|record| verifier.push(record))
-            .unwrap_err();
+        let failure = records.iter().try_for_each(|record| verifier.push(record)).unwrap_err();
         assert_eq!(failure.seq, 3);
     }
 
@@ -201,10 +191,7 @@ mod tests {
         let mut records = chain(5);
         records.remove(1);
         let mut verifier = ChainVerifier::default();
-        let failure = records
-            .iter()
-            .try_for_each(|record| verifier.push(record))
-            .unwrap_err();
+        let failure = records.iter().try_for_each(|record| verifier.push(record)).unwrap_err();
         assert_eq!(failure.seq, 2);
     }
 
@@ -214,14 +201,8 @@ mod tests {
         records[1].target = "run:forged".into();
         records[1].hash = record_hash(&records[1]);
         let mut verifier = ChainVerifier::default();
-        let failure = records
-            .iter()
-            .try_for_each(|record| verifier.push(record))
-            .unwrap_err();
-        assert_eq!(
-            failure.seq, 3,
-            "the next record's prev_hash no longer matches"
-        );
+        let failure = records.iter().try_for_each(|record| verifier.push(record)).unwrap_err();
+        assert_eq!(failure.seq, 3, "the next record's prev_hash no longer matches");
     }
 
     #[test]

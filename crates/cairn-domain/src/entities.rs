@@ -23,11 +23,7 @@ impl LifecycleStage {
 
     /// Parses a stored name; anything but `deleted` is active.
     pub fn from_stored(raw: &str) -> Self {
-        if raw == "deleted" {
-            LifecycleStage::Deleted
-        } else {
-            LifecycleStage::Active
-        }
+        if raw == "deleted" { LifecycleStage::Deleted } else { LifecycleStage::Active }
     }
 }
 

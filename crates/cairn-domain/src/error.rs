@@ -36,33 +36,21 @@ pub struct DomainError {
 impl DomainError {
     /// Builds an `InvalidArgument` error with the given message.
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self {
-            kind: ErrorKind::InvalidArgument,
-            message: message.into(),
-        }
+        Self { kind: ErrorKind::InvalidArgument, message: message.into() }
     }
 
     /// Builds a `NotFound` error with the given message.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self {
-            kind: ErrorKind::NotFound,
-            message: message.into(),
-        }
+        Self { kind: ErrorKind::NotFound, message: message.into() }
     }
 
     /// Builds an `AlreadyExists` error with the given message.
     pub fn already_exists(message: impl Into<String>) -> Self {
-        Self {
-            kind: ErrorKind::AlreadyExists,
-            message: message.into(),
-        }
+        Self { kind: ErrorKind::AlreadyExists, message: message.into() }
     }
 
     /// Builds a `FailedPrecondition` error with the given message.
     pub fn precondition(message: impl Into<String>) -> Self {
-        Self {
-            kind: ErrorKind::FailedPrecondition,
-            message: message.into(),
-        }
+        Self { kind: ErrorKind::FailedPrecondition, message: message.into() }
     }
 }

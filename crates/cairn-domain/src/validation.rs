@@ -47,15 +47,9 @@ pub fn json_repr(value: &serde_json::Value) -> String {
 pub fn invalid_value(path: &str, value: &serde_json::Value, detail: Option<&str>) -> String {
     match detail {
         Some(detail) => {
-            format!(
-                "Invalid value {} for parameter '{path}' supplied: {detail}",
-                json_repr(value)
-            )
+            format!("Invalid value {} for parameter '{path}' supplied: {detail}", json_repr(value))
         }
-        None => format!(
-            "Invalid value {} for parameter '{path}' supplied.",
-            json_repr(value)
-        ),
+        None => format!("Invalid value {} for parameter '{path}' supplied.", json_repr(value)),
     }
 }
 
@@ -108,11 +102,7 @@ pub fn posix_normpath(path: &str) -> String {
     }
     let joined = parts.join("/");
     let normalised = format!("{}{}", "/".repeat(leading_slashes), joined);
-    if normalised.is_empty() {
-        ".".to_string()
-    } else {
-        normalised
-    }
+    if normalised.is_empty() { ".".to_string() } else { normalised }
 }
 
 fn is_valid_name_character(character: char) -> bool {
@@ -192,19 +182,13 @@ pub fn validate_batch_limits(
     check("metrics", MAX_METRICS_PER_BATCH, metrics)?;
     check("params", MAX_PARAMS_TAGS_PER_BATCH, params)?;
     check("tags", MAX_PARAMS_TAGS_PER_BATCH, tags)?;
-    check(
-        "metrics, params, and tags",
-        MAX_ENTITIES_PER_BATCH,
-        metrics + params + tags,
-    )
+    check("metrics, params, and tags", MAX_ENTITIES_PER_BATCH, metrics + params + tags)
 }
 
 /// Checks an experiment name: present and at most 500 characters.
 pub fn validate_experiment_name(name: &str) -> Result<(), DomainError> {
     if name.is_empty() {
-        return Err(DomainError::invalid(format!(
-            "Invalid experiment name: '{name}'"
-        )));
+        return Err(DomainError::invalid(format!("Invalid experiment name: '{name}'")));
     }
     validate_length("name", MAX_EXPERIMENT_NAME_LENGTH, name)
 }

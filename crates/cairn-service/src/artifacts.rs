@@ -24,9 +24,8 @@ pub struct ArtifactService {
 fn parse_path(raw: &str) -> ServiceResult<ArtifactPath> {
     let invalid = || ServiceError::invalid("Invalid path");
     if raw.contains('%') {
-        let decoded = percent_encoding::percent_decode_str(raw)
-            .decode_utf8()
-            .map_err(|_| invalid())?;
+        let decoded =
+            percent_encoding::percent_decode_str(raw).decode_utf8().map_err(|_| invalid())?;
         ArtifactPath::parse(&decoded).map_err(|_| invalid())?;
     }
     ArtifactPath::parse(raw).map_err(|_| invalid())

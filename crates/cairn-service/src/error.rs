@@ -15,28 +15,19 @@ pub struct ServiceError {
 impl ServiceError {
     /// An invalid-argument failure.
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self {
-            kind: ErrorKind::InvalidArgument,
-            message: message.into(),
-        }
+        Self { kind: ErrorKind::InvalidArgument, message: message.into() }
     }
 }
 
 impl From<DomainError> for ServiceError {
     fn from(error: DomainError) -> Self {
-        Self {
-            kind: error.kind,
-            message: error.message,
-        }
+        Self { kind: error.kind, message: error.message }
     }
 }
 
 impl From<cairn_store::StoreError> for ServiceError {
     fn from(error: cairn_store::StoreError) -> Self {
-        Self {
-            kind: error.kind(),
-            message: error.to_string(),
-        }
+        Self { kind: error.kind(), message: error.to_string() }
     }
 }
 
@@ -48,10 +39,7 @@ impl From<cairn_artifacts::ArtifactError> for ServiceError {
             cairn_artifacts::ArtifactErrorKind::Unavailable => ErrorKind::Unavailable,
             cairn_artifacts::ArtifactErrorKind::Internal => ErrorKind::Internal,
         };
-        Self {
-            kind,
-            message: error.to_string(),
-        }
+        Self { kind, message: error.to_string() }
     }
 }
 

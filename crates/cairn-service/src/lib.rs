@@ -5,6 +5,7 @@
 mod artifacts;
 mod audit;
 mod error;
+mod identity;
 mod tracking;
 
 use cairn_artifacts::ArtifactStore;
@@ -17,6 +18,7 @@ pub use cairn_store::{
     RunUpdate,
 };
 pub use error::{ServiceError, ServiceResult};
+pub use identity::{Credentials, IdentityService, UserSpec};
 pub use tracking::TrackingService;
 
 /// Every service, cheap to clone, shared by all request handlers.
@@ -28,16 +30,22 @@ pub struct Services {
     pub artifacts: ArtifactService,
     /// Queries over the audit log.
     pub audit: AuditService,
+    /// Users, tokens and authentication.
+    pub identity: IdentityService,
+    /// Whether every request must authenticate.
+    pub auth_required: bool,
     store: Store,
 }
 
 impl Services {
     /// Builds the services over a migrated store and an artifact store.
-    pub fn new(store: Store, artifacts: ArtifactStore) -> Self {
+    pub fn new(store: Store, artifacts: ArtifactStore, auth_required: bool) -> Self {
         Self {
             tracking: TrackingService::new(store.clone()),
             artifacts: ArtifactService::new(artifacts, store.clone()),
             audit: AuditService::new(store.clone()),
+            identity: IdentityService::new(store.clone()),
+            auth_required,
             store,
         }
     }

@@ -45,36 +45,28 @@ fn clean_run_tag(tag: &Tag, path: &str) -> ServiceResult<Tag> {
     let key_path = json_path(path, "key");
     validate_key(&tag.key, &key_path)?;
     validate_length(&key_path, MAX_ENTITY_KEY_LENGTH, &tag.key)?;
-    Ok(Tag {
-        key: tag.key.clone(),
-        value: truncate_chars(&tag.value, MAX_TAG_VAL_LENGTH),
-    })
+    Ok(Tag { key: tag.key.clone(), value: truncate_chars(&tag.value, MAX_TAG_VAL_LENGTH) })
 }
 
 /// Validates and truncates a param as MLflow does.
 fn clean_param(param: &Param, path: &str) -> ServiceResult<Param> {
     validate_key(&param.key, &json_path(path, "key"))?;
     validate_length("Param key", MAX_ENTITY_KEY_LENGTH, &param.key)?;
-    Ok(Param {
-        key: param.key.clone(),
-        value: truncate_chars(&param.value, MAX_PARAM_VAL_LENGTH),
-    })
+    Ok(Param { key: param.key.clone(), value: truncate_chars(&param.value, MAX_PARAM_VAL_LENGTH) })
 }
 
 /// Validates a metric point as MLflow does.
 fn check_metric(metric: &Metric, path: &str) -> ServiceResult<()> {
     validate_key(&metric.key, &json_path(path, "name"))?;
     if metric.timestamp < 0 {
-        return Err(ServiceError::invalid(
-            cairn_domain::validation::invalid_value(
-                &json_path(path, "timestamp"),
-                &serde_json::json!(metric.timestamp),
-                Some(&format!(
-                    "metric '{}' (value={}). Timestamp must be a nonnegative long (64-bit integer) ",
-                    metric.key, metric.value
-                )),
-            ),
-        ));
+        return Err(ServiceError::invalid(cairn_domain::validation::invalid_value(
+            &json_path(path, "timestamp"),
+            &serde_json::json!(metric.timestamp),
+            Some(&format!(
+                "metric '{}' (value={}). Timestamp must be a nonnegative long (64-bit integer) ",
+                metric.key, metric.value
+            )),
+        )));
     }
     validate_length("Metric name", MAX_ENTITY_KEY_LENGTH, &metric.key)?;
     Ok(())
@@ -105,10 +97,7 @@ impl TrackingService {
         for tag in tags {
             check_experiment_tag(tag)?;
         }
-        Ok(self
-            .store
-            .create_experiment(context, name, artifact_location, tags)
-            .await?)
+        Ok(self.store.create_experiment(context, name, artifact_location, tags).await?)
     }
 
     /// Loads an experiment.
@@ -136,10 +125,7 @@ impl TrackingService {
         context: &RequestContext,
         experiment_id: ExperimentId,
     ) -> ServiceResult<()> {
-        Ok(self
-            .store
-            .restore_experiment(context, experiment_id)
-            .await?)
+        Ok(self.store.restore_experiment(context, experiment_id).await?)
     }
 
     /// Renames an experiment.
@@ -150,10 +136,7 @@ impl TrackingService {
         new_name: &str,
     ) -> ServiceResult<()> {
         validate_experiment_name(new_name)?;
-        Ok(self
-            .store
-            .rename_experiment(context, experiment_id, new_name)
-            .await?)
+        Ok(self.store.rename_experiment(context, experiment_id, new_name).await?)
     }
 
     /// Sets an experiment tag.
@@ -164,10 +147,7 @@ impl TrackingService {
         tag: &Tag,
     ) -> ServiceResult<()> {
         check_experiment_tag(tag)?;
-        Ok(self
-            .store
-            .set_experiment_tag(context, experiment_id, tag)
-            .await?)
+        Ok(self.store.set_experiment_tag(context, experiment_id, tag).await?)
     }
 
     /// Deletes an experiment tag.
@@ -177,10 +157,7 @@ impl TrackingService {
         experiment_id: ExperimentId,
         key: &str,
     ) -> ServiceResult<()> {
-        Ok(self
-            .store
-            .delete_experiment_tag(context, experiment_id, key)
-            .await?)
+        Ok(self.store.delete_experiment_tag(context, experiment_id, key).await?)
     }
 
     /// Searches experiments with MLflow's grammar.
@@ -211,11 +188,8 @@ impl TrackingService {
         context: &RequestContext,
         mut new_run: NewRun,
     ) -> ServiceResult<Run> {
-        new_run.tags = new_run
-            .tags
-            .iter()
-            .map(|tag| clean_run_tag(tag, ""))
-            .collect::<ServiceResult<_>>()?;
+        new_run.tags =
+            new_run.tags.iter().map(|tag| clean_run_tag(tag, "")).collect::<ServiceResult<_>>()?;
         Ok(self.store.create_run(context, &new_run).await?)
     }
 
@@ -271,18 +245,7 @@ impl TrackingService {
             .map(|(index, tag)| clean_run_tag(tag, &format!("tags[{index}]")))
             .collect::<ServiceResult<Vec<_>>>()?;
         validate_batch_limits(metrics.len(), params.len(), tags.len())?;
-        Ok(self
-            .store
-            .log_batch(
-                context,
-                run_id,
-                &LogBatch {
-                    metrics,
-                    params,
-                    tags,
-                },
-            )
-            .await?)
+        Ok(self.store.log_batch(context, run_id, &LogBatch { metrics, params, tags }).await?)
     }
 
     /// Logs one metric point.
@@ -293,10 +256,7 @@ impl TrackingService {
         metric: Metric,
     ) -> ServiceResult<()> {
         check_metric(&metric, "")?;
-        let batch = LogBatch {
-            metrics: vec![metric],
-            ..LogBatch::default()
-        };
+        let batch = LogBatch { metrics: vec![metric], ..LogBatch::default() };
         Ok(self.store.log_batch(context, run_id, &batch).await?)
     }
 
@@ -318,10 +278,7 @@ impl TrackingService {
         run_id: &str,
         tag: &Tag,
     ) -> ServiceResult<()> {
-        let batch = LogBatch {
-            tags: vec![clean_run_tag(tag, "")?],
-            ..LogBatch::default()
-        };
+        let batch = LogBatch { tags: vec![clean_run_tag(tag, "")?], ..LogBatch::default() };
         Ok(self.store.log_batch(context, run_id, &batch).await?)
     }
 
@@ -344,10 +301,7 @@ impl TrackingService {
         max_results: i64,
     ) -> ServiceResult<Page<Metric>> {
         let offset = decode_offset(page_token)?;
-        let page = self
-            .store
-            .get_metric_history(run_id, key, offset, max_results)
-            .await?;
+        let page = self.store.get_metric_history(run_id, key, offset, max_results).await?;
         let token = next_token(offset, page.metrics.len(), page.has_more);
         Ok((page.metrics, token))
     }
@@ -384,10 +338,7 @@ impl TrackingService {
         datasets: &[DatasetInput],
         model_ids: &[String],
     ) -> ServiceResult<()> {
-        Ok(self
-            .store
-            .log_inputs(context, run_id, datasets, model_ids)
-            .await?)
+        Ok(self.store.log_inputs(context, run_id, datasets, model_ids).await?)
     }
 
     /// Records model outputs of a run.
@@ -421,10 +372,7 @@ impl TrackingService {
         model_id: &str,
         status: LoggedModelStatus,
     ) -> ServiceResult<LoggedModel> {
-        Ok(self
-            .store
-            .finalize_logged_model(context, model_id, status)
-            .await?)
+        Ok(self.store.finalize_logged_model(context, model_id, status).await?)
     }
 
     /// Sets logged-model tags.
@@ -434,9 +382,7 @@ impl TrackingService {
         model_id: &str,
         tags: &[Tag],
     ) -> ServiceResult<LoggedModel> {
-        self.store
-            .set_logged_model_tags(context, model_id, tags)
-            .await?;
+        self.store.set_logged_model_tags(context, model_id, tags).await?;
         Ok(self.store.get_logged_model(model_id).await?)
     }
 
@@ -447,10 +393,7 @@ impl TrackingService {
         model_id: &str,
         key: &str,
     ) -> ServiceResult<()> {
-        Ok(self
-            .store
-            .delete_logged_model_tag(context, model_id, key)
-            .await?)
+        Ok(self.store.delete_logged_model_tag(context, model_id, key).await?)
     }
 
     /// Logs logged-model params.
@@ -460,10 +403,7 @@ impl TrackingService {
         model_id: &str,
         params: &[Param],
     ) -> ServiceResult<()> {
-        Ok(self
-            .store
-            .log_logged_model_params(context, model_id, params)
-            .await?)
+        Ok(self.store.log_logged_model_params(context, model_id, params).await?)
     }
 
     /// Deletes a logged model.
@@ -498,11 +438,7 @@ impl TrackingService {
     ) -> ServiceResult<Vec<Metric>> {
         let mut points = Vec::new();
         for run_id in run_ids {
-            points.extend(
-                self.store
-                    .sample_metric_history(run_id, key, max_results, steps)
-                    .await?,
-            );
+            points.extend(self.store.sample_metric_history(run_id, key, max_results, steps).await?);
         }
         Ok(points)
     }
@@ -514,10 +450,7 @@ impl TrackingService {
         key: &str,
         max_results: i64,
     ) -> ServiceResult<Vec<Metric>> {
-        Ok(self
-            .store
-            .metric_history_bulk(run_ids, key, max_results)
-            .await?)
+        Ok(self.store.metric_history_bulk(run_ids, key, max_results).await?)
     }
 
     /// Dataset summaries of experiments.
@@ -536,9 +469,6 @@ impl TrackingService {
         run_id: &str,
         model: serde_json::Value,
     ) -> ServiceResult<()> {
-        Ok(self
-            .store
-            .record_logged_model(context, run_id, model)
-            .await?)
+        Ok(self.store.record_logged_model(context, run_id, model).await?)
     }
 }

@@ -33,10 +33,7 @@ pub(crate) async fn append(
         .fetch_optional(&mut **transaction)
         .await?;
     let (previous_seq, prev_hash) = match last {
-        Some(row) => (
-            row.try_get::<i64, _>("seq")?,
-            row.try_get::<String, _>("hash")?,
-        ),
+        Some(row) => (row.try_get::<i64, _>("seq")?, row.try_get::<String, _>("hash")?),
         None => (0, GENESIS_HASH.to_string()),
     };
     let mut record = AuditRecord {
@@ -71,11 +68,7 @@ pub(crate) async fn append(
 
 /// Shorthand for an entry.
 pub(crate) fn entry(action: &str, target: String, details: serde_json::Value) -> AuditEntry {
-    AuditEntry {
-        action: action.to_string(),
-        target,
-        details,
-    }
+    AuditEntry { action: action.to_string(), target, details }
 }
 
 fn record_from_row(row: &sqlx::any::AnyRow) -> sqlx::Result<AuditRecord> {
@@ -155,10 +148,7 @@ impl Store {
         }
         sql.push(" ORDER BY seq LIMIT ").bind(query.limit + 1);
         let rows = sql.query(self.dialect).fetch_all(self.reader()).await?;
-        let mut records = rows
-            .iter()
-            .map(record_from_row)
-            .collect::<sqlx::Result<Vec<_>>>()?;
+        let mut records = rows.iter().map(record_from_row).collect::<sqlx::Result<Vec<_>>>()?;
         let has_more = records.len() as i64 > query.limit;
         records.truncate(usize::try_from(query.limit).unwrap_or(usize::MAX));
         Ok((records, has_more))
@@ -192,10 +182,7 @@ impl Store {
         .bind(limit)
         .fetch_all(self.reader())
         .await?;
-        Ok(rows
-            .iter()
-            .map(record_from_row)
-            .collect::<sqlx::Result<_>>()?)
+        Ok(rows.iter().map(record_from_row).collect::<sqlx::Result<_>>()?)
     }
 
     /// Recomputes the whole chain and reports the first broken record, if any.

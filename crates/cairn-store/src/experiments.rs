@@ -141,8 +141,7 @@ impl Store {
         context: &RequestContext,
         experiment_id: ExperimentId,
     ) -> StoreResult<()> {
-        self.set_experiment_stage(context, experiment_id, LifecycleStage::Deleted)
-            .await
+        self.set_experiment_stage(context, experiment_id, LifecycleStage::Deleted).await
     }
 
     /// Restores a deleted experiment and the runs deleted with it.
@@ -151,8 +150,7 @@ impl Store {
         context: &RequestContext,
         experiment_id: ExperimentId,
     ) -> StoreResult<()> {
-        self.set_experiment_stage(context, experiment_id, LifecycleStage::Active)
-            .await
+        self.set_experiment_stage(context, experiment_id, LifecycleStage::Active).await
     }
 
     async fn set_experiment_stage(
@@ -335,8 +333,7 @@ impl Store {
         search: &ExperimentSearch,
     ) -> StoreResult<(Vec<Experiment>, bool)> {
         let mut sql = Sql::new("SELECT ");
-        sql.push(EXPERIMENT_COLUMNS)
-            .push(" FROM experiments e WHERE ");
+        sql.push(EXPERIMENT_COLUMNS).push(" FROM experiments e WHERE ");
         push_view_type(&mut sql, search.view_type, "e.lifecycle_stage");
         for comparison in &search.filter {
             sql.push(" AND ");
@@ -357,8 +354,7 @@ impl Store {
                     return Err(DomainError::invalid("Invalid order_by entity: tag").into());
                 }
             };
-            sql.push(column)
-                .push(if order.ascending { " ASC, " } else { " DESC, " });
+            sql.push(column).push(if order.ascending { " ASC, " } else { " DESC, " });
         }
         if search.order_by.is_empty() {
             sql.push("e.creation_time DESC, e.experiment_id ASC");
@@ -368,13 +364,10 @@ impl Store {
             sql.push("e.experiment_id DESC");
         }
         sql.push(" LIMIT ").bind(search.max_results + 1);
-        sql.push(" OFFSET ")
-            .bind(i64::try_from(search.offset).unwrap_or(i64::MAX));
+        sql.push(" OFFSET ").bind(i64::try_from(search.offset).unwrap_or(i64::MAX));
         let rows = sql.query(self.dialect).fetch_all(self.reader()).await?;
-        let mut experiments = rows
-            .iter()
-            .map(experiment_from_row)
-            .collect::<sqlx::Result<Vec<_>>>()?;
+        let mut experiments =
+            rows.iter().map(experiment_from_row).collect::<sqlx::Result<Vec<_>>>()?;
         let has_more = experiments.len() as i64 > search.max_results;
         experiments.truncate(usize::try_from(search.max_results).unwrap_or(usize::MAX));
         self.attach_experiment_tags(&mut experiments).await?;
@@ -393,10 +386,9 @@ impl Store {
         for row in sql.query(self.dialect).fetch_all(self.reader()).await? {
             let id: i64 = row.try_get("experiment_id")?;
             if let Some(experiment) = experiments.iter_mut().find(|e| e.experiment_id.0 == id) {
-                experiment.tags.push(Tag {
-                    key: row.try_get("key")?,
-                    value: row.try_get("value")?,
-                });
+                experiment
+                    .tags
+                    .push(Tag { key: row.try_get("key")?, value: row.try_get("value")? });
             }
         }
         Ok(())
@@ -422,20 +414,15 @@ pub(crate) fn push_string_comparison(
         (Comparator::Eq, FilterValue::Str(text)) => sql.push(column).push(" = ").bind(text),
         (Comparator::Ne, FilterValue::Str(text)) => sql.push(column).push(" != ").bind(text),
         (Comparator::Like, FilterValue::Str(text)) => sql.push(column).push(" LIKE ").bind(text),
-        (Comparator::ILike, FilterValue::Str(text)) => sql
-            .push("LOWER(")
-            .push(column)
-            .push(") LIKE LOWER(")
-            .bind(text)
-            .push(")"),
-        (Comparator::In, FilterValue::List(items)) => sql
-            .push(column)
-            .push(" IN ")
-            .bind_list(items.iter().cloned()),
-        (Comparator::NotIn, FilterValue::List(items)) => sql
-            .push(column)
-            .push(" NOT IN ")
-            .bind_list(items.iter().cloned()),
+        (Comparator::ILike, FilterValue::Str(text)) => {
+            sql.push("LOWER(").push(column).push(") LIKE LOWER(").bind(text).push(")")
+        }
+        (Comparator::In, FilterValue::List(items)) => {
+            sql.push(column).push(" IN ").bind_list(items.iter().cloned())
+        }
+        (Comparator::NotIn, FilterValue::List(items)) => {
+            sql.push(column).push(" NOT IN ").bind_list(items.iter().cloned())
+        }
         _ => return Err(unsupported_comparison(comparator)),
     };
     Ok(())
@@ -451,9 +438,7 @@ pub(crate) fn push_numeric_comparison(
     let number = match value {
         FilterValue::Num(number) => *number,
         FilterValue::Str(text) => text.trim().parse::<f64>().map_err(|_| {
-            StoreError::from(DomainError::invalid(format!(
-                "Expected numeric value, got '{text}'"
-            )))
+            StoreError::from(DomainError::invalid(format!("Expected numeric value, got '{text}'")))
         })?,
         _ => return Err(unsupported_comparison(comparator)),
     };
@@ -480,11 +465,7 @@ pub(crate) fn unsupported_comparison(comparator: Comparator) -> StoreError {
 }
 
 fn push_experiment_condition(sql: &mut Sql, comparison: &ExperimentComparison) -> StoreResult<()> {
-    let ExperimentComparison {
-        key,
-        comparator,
-        value,
-    } = comparison;
+    let ExperimentComparison { key, comparator, value } = comparison;
     match key {
         ExperimentKey::Name => push_string_comparison(sql, "e.name", *comparator, value),
         ExperimentKey::ExperimentId => {
@@ -499,11 +480,7 @@ fn push_experiment_condition(sql: &mut Sql, comparison: &ExperimentComparison) -
                 .map(|raw| ExperimentId::parse(raw).map(|id| id.0))
                 .collect::<Result<Vec<_>, _>>()?;
             let negate = matches!(comparator, Comparator::Ne | Comparator::NotIn);
-            sql.push(if negate {
-                "e.experiment_id NOT IN "
-            } else {
-                "e.experiment_id IN "
-            });
+            sql.push(if negate { "e.experiment_id NOT IN " } else { "e.experiment_id IN " });
             if parsed.is_empty() {
                 sql.push("(NULL)");
             } else {
@@ -540,16 +517,8 @@ pub(crate) fn push_tag_exists(
     value: &FilterValue,
 ) -> StoreResult<()> {
     let negated = comparator == Comparator::IsNull;
-    sql.push(if negated {
-        "NOT EXISTS (SELECT 1 FROM "
-    } else {
-        "EXISTS (SELECT 1 FROM "
-    });
-    sql.push(table)
-        .push(" kv WHERE kv.")
-        .push(owner_column)
-        .push(" = ")
-        .push(owner_ref);
+    sql.push(if negated { "NOT EXISTS (SELECT 1 FROM " } else { "EXISTS (SELECT 1 FROM " });
+    sql.push(table).push(" kv WHERE kv.").push(owner_column).push(" = ").push(owner_ref);
     sql.push(" AND kv.key = ").bind(key);
     if !matches!(comparator, Comparator::IsNull | Comparator::IsNotNull) {
         sql.push(" AND ");
@@ -586,9 +555,7 @@ pub(crate) async fn require_active_experiment(
     transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
     experiment_id: ExperimentId,
 ) -> StoreResult<()> {
-    active_experiment_location(transaction, experiment_id)
-        .await
-        .map(|_| ())
+    active_experiment_location(transaction, experiment_id).await.map(|_| ())
 }
 
 async fn upsert_experiment_tag(

@@ -6,6 +6,7 @@
 mod audit;
 mod error;
 mod experiments;
+mod identity;
 mod logged_models;
 mod metric_sampling;
 mod migrate;
@@ -27,6 +28,7 @@ use sqlx::{Executor, Transaction};
 pub use audit::{AuditQuery, ChainStatus};
 pub use error::{StoreError, StoreResult};
 pub use experiments::ExperimentSearch;
+pub use identity::NewUser;
 pub use logged_models::{LoggedModelField, LoggedModelSearch, NewLoggedModel};
 pub use metric_sampling::DatasetSummary;
 pub use run_data::{LogBatch, MetricHistoryPage};
@@ -53,10 +55,7 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self {
-            max_connections: 8,
-            acquire_timeout: Duration::from_secs(10),
-        }
+        Self { max_connections: 8, acquire_timeout: Duration::from_secs(10) }
     }
 }
 
@@ -93,11 +92,7 @@ impl Store {
                 // has to upgrade a read lock under contention; readers share WAL snapshots.
                 let writer = sqlite_pool(&url, 1, options).await?;
                 let reader = sqlite_pool(&url, options.max_connections.max(1), options).await?;
-                Ok(Store {
-                    dialect,
-                    reader,
-                    writer,
-                })
+                Ok(Store { dialect, reader, writer })
             }
             Dialect::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -105,11 +100,7 @@ impl Store {
                     .acquire_timeout(options.acquire_timeout)
                     .connect(url)
                     .await?;
-                Ok(Store {
-                    dialect,
-                    reader: pool.clone(),
-                    writer: pool,
-                })
+                Ok(Store { dialect, reader: pool.clone(), writer: pool })
             }
         }
     }

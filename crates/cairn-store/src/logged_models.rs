@@ -137,10 +137,8 @@ impl Store {
         .bind(new_model.experiment_id.0)
         .fetch_one(&mut *transaction)
         .await?;
-        let artifact_uri = format!(
-            "{}/models/{model_id}/artifacts",
-            location.trim_end_matches('/')
-        );
+        let artifact_uri =
+            format!("{}/models/{model_id}/artifacts", location.trim_end_matches('/'));
         sqlx::query(
             "INSERT INTO logged_models (model_id, experiment_id, name, artifact_uri, creation_timestamp_ms, \
              last_updated_timestamp_ms, status, creator_id, model_type, source_run_id) \
@@ -347,14 +345,8 @@ impl Store {
             if let LoggedModelField::Metric(key) = field {
                 let alias = format!("o{index}");
                 joins.push(" LEFT JOIN (SELECT model_id, MAX(value) AS value FROM logged_model_metrics WHERE key = ");
-                joins
-                    .bind(key.as_str())
-                    .push(" GROUP BY model_id) ")
-                    .push(&alias);
-                joins
-                    .push(" ON ")
-                    .push(&alias)
-                    .push(".model_id = m.model_id");
+                joins.bind(key.as_str()).push(" GROUP BY model_id) ").push(&alias);
+                joins.push(" ON ").push(&alias).push(".model_id = m.model_id");
                 order.push_str(&format!(
                     "CASE WHEN {alias}.value IS NULL THEN 1 ELSE 0 END, {alias}.value {direction}, "
                 ));
@@ -362,7 +354,7 @@ impl Store {
                 order.push_str(&format!("{column} {direction}, "));
             } else {
                 return Err(
-                    DomainError::invalid(format!("Invalid order by field: {field:?}")).into(),
+                    DomainError::invalid(format!("Invalid order by field: {field:?}")).into()
                 );
             }
         }
@@ -377,19 +369,14 @@ impl Store {
             match field {
                 LoggedModelField::Status => {
                     let number = match value {
-                        FilterValue::Str(text) => LoggedModelStatus::parse(text)
-                            .map(|s| s as i64)
-                            .unwrap_or(-1),
+                        FilterValue::Str(text) => {
+                            LoggedModelStatus::parse(text).map(|s| s as i64).unwrap_or(-1)
+                        }
                         FilterValue::Num(number) => *number as i64,
                         _ => -1,
                     };
                     let negate = *comparator == Comparator::Ne;
-                    sql.push(if negate {
-                        "m.status != "
-                    } else {
-                        "m.status = "
-                    })
-                    .bind(number);
+                    sql.push(if negate { "m.status != " } else { "m.status = " }).bind(number);
                 }
                 LoggedModelField::CreationTimestamp | LoggedModelField::LastUpdatedTimestamp => {
                     let column = simple_column(field).unwrap_or("m.creation_timestamp_ms");
@@ -427,8 +414,7 @@ impl Store {
         }
         sql.push(" ORDER BY ").push(&order);
         sql.push(" LIMIT ").bind(search.max_results + 1);
-        sql.push(" OFFSET ")
-            .bind(i64::try_from(search.offset).unwrap_or(i64::MAX));
+        sql.push(" OFFSET ").bind(i64::try_from(search.offset).unwrap_or(i64::MAX));
         let rows = sql.query(self.dialect).fetch_all(self.reader()).await?;
         let mut ids = rows
             .iter()
@@ -458,9 +444,8 @@ impl Store {
             return Ok(Vec::new());
         }
         for (table, is_tag) in [("logged_model_tags", true), ("logged_model_params", false)] {
-            let mut kv = Sql::new(&format!(
-                "SELECT model_id, key, value FROM {table} WHERE model_id IN "
-            ));
+            let mut kv =
+                Sql::new(&format!("SELECT model_id, key, value FROM {table} WHERE model_id IN "));
             kv.bind_list(present.iter().cloned()).push(" ORDER BY key");
             for row in kv.query(self.dialect).fetch_all(pool).await? {
                 if let Some(model) = by_id.get_mut(&row.try_get::<String, _>("model_id")?) {
@@ -478,9 +463,7 @@ impl Store {
             "SELECT model_id, run_uuid, key, value, is_nan, timestamp, step, dataset_name, dataset_digest \
              FROM logged_model_metrics WHERE model_id IN ",
         );
-        metrics
-            .bind_list(present.iter().cloned())
-            .push(" ORDER BY key, step, timestamp");
+        metrics.bind_list(present.iter().cloned()).push(" ORDER BY key, step, timestamp");
         for row in metrics.query(self.dialect).fetch_all(pool).await? {
             if let Some(model) = by_id.get_mut(&row.try_get::<String, _>("model_id")?) {
                 let is_nan: i64 = row.try_get("is_nan")?;
@@ -488,11 +471,7 @@ impl Store {
                 let dataset_digest: String = row.try_get("dataset_digest")?;
                 model.metrics.push(Metric {
                     key: row.try_get("key")?,
-                    value: if is_nan != 0 {
-                        f64::NAN
-                    } else {
-                        float(&row, "value")?
-                    },
+                    value: if is_nan != 0 { f64::NAN } else { float(&row, "value")? },
                     timestamp: row.try_get("timestamp")?,
                     step: row.try_get("step")?,
                     model_id: Some(model.model_id.clone()),

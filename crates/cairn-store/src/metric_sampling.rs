@@ -60,11 +60,7 @@ impl Store {
         let mut last = Sql::new("SELECT key, value, is_nan, timestamp, step FROM metrics");
         push_range(&mut last, run_id, key, steps);
         last.push(" ORDER BY step DESC, timestamp DESC, value DESC, is_nan DESC LIMIT 1");
-        if let Some(row) = last
-            .query(self.dialect)
-            .fetch_optional(self.reader())
-            .await?
-        {
+        if let Some(row) = last.query(self.dialect).fetch_optional(self.reader()).await? {
             let last_point = metric_from_row(&row)?;
             let same = |a: &Metric, b: &Metric| {
                 a.step == b.step
@@ -97,11 +93,8 @@ impl Store {
         let mut sql = Sql::new(
             "SELECT run_uuid, key, value, is_nan, timestamp, step FROM metrics WHERE key = ",
         );
-        sql.bind(key)
-            .push(" AND run_uuid IN ")
-            .bind_list(run_ids.iter().cloned());
-        sql.push(" ORDER BY run_uuid, timestamp, step, value LIMIT ")
-            .bind(max_results);
+        sql.bind(key).push(" AND run_uuid IN ").bind_list(run_ids.iter().cloned());
+        sql.push(" ORDER BY run_uuid, timestamp, step, value LIMIT ").bind(max_results);
         let mut points = Vec::new();
         for row in sql.query(self.dialect).fetch_all(self.reader()).await? {
             let mut point = metric_from_row(&row)?;
@@ -154,13 +147,11 @@ impl Store {
                 .bind(LOG_MODEL_HISTORY_TAG)
                 .fetch_optional(&mut *transaction)
                 .await?;
-        let mut history = match previous
-            .as_deref()
-            .map(serde_json::from_str::<Vec<serde_json::Value>>)
-        {
-            Some(Ok(history)) => history,
-            _ => Vec::new(),
-        };
+        let mut history =
+            match previous.as_deref().map(serde_json::from_str::<Vec<serde_json::Value>>) {
+                Some(Ok(history)) => history,
+                _ => Vec::new(),
+            };
         history.push(model);
         let value = serde_json::Value::Array(history).to_string();
         if value.chars().count() > cairn_domain::validation::MAX_TAG_VAL_LENGTH {
@@ -170,24 +161,13 @@ impl Store {
             ))
             .into());
         }
-        upsert_run_tag(
-            &mut transaction,
-            run_id,
-            &Tag {
-                key: LOG_MODEL_HISTORY_TAG.into(),
-                value,
-            },
-        )
-        .await?;
+        upsert_run_tag(&mut transaction, run_id, &Tag { key: LOG_MODEL_HISTORY_TAG.into(), value })
+            .await?;
         crate::audit::append(
             &mut transaction,
             self.dialect,
             context,
-            crate::audit::entry(
-                "run.log_model",
-                format!("run:{run_id}"),
-                serde_json::json!({}),
-            ),
+            crate::audit::entry("run.log_model", format!("run:{run_id}"), serde_json::json!({})),
         )
         .await?;
         transaction.commit().await?;
@@ -197,14 +177,8 @@ impl Store {
 
 /// Appends the `WHERE` clause selecting one run's points of `key`, optionally in a step range.
 fn push_range(sql: &mut Sql, run_id: &str, key: &str, steps: Option<(i64, i64)>) {
-    sql.push(" WHERE run_uuid = ")
-        .bind(run_id)
-        .push(" AND key = ")
-        .bind(key);
+    sql.push(" WHERE run_uuid = ").bind(run_id).push(" AND key = ").bind(key);
     if let Some((start, end)) = steps {
-        sql.push(" AND step >= ")
-            .bind(start)
-            .push(" AND step <= ")
-            .bind(end);
+        sql.push(" AND step >= ").bind(start).push(" AND step <= ").bind(end);
     }
 }

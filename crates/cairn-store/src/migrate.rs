@@ -25,6 +25,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_audit.sql"),
         postgres: include_str!("../migrations/postgres/0002_audit.sql"),
     },
+    Migration {
+        version: 3,
+        name: "identity",
+        sqlite: include_str!("../migrations/sqlite/0003_identity.sql"),
+        postgres: include_str!("../migrations/postgres/0003_identity.sql"),
+    },
 ];
 
 /// A lock id shared by every Cairn process, so concurrent start-ups migrate once.
@@ -71,10 +77,7 @@ async fn apply_pending(
         transaction
             .execute(sqlx::raw_sql(AssertSqlSafe(script)))
             .await
-            .map_err(|source| StoreError::Migration {
-                version: migration.version,
-                source,
-            })?;
+            .map_err(|source| StoreError::Migration { version: migration.version, source })?;
         sqlx::query("INSERT INTO cairn_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
             .bind(migration.version)
             .bind(migration.name)

@@ -73,14 +73,8 @@ impl Store {
         let mut transaction = self.begin().await?;
         let experiment_id = require_active_run(&mut transaction, run_id).await?;
         log_params(self.dialect, &mut transaction, run_id, &batch.params, false).await?;
-        log_metrics(
-            self.dialect,
-            &mut transaction,
-            run_id,
-            experiment_id.0,
-            &batch.metrics,
-        )
-        .await?;
+        log_metrics(self.dialect, &mut transaction, run_id, experiment_id.0, &batch.metrics)
+            .await?;
         upsert_run_tags(self.dialect, &mut transaction, run_id, &batch.tags).await?;
         crate::audit::append(&mut transaction, self.dialect, context, crate::audit::entry("run.log_batch", format!("run:{run_id}"), serde_json::json!({"metrics": batch.metrics.len(), "params": batch.params.iter().map(|p| p.key.as_str()).collect::<Vec<_>>(), "tags": batch.tags.iter().map(|t| t.key.as_str()).collect::<Vec<_>>()}))).await?;
         transaction.commit().await?;
@@ -96,14 +90,8 @@ impl Store {
     ) -> StoreResult<()> {
         let mut transaction = self.begin().await?;
         require_active_run(&mut transaction, run_id).await?;
-        log_params(
-            self.dialect,
-            &mut transaction,
-            run_id,
-            std::slice::from_ref(param),
-            true,
-        )
-        .await?;
+        log_params(self.dialect, &mut transaction, run_id, std::slice::from_ref(param), true)
+            .await?;
         crate::audit::append(
             &mut transaction,
             self.dialect,
@@ -199,9 +187,7 @@ async fn log_params(
         return Ok(());
     }
     let mut sql = Sql::new("SELECT key, value FROM params WHERE run_uuid = ");
-    sql.bind(run_id)
-        .push(" AND key IN ")
-        .bind_list(params.iter().map(|p| p.key.clone()));
+    sql.bind(run_id).push(" AND key IN ").bind_list(params.iter().map(|p| p.key.clone()));
     let existing: HashMap<String, String> = sql
         .query(dialect)
         .fetch_all(&mut **transaction)
@@ -212,10 +198,7 @@ async fn log_params(
     let conflicts: Vec<(&Param, &String)> = params
         .iter()
         .filter_map(|param| {
-            existing
-                .get(&param.key)
-                .filter(|old| **old != param.value)
-                .map(|old| (param, old))
+            existing.get(&param.key).filter(|old| **old != param.value).map(|old| (param, old))
         })
         .collect();
     if let Some((param, old)) = conflicts.first().filter(|_| single) {
@@ -241,10 +224,7 @@ async fn log_params(
         ))
         .into());
     }
-    let fresh: Vec<&Param> = params
-        .iter()
-        .filter(|p| !existing.contains_key(&p.key))
-        .collect();
+    let fresh: Vec<&Param> = params.iter().filter(|p| !existing.contains_key(&p.key)).collect();
     if fresh.is_empty() {
         return Ok(());
     }
@@ -299,13 +279,7 @@ async fn log_metrics(
             if index > 0 {
                 insert.push(", ");
             }
-            insert
-                .push("(")
-                .bind(run_id)
-                .push(", ")
-                .bind(&metric.key)
-                .push(", ")
-                .bind(*value);
+            insert.push("(").bind(run_id).push(", ").bind(&metric.key).push(", ").bind(*value);
             insert
                 .push(", ")
                 .bind(*is_nan)
@@ -318,10 +292,7 @@ async fn log_metrics(
                 .bind(metric.model_id.clone())
                 .push(", ")
                 .bind(metric.dataset_name.clone());
-            insert
-                .push(", ")
-                .bind(metric.dataset_digest.clone())
-                .push(")");
+            insert.push(", ").bind(metric.dataset_digest.clone()).push(")");
         }
         insert.push(" ON CONFLICT DO NOTHING");
         insert.query(dialect).execute(&mut **transaction).await?;
@@ -346,20 +317,8 @@ async fn log_metrics(
         if index > 0 {
             upsert.push(", ");
         }
-        upsert
-            .push("(")
-            .bind(run_id)
-            .push(", ")
-            .bind(experiment_id)
-            .push(", ")
-            .bind(*key);
-        upsert
-            .push(", ")
-            .bind(*value)
-            .push(", ")
-            .bind(*is_nan)
-            .push(", ")
-            .bind(*timestamp);
+        upsert.push("(").bind(run_id).push(", ").bind(experiment_id).push(", ").bind(*key);
+        upsert.push(", ").bind(*value).push(", ").bind(*is_nan).push(", ").bind(*timestamp);
         upsert.push(", ").bind(*step).push(")");
     }
     upsert.push(
@@ -380,10 +339,8 @@ async fn log_model_metrics(
     run_id: &str,
     rows: &[(&Metric, f64, i64)],
 ) -> StoreResult<()> {
-    let with_model: Vec<&(&Metric, f64, i64)> = rows
-        .iter()
-        .filter(|(metric, _, _)| metric.model_id.is_some())
-        .collect();
+    let with_model: Vec<&(&Metric, f64, i64)> =
+        rows.iter().filter(|(metric, _, _)| metric.model_id.is_some()).collect();
     for chunk in with_model.chunks(METRIC_INSERT_CHUNK) {
         let mut insert = Sql::new(
             "INSERT INTO logged_model_metrics (model_id, run_uuid, key, value, is_nan, timestamp, step, dataset_name, dataset_digest) VALUES ",
@@ -411,10 +368,7 @@ async fn log_model_metrics(
                 .bind(metric.step)
                 .push(", ")
                 .bind(metric.dataset_name.clone().unwrap_or_default());
-            insert
-                .push(", ")
-                .bind(metric.dataset_digest.clone().unwrap_or_default())
-                .push(")");
+            insert.push(", ").bind(metric.dataset_digest.clone().unwrap_or_default()).push(")");
         }
         insert.push(" ON CONFLICT DO NOTHING");
         insert.query(dialect).execute(&mut **transaction).await?;

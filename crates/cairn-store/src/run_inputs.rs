@@ -85,14 +85,7 @@ impl Store {
         let mut transaction = self.begin().await?;
         require_active_run(&mut transaction, run_id).await?;
         for output in outputs {
-            link_model(
-                &mut transaction,
-                run_id,
-                &output.model_id,
-                "output",
-                output.step,
-            )
-            .await?;
+            link_model(&mut transaction, run_id, &output.model_id, "output", output.step).await?;
         }
         crate::audit::append(&mut transaction, self.dialect, context, crate::audit::entry("run.log_outputs", format!("run:{run_id}"), serde_json::json!({"models": outputs.iter().map(|o| o.model_id.as_str()).collect::<Vec<_>>()}))).await?;
         transaction.commit().await?;

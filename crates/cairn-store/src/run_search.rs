@@ -46,11 +46,7 @@ fn attribute_column(attribute: RunAttribute) -> &'static str {
 }
 
 fn push_condition(sql: &mut Sql, comparison: &RunComparison) -> StoreResult<()> {
-    let RunComparison {
-        key,
-        comparator,
-        value,
-    } = comparison;
+    let RunComparison { key, comparator, value } = comparison;
     match key {
         RunKey::Metric(metric_key) => {
             let number = match value {
@@ -63,35 +59,18 @@ fn push_condition(sql: &mut Sql, comparison: &RunComparison) -> StoreResult<()> 
             sql.bind(metric_key.as_str());
             if *comparator == Comparator::Ne {
                 // NaN differs from every number.
-                sql.push(" AND (lm.is_nan = 1 OR lm.value != ")
-                    .bind(number)
-                    .push("))");
+                sql.push(" AND (lm.is_nan = 1 OR lm.value != ").bind(number).push("))");
             } else {
-                sql.push(" AND lm.is_nan = 0 AND lm.value")
-                    .push(operator)
-                    .bind(number)
-                    .push(")");
+                sql.push(" AND lm.is_nan = 0 AND lm.value").push(operator).bind(number).push(")");
             }
             Ok(())
         }
-        RunKey::Param(param_key) => push_tag_exists(
-            sql,
-            "params",
-            "run_uuid",
-            "r.run_uuid",
-            param_key,
-            *comparator,
-            value,
-        ),
-        RunKey::Tag(tag_key) => push_tag_exists(
-            sql,
-            "tags",
-            "run_uuid",
-            "r.run_uuid",
-            tag_key,
-            *comparator,
-            value,
-        ),
+        RunKey::Param(param_key) => {
+            push_tag_exists(sql, "params", "run_uuid", "r.run_uuid", param_key, *comparator, value)
+        }
+        RunKey::Tag(tag_key) => {
+            push_tag_exists(sql, "tags", "run_uuid", "r.run_uuid", tag_key, *comparator, value)
+        }
         RunKey::Attribute(attribute) => {
             let column = attribute_column(*attribute);
             match attribute {
@@ -140,10 +119,7 @@ impl Store {
             let alias = format!("o{index}");
             match &order_by.key {
                 RunKey::Metric(metric_key) => {
-                    joins
-                        .push(" LEFT JOIN latest_metrics ")
-                        .push(&alias)
-                        .push(" ON ");
+                    joins.push(" LEFT JOIN latest_metrics ").push(&alias).push(" ON ");
                     joins
                         .push(&alias)
                         .push(".run_uuid = r.run_uuid AND ")
@@ -155,17 +131,9 @@ impl Store {
                     ));
                 }
                 RunKey::Param(key) | RunKey::Tag(key) => {
-                    let table = if matches!(order_by.key, RunKey::Param(_)) {
-                        "params"
-                    } else {
-                        "tags"
-                    };
-                    joins
-                        .push(" LEFT JOIN ")
-                        .push(table)
-                        .push(" ")
-                        .push(&alias)
-                        .push(" ON ");
+                    let table =
+                        if matches!(order_by.key, RunKey::Param(_)) { "params" } else { "tags" };
+                    joins.push(" LEFT JOIN ").push(table).push(" ").push(&alias).push(" ON ");
                     joins
                         .push(&alias)
                         .push(".run_uuid = r.run_uuid AND ")
@@ -211,8 +179,7 @@ impl Store {
         }
         sql.push(" ORDER BY ").push(&order);
         sql.push(" LIMIT ").bind(search.max_results + 1);
-        sql.push(" OFFSET ")
-            .bind(i64::try_from(search.offset).unwrap_or(i64::MAX));
+        sql.push(" OFFSET ").bind(i64::try_from(search.offset).unwrap_or(i64::MAX));
         let rows = sql.query(self.dialect).fetch_all(self.reader()).await?;
         let mut run_ids = rows
             .iter()

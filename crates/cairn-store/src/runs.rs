@@ -93,11 +93,7 @@ impl Store {
     /// Creates a run in an active experiment.
     pub async fn create_run(&self, context: &RequestContext, new_run: &NewRun) -> StoreResult<Run> {
         let run_id = hex_id(*uuid::Uuid::new_v4().as_bytes());
-        let tag_name = new_run
-            .tags
-            .iter()
-            .find(|t| t.key == RUN_NAME_TAG)
-            .map(|t| t.value.clone());
+        let tag_name = new_run.tags.iter().find(|t| t.key == RUN_NAME_TAG).map(|t| t.value.clone());
         if let (Some(name), Some(tag)) = (&new_run.run_name, &tag_name)
             && !name.is_empty()
             && name != tag
@@ -131,10 +127,7 @@ impl Store {
         .await?;
         let mut tags = new_run.tags.clone();
         if tag_name.is_none() {
-            tags.push(Tag {
-                key: RUN_NAME_TAG.to_string(),
-                value: run_name.clone(),
-            });
+            tags.push(Tag { key: RUN_NAME_TAG.to_string(), value: run_name.clone() });
         }
         let tags = upsert_run_tags(self.dialect, &mut transaction, &run_id, &tags).await?;
         crate::audit::append(
@@ -211,10 +204,7 @@ impl Store {
         sql.push(" WHERE run_uuid = ").bind(run_id);
         sql.query(self.dialect).execute(&mut *transaction).await?;
         if let Some(name) = update.run_name.as_ref().filter(|name| !name.is_empty()) {
-            let tag = Tag {
-                key: RUN_NAME_TAG.to_string(),
-                value: name.clone(),
-            };
+            let tag = Tag { key: RUN_NAME_TAG.to_string(), value: name.clone() };
             upsert_run_tag(&mut transaction, run_id, &tag).await?;
         }
         crate::audit::append(&mut transaction, self.dialect, context, crate::audit::entry("run.update", format!("run:{run_id}"), serde_json::json!({"status": update.status.map(|s| s.as_str()), "end_time": update.end_time, "run_name": update.run_name}))).await?;
@@ -224,14 +214,12 @@ impl Store {
 
     /// Soft-deletes a run.
     pub async fn delete_run(&self, context: &RequestContext, run_id: &str) -> StoreResult<()> {
-        self.set_run_stage(context, run_id, LifecycleStage::Deleted)
-            .await
+        self.set_run_stage(context, run_id, LifecycleStage::Deleted).await
     }
 
     /// Restores a soft-deleted run.
     pub async fn restore_run(&self, context: &RequestContext, run_id: &str) -> StoreResult<()> {
-        self.set_run_stage(context, run_id, LifecycleStage::Active)
-            .await
+        self.set_run_stage(context, run_id, LifecycleStage::Active).await
     }
 
     async fn set_run_stage(
@@ -258,11 +246,7 @@ impl Store {
             self.dialect,
             context,
             crate::audit::entry(
-                if stage == LifecycleStage::Deleted {
-                    "run.delete"
-                } else {
-                    "run.restore"
-                },
+                if stage == LifecycleStage::Deleted { "run.delete" } else { "run.restore" },
                 format!("run:{run_id}"),
                 serde_json::json!({}),
             ),
@@ -278,16 +262,10 @@ impl Store {
         for chunk in run_ids.chunks(LOAD_CHUNK) {
             self.load_run_chunk(chunk, &mut runs).await?;
         }
-        let position: HashMap<&str, usize> = run_ids
-            .iter()
-            .enumerate()
-            .map(|(index, id)| (id.as_str(), index))
-            .collect();
+        let position: HashMap<&str, usize> =
+            run_ids.iter().enumerate().map(|(index, id)| (id.as_str(), index)).collect();
         runs.sort_by_key(|run| {
-            position
-                .get(run.info.run_id.as_str())
-                .copied()
-                .unwrap_or(usize::MAX)
+            position.get(run.info.run_id.as_str()).copied().unwrap_or(usize::MAX)
         });
         Ok(runs)
     }
@@ -323,28 +301,18 @@ impl Store {
             sql.bind_list(present.iter().cloned()).push(tail);
             sql
         };
-        let params = list(
-            "SELECT run_uuid, key, value FROM params WHERE run_uuid IN ",
-            " ORDER BY key",
-        );
+        let params =
+            list("SELECT run_uuid, key, value FROM params WHERE run_uuid IN ", " ORDER BY key");
         for row in params.query(self.dialect).fetch_all(pool).await? {
             if let Some(run) = by_id.get_mut(&row.try_get::<String, _>("run_uuid")?) {
-                run.params.push(Param {
-                    key: row.try_get("key")?,
-                    value: row.try_get("value")?,
-                });
+                run.params.push(Param { key: row.try_get("key")?, value: row.try_get("value")? });
             }
         }
-        let tags = list(
-            "SELECT run_uuid, key, value FROM tags WHERE run_uuid IN ",
-            " ORDER BY key",
-        );
+        let tags =
+            list("SELECT run_uuid, key, value FROM tags WHERE run_uuid IN ", " ORDER BY key");
         for row in tags.query(self.dialect).fetch_all(pool).await? {
             if let Some(run) = by_id.get_mut(&row.try_get::<String, _>("run_uuid")?) {
-                run.tags.push(Tag {
-                    key: row.try_get("key")?,
-                    value: row.try_get("value")?,
-                });
+                run.tags.push(Tag { key: row.try_get("key")?, value: row.try_get("value")? });
             }
         }
         let metrics = list(
@@ -371,8 +339,7 @@ impl Store {
             "SELECT i.run_uuid, d.dataset_uuid, d.name, d.digest, d.source_type, d.source, d.schema, d.profile \
              FROM run_dataset_inputs i JOIN datasets d ON d.dataset_uuid = i.dataset_uuid WHERE i.run_uuid IN ",
         );
-        sql.bind_list(present.iter().cloned())
-            .push(" ORDER BY d.name, d.digest");
+        sql.bind_list(present.iter().cloned()).push(" ORDER BY d.name, d.digest");
         let mut input_index: HashMap<(String, String), usize> = HashMap::new();
         for row in sql.query(self.dialect).fetch_all(pool).await? {
             let run_id: String = row.try_get("run_uuid")?;
@@ -398,32 +365,25 @@ impl Store {
             let mut tag_sql = Sql::new(
                 "SELECT run_uuid, dataset_uuid, key, value FROM run_dataset_input_tags WHERE run_uuid IN ",
             );
-            tag_sql
-                .bind_list(present.iter().cloned())
-                .push(" ORDER BY key");
+            tag_sql.bind_list(present.iter().cloned()).push(" ORDER BY key");
             for row in tag_sql.query(self.dialect).fetch_all(pool).await? {
                 let run_id: String = row.try_get("run_uuid")?;
                 let key = (run_id.clone(), row.try_get::<String, _>("dataset_uuid")?);
                 if let (Some(index), Some(run)) = (input_index.get(&key), by_id.get_mut(&run_id)) {
-                    run.dataset_inputs[*index].tags.push(Tag {
-                        key: row.try_get("key")?,
-                        value: row.try_get("value")?,
-                    });
+                    run.dataset_inputs[*index]
+                        .tags
+                        .push(Tag { key: row.try_get("key")?, value: row.try_get("value")? });
                 }
             }
         }
         let mut links = Sql::new(
             "SELECT run_uuid, model_id, direction, step FROM run_model_links WHERE run_uuid IN ",
         );
-        links
-            .bind_list(present.iter().cloned())
-            .push(" ORDER BY model_id");
+        links.bind_list(present.iter().cloned()).push(" ORDER BY model_id");
         for row in links.query(self.dialect).fetch_all(pool).await? {
             if let Some(run) = by_id.get_mut(&row.try_get::<String, _>("run_uuid")?) {
-                let link = ModelOutput {
-                    model_id: row.try_get("model_id")?,
-                    step: row.try_get("step")?,
-                };
+                let link =
+                    ModelOutput { model_id: row.try_get("model_id")?, step: row.try_get("step")? };
                 if row.try_get::<String, _>("direction")? == "output" {
                     run.model_outputs.push(link);
                 } else {
@@ -439,11 +399,7 @@ pub(crate) fn metric_from_row(row: &AnyRow) -> sqlx::Result<Metric> {
     let is_nan: i64 = row.try_get("is_nan")?;
     Ok(Metric {
         key: row.try_get("key")?,
-        value: if is_nan != 0 {
-            f64::NAN
-        } else {
-            float(row, "value")?
-        },
+        value: if is_nan != 0 { f64::NAN } else { float(row, "value")? },
         timestamp: row.try_get("timestamp")?,
         step: row.try_get("step")?,
         model_id: None,
@@ -493,13 +449,7 @@ pub(crate) async fn upsert_run_tags(
         if index > 0 {
             sql.push(", ");
         }
-        sql.push("(")
-            .bind(run_id)
-            .push(", ")
-            .bind(*key)
-            .push(", ")
-            .bind(*value)
-            .push(")");
+        sql.push("(").bind(run_id).push(", ").bind(*key).push(", ").bind(*value).push(")");
     }
     sql.push(" ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value");
     sql.query(dialect).execute(&mut **transaction).await?;
@@ -512,10 +462,7 @@ pub(crate) async fn upsert_run_tags(
     }
     Ok(latest
         .into_iter()
-        .map(|(key, value)| Tag {
-            key: key.to_string(),
-            value: value.to_string(),
-        })
+        .map(|(key, value)| Tag { key: key.to_string(), value: value.to_string() })
         .collect())
 }
 

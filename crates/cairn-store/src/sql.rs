@@ -82,10 +82,7 @@ pub(crate) struct Sql {
 impl Sql {
     /// Starts a statement with the given text.
     pub fn new(text: &str) -> Self {
-        Self {
-            text: text.to_string(),
-            args: Vec::new(),
-        }
+        Self { text: text.to_string(), args: Vec::new() }
     }
 
     /// Appends raw SQL text (never user input).
@@ -164,10 +161,9 @@ pub(crate) fn opt_text(row: &AnyRow, column: &str) -> sqlx::Result<Option<String
 pub(crate) fn float(row: &AnyRow, column: &str) -> sqlx::Result<f64> {
     match row.try_get::<f64, _>(column) {
         Ok(value) => Ok(value),
-        Err(float_error) => row
-            .try_get::<i64, _>(column)
-            .map(|integer| integer as f64)
-            .map_err(|_| float_error),
+        Err(float_error) => {
+            row.try_get::<i64, _>(column).map(|integer| integer as f64).map_err(|_| float_error)
+        }
     }
 }
 
@@ -178,14 +174,8 @@ mod tests {
     #[test]
     fn placeholders_follow_binding_order() {
         let mut sql = Sql::new("SELECT * FROM t WHERE a = ");
-        sql.bind(1_i64)
-            .push(" AND b IN ")
-            .bind_list(["x", "y"])
-            .push(" AND c = 'price: $'");
-        assert_eq!(
-            sql.text,
-            "SELECT * FROM t WHERE a = $1 AND b IN ($2, $3) AND c = 'price: $'"
-        );
+        sql.bind(1_i64).push(" AND b IN ").bind_list(["x", "y"]).push(" AND c = 'price: $'");
+        assert_eq!(sql.text, "SELECT * FROM t WHERE a = $1 AND b IN ($2, $3) AND c = 'price: $'");
         assert_eq!(
             anonymous_placeholders(&sql.text),
             "SELECT * FROM t WHERE a = ? AND b IN (?, ?) AND c = 'price: $'"

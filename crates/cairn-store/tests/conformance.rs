@@ -7,10 +7,7 @@ async fn sqlite_conformance() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = testsuite::sqlite_store(dir.path()).await;
     testsuite::run_all(&store).await;
-    assert!(
-        store.migrate().await.expect("re-migrate").is_empty(),
-        "migrations are idempotent"
-    );
+    assert!(store.migrate().await.expect("re-migrate").is_empty(), "migrations are idempotent");
 }
 
 #[tokio::test]
@@ -19,8 +16,5 @@ async fn postgres_conformance() {
         return;
     };
     testsuite::run_all(&store).await;
-    assert!(
-        store.migrate().await.expect("re-migrate").is_empty(),
-        "migrations are idempotent"
-    );
+    assert!(store.migrate().await.expect("re-migrate").is_empty(), "migrations are idempotent");
 }

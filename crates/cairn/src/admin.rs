@@ -12,20 +12,13 @@ const EXPORT_PAGE: i64 = 5000;
 
 /// Verifies the chain; prints the outcome and returns whether it is intact.
 pub async fn verify(store: &Store) -> anyhow::Result<bool> {
-    match store
-        .verify_audit_chain()
-        .await
-        .context("reading the audit log")?
-    {
+    match store.verify_audit_chain().await.context("reading the audit log")? {
         ChainStatus::Intact(count) => {
             println!("audit chain intact: {count} records verified");
             Ok(true)
         }
         ChainStatus::Broken(failure) => {
-            println!(
-                "audit chain BROKEN at record {}: {}",
-                failure.seq, failure.reason
-            );
+            println!("audit chain BROKEN at record {}: {}", failure.seq, failure.reason);
             Ok(false)
         }
     }
@@ -39,10 +32,7 @@ pub async fn export(
     out: &mut dyn Write,
 ) -> anyhow::Result<u64> {
     if format == "csv" {
-        writeln!(
-            out,
-            "seq,time,actor,action,target,request_id,details,prev_hash,hash"
-        )?;
+        writeln!(out, "seq,time,actor,action,target,request_id,details,prev_hash,hash")?;
     }
     let mut after = 0;
     let mut written = 0;
@@ -115,9 +105,7 @@ pub fn parse_since(raw: &str) -> anyhow::Result<i64> {
         None => (raw, "00:00:00"),
     };
     let numbers = |text: &str, separator: char| -> Option<Vec<i64>> {
-        text.split(separator)
-            .map(|part| part.parse::<i64>().ok())
-            .collect()
+        text.split(separator).map(|part| part.parse::<i64>().ok()).collect()
     };
     let (Some(ymd), Some(hms)) = (numbers(date, '-'), numbers(time, ':')) else {
         bail!(
@@ -159,10 +147,7 @@ mod tests {
     fn since_accepts_dates_times_and_millis() {
         assert_eq!(parse_since("0").unwrap(), 0);
         assert_eq!(parse_since("1970-01-02").unwrap(), 86_400_000);
-        assert_eq!(
-            parse_since("2026-11-27T00:00:00Z").unwrap(),
-            1_795_737_600_000
-        );
+        assert_eq!(parse_since("2026-11-27T00:00:00Z").unwrap(), 1_795_737_600_000);
         assert!(parse_since("yesterday").is_err());
         assert!(parse_since("2026-13-01").is_err());
     }
@@ -170,9 +155,6 @@ mod tests {
     #[test]
     fn csv_fields_are_quoted_when_needed() {
         assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(
-            csv_field("{\"a\":1,\"b\":2}"),
-            "\"{\"\"a\"\":1,\"\"b\"\":2}\""
-        );
+        assert_eq!(csv_field("{\"a\":1,\"b\":2}"), "\"{\"\"a\"\":1,\"\"b\"\":2}\"");
     }
 }

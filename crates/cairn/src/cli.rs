@@ -38,6 +38,111 @@ pub enum AdminCommand {
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Create the first admin and print its token (only while the site has no users).
+    Bootstrap(BootstrapArgs),
+    /// Users and service accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// Flags of `cairn admin bootstrap`.
+#[derive(Debug, Args)]
+pub struct BootstrapArgs {
+    /// The first admin's user name.
+    #[arg(long, default_value = "admin")]
+    pub username: String,
+    /// Backends.
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+/// `cairn admin user …`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; people get a password from standard input with `--password-stdin`.
+    Create(UserCreateArgs),
+    /// List users.
+    List(BackendArgs),
+    /// Deactivate a user: their tokens and password stop working, their work stays.
+    Deactivate(UserNameArgs),
+    /// Reactivate a user.
+    Activate(UserNameArgs),
+}
+
+/// Flags of `cairn admin user create`.
+#[derive(Debug, Args)]
+pub struct UserCreateArgs {
+    /// The user name.
+    pub username: String,
+    /// Site role: admin, governance-reviewer or member.
+    #[arg(long, default_value = "member")]
+    pub role: String,
+    /// A service account (tokens only, no password).
+    #[arg(long)]
+    pub service_account: bool,
+    /// Read the password from standard input (one line).
+    #[arg(long, conflicts_with = "service_account")]
+    pub password_stdin: bool,
+    /// Display name.
+    #[arg(long)]
+    pub display_name: Option<String>,
+    /// E-mail address.
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Backends.
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+/// A user name and the backends.
+#[derive(Debug, Args)]
+pub struct UserNameArgs {
+    /// The user name.
+    pub username: String,
+    /// Backends.
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+/// `cairn admin token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token for a user and print it (it is shown once).
+    Create(TokenCreateArgs),
+    /// List a user's tokens (never their secrets).
+    List(UserNameArgs),
+    /// Revoke a token by id.
+    Revoke(TokenRevokeArgs),
+}
+
+/// Flags of `cairn admin token create`.
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// The owner.
+    #[arg(long)]
+    pub user: String,
+    /// A label for the token.
+    #[arg(long, default_value = "cli")]
+    pub name: String,
+    /// Days until it expires (never, when absent).
+    #[arg(long)]
+    pub expires_in_days: Option<u32>,
+    /// Backends.
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+/// Flags of `cairn admin token revoke`.
+#[derive(Debug, Args)]
+pub struct TokenRevokeArgs {
+    /// The token's id (see `cairn admin token list`).
+    pub id: i64,
+    /// Backends.
+    #[command(flatten)]
+    pub backend: BackendArgs,
 }
 
 /// `cairn admin audit …`.
@@ -76,6 +181,11 @@ pub struct ServeArgs {
     /// Port to listen on (0 picks a free one).
     #[arg(long, env = "CAIRN_PORT", default_value_t = 5000)]
     pub port: u16,
+    /// Require every request to authenticate (`enabled`), or let anonymous callers in
+    /// (`disabled`, for one person on a laptop only). With `enabled` and no users yet, the first
+    /// admin is created and its token written to `<data-dir>/bootstrap-admin-token`.
+    #[arg(long, env = "CAIRN_AUTH", default_value = "disabled", value_parser = ["enabled", "disabled"])]
+    pub auth: String,
     /// Backends.
     #[command(flatten)]
     pub backend: BackendArgs,
@@ -118,10 +228,7 @@ pub struct BackendArgs {
 impl BackendArgs {
     /// Turns the flags into a [`Config`].
     pub fn config(&self) -> Config {
-        let allow_http = self
-            .s3_endpoint
-            .as_deref()
-            .is_some_and(|e| e.starts_with("http://"))
+        let allow_http = self.s3_endpoint.as_deref().is_some_and(|e| e.starts_with("http://"))
             || std::env::var("AWS_ENDPOINT_URL").is_ok_and(|e| e.starts_with("http://"));
         Config {
             data_dir: self.data_dir.clone(),
@@ -136,6 +243,7 @@ impl BackendArgs {
                 virtual_hosted_style: self.s3_virtual_hosted_style,
             },
             db_max_connections: self.db_max_connections,
+            auth_required: false,
         }
     }
 }

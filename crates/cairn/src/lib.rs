@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod cli;
+pub mod identity_cli;
 
 use std::path::PathBuf;
 
@@ -25,6 +26,8 @@ pub struct Config {
     pub s3: S3Options,
     /// Most database connections.
     pub db_max_connections: u32,
+    /// Whether every request must authenticate.
+    pub auth_required: bool,
 }
 
 impl Config {
@@ -36,6 +39,7 @@ impl Config {
             artifacts: None,
             s3: S3Options::default(),
             db_max_connections: 8,
+            auth_required: false,
         }
     }
 
@@ -70,17 +74,12 @@ pub async fn connect_store(config: &Config) -> anyhow::Result<Store> {
             format!("creating the data directory {}", config.data_dir.display())
         })?;
     }
-    let options = StoreOptions {
-        max_connections: config.db_max_connections,
-        ..StoreOptions::default()
-    };
+    let options =
+        StoreOptions { max_connections: config.db_max_connections, ..StoreOptions::default() };
     let store = Store::connect(&database_url, &options)
         .await
         .with_context(|| format!("connecting to the database {}", redact_url(&database_url)))?;
-    let applied = store
-        .migrate()
-        .await
-        .context("applying database migrations")?;
+    let applied = store.migrate().await.context("applying database migrations")?;
     if !applied.is_empty() {
         tracing::info!(migrations = ?applied, "database schema migrated");
     }
@@ -97,10 +96,7 @@ impl App {
         let artifacts = ArtifactStore::open(&artifacts_url, &config.s3)
             .with_context(|| format!("opening the artifact store {artifacts_url}"))?;
         tracing::info!(database = %redact_url(&database_url), artifacts = %artifacts_url, "backends ready");
-        Ok(App {
-            services: Services::new(store.clone(), artifacts),
-            store,
-        })
+        Ok(App { services: Services::new(store.clone(), artifacts, config.auth_required), store })
     }
 
     /// The HTTP application.
@@ -115,9 +111,7 @@ impl App {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let router = self.router();
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
         self.store.close().await;
         Ok(())
     }

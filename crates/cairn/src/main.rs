@@ -10,9 +10,7 @@ use tracing_subscriber::EnvFilter;
 
 fn init_logging(format: &str) {
     let filter = EnvFilter::try_from_env("CAIRN_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
     } else {
@@ -42,22 +40,62 @@ async fn shutdown_signal() {
     tracing::info!("shutdown requested; draining in-flight requests");
 }
 
+/// With authentication on and no users yet, creates the first admin and writes its token to a
+/// file only the server's user can read (never to the log).
+async fn bootstrap_on_first_start(app: &App, config: &cairn::Config) -> anyhow::Result<()> {
+    let context = cairn_domain::audit::RequestContext::system();
+    let Some((user, token)) = app.services.identity.bootstrap(&context, "admin").await? else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(&config.data_dir)?;
+    let path = config.data_dir.join("bootstrap-admin-token");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&path).with_context(|| format!("creating {}", path.display()))?;
+    std::io::Write::write_all(&mut file, format!("{token}\n").as_bytes())?;
+    tracing::warn!(
+        user = %user.username,
+        token_file = %path.display(),
+        "created the first admin; its token is in the token file (readable by this user only): use it, then delete the file"
+    );
+    Ok(())
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log_format);
-    match cli.command {
+    match run(cli.command).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Serve(args) => {
             let started = Instant::now();
-            let app = App::build(&args.backend.config()).await?;
+            let mut config = args.backend.config();
+            config.auth_required = args.auth == "enabled";
+            let app = App::build(&config).await?;
+            if config.auth_required {
+                bootstrap_on_first_start(&app, &config).await?;
+            }
             let address = format!("{}:{}", args.host, args.port);
             let listener = tokio::net::TcpListener::bind(&address)
                 .await
                 .with_context(|| format!("binding {address}"))?;
             let bound = listener.local_addr()?;
-            tracing::warn!(
-                "authentication is not enforced yet: anyone who can reach http://{bound} can read and write"
-            );
+            if !config.auth_required {
+                tracing::warn!(
+                    "authentication is DISABLED (--auth disabled): anyone who can reach http://{bound} can read and write; use --auth enabled on any shared machine"
+                );
+            }
             tracing::info!(
                 address = %bound,
                 startup_ms = started.elapsed().as_millis() as u64,
@@ -71,6 +109,11 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("migrations are up to date");
             Ok(())
         }
+        Command::Admin(AdminCommand::Bootstrap(args)) => {
+            cairn::identity_cli::bootstrap(&args).await
+        }
+        Command::Admin(AdminCommand::User(command)) => cairn::identity_cli::user(&command).await,
+        Command::Admin(AdminCommand::Token(command)) => cairn::identity_cli::token(&command).await,
         Command::Admin(AdminCommand::Audit(AuditCommand::Verify(args))) => {
             let store = cairn::connect_store(&args.config()).await?;
             let intact = cairn::admin::verify(&store).await?;

@@ -25,10 +25,8 @@ pub struct ListQuery {
 }
 
 fn guess_content_type(path: &str) -> &'static str {
-    let extension = path
-        .rsplit_once('.')
-        .map(|(_, ext)| ext.to_ascii_lowercase())
-        .unwrap_or_default();
+    let extension =
+        path.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase()).unwrap_or_default();
     match extension.as_str() {
         "txt" | "log" | "yaml" | "yml" | "md" | "py" | "mlmodel" => "text/plain; charset=utf-8",
         "json" => "application/json",
@@ -74,20 +72,13 @@ pub async fn download(
 ) -> MlflowResult<Response> {
     let outcome = services.artifacts.download(&path).await?;
     let stream = outcome.stream.map_err(std::io::Error::other);
-    let file_name = path
-        .rsplit('/')
-        .next()
-        .unwrap_or("artifact")
-        .replace('"', "");
+    let file_name = path.rsplit('/').next().unwrap_or("artifact").replace('"', "");
     Ok((
         StatusCode::OK,
         [
             (header::CONTENT_TYPE, guess_content_type(&path).to_string()),
             (header::CONTENT_LENGTH, outcome.size.to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{file_name}\""),
-            ),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file_name}\"")),
         ],
         Body::from_stream(stream),
     )
@@ -101,14 +92,8 @@ pub async fn upload(
     Path(path): Path<String>,
     request: Request,
 ) -> MlflowResult<Json<Value>> {
-    let stream = request
-        .into_body()
-        .into_data_stream()
-        .map_err(std::io::Error::other);
-    services
-        .artifacts
-        .upload(&context, &path, Box::pin(stream))
-        .await?;
+    let stream = request.into_body().into_data_stream().map_err(std::io::Error::other);
+    services.artifacts.upload(&context, &path, Box::pin(stream)).await?;
     Ok(Json(json!({})))
 }
 
@@ -124,23 +109,15 @@ pub async fn delete(
 
 /// The store path under a proxied artifact URI (`mlflow-artifacts:/1/abc/artifacts` → `1/abc/artifacts`).
 fn proxied_root(uri: &str) -> MlflowResult<&str> {
-    uri.strip_prefix(PROXY_SCHEME)
-        .map(|root| root.trim_matches('/'))
-        .ok_or_else(|| {
-            MlflowError::invalid(format!(
-                "artifacts at '{uri}' are not served by this server's proxy"
-            ))
-        })
+    uri.strip_prefix(PROXY_SCHEME).map(|root| root.trim_matches('/')).ok_or_else(|| {
+        MlflowError::invalid(format!("artifacts at '{uri}' are not served by this server's proxy"))
+    })
 }
 
 /// Joins a root and a caller-given relative path (validated by the artifact service).
 fn under(root: &str, relative: &str) -> String {
     let relative = relative.trim_matches('/');
-    if relative.is_empty() {
-        root.to_string()
-    } else {
-        format!("{root}/{relative}")
-    }
+    if relative.is_empty() { root.to_string() } else { format!("{root}/{relative}") }
 }
 
 /// Lists `relative` under the artifact URI `root_uri`, answering paths relative to that root.
@@ -150,10 +127,7 @@ async fn list_under(
     relative: &str,
 ) -> MlflowResult<Json<Value>> {
     let root = proxied_root(root_uri)?;
-    let entries = services
-        .artifacts
-        .list(Some(&under(root, relative)))
-        .await?;
+    let entries = services.artifacts.list(Some(&under(root, relative))).await?;
     let mut body = Map::new();
     body.insert("root_uri".into(), json!(root_uri));
     if !entries.is_empty() {
@@ -193,9 +167,7 @@ pub async fn list_logged_model(
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
     let model = services.tracking.get_logged_model(&model_id).await?;
-    let relative = request
-        .string("artifact_directory_path")?
-        .unwrap_or_default();
+    let relative = request.string("artifact_directory_path")?.unwrap_or_default();
     list_under(&services, &model.artifact_uri, &relative).await
 }
 

@@ -67,10 +67,7 @@ pub async fn history_bulk_interval(
             ));
         }
     };
-    let metrics = services
-        .tracking
-        .sample_metric_histories(&ids, &key, max_results, steps)
-        .await?;
+    let metrics = services.tracking.sample_metric_histories(&ids, &key, max_results, steps).await?;
     Ok(metrics_body(&metrics))
 }
 
@@ -82,10 +79,7 @@ pub async fn history_bulk(
     let ids = run_ids(&request, "GetMetricHistoryBulk")?;
     let key = request.required_string("metric_key")?;
     let max_results = request.int("max_results")?.unwrap_or(25000).clamp(1, 25000);
-    let metrics = services
-        .tracking
-        .metric_history_bulk(&ids, &key, max_results)
-        .await?;
+    let metrics = services.tracking.metric_history_bulk(&ids, &key, max_results).await?;
     Ok(metrics_body(&metrics))
 }
 
@@ -106,10 +100,7 @@ pub async fn search_datasets(
             .iter()
             .map(|summary| {
                 let mut item = Map::new();
-                item.insert(
-                    "experiment_id".into(),
-                    json!(summary.experiment_id.to_string()),
-                );
+                item.insert("experiment_id".into(), json!(summary.experiment_id.to_string()));
                 item.insert("name".into(), json!(summary.name));
                 item.insert("digest".into(), json!(summary.digest));
                 if let Some(context) = &summary.context {
@@ -173,9 +164,6 @@ pub async fn log_model(
         }
     }
     tags.insert("flavors".into(), Value::Object(flavors));
-    services
-        .tracking
-        .record_logged_model(&context, &run_id, Value::Object(tags))
-        .await?;
+    services.tracking.record_logged_model(&context, &run_id, Value::Object(tags)).await?;
     Ok(Json(json!({})))
 }

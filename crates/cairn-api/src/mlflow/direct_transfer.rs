@@ -15,10 +15,7 @@ use super::request::{MlflowRequest, missing};
 const MAX_EXPIRATION_SECONDS: i64 = 604_800;
 
 fn not_implemented(message: &str) -> MlflowError {
-    MlflowError {
-        code: "NOT_IMPLEMENTED",
-        message: message.to_string(),
-    }
+    MlflowError { code: "NOT_IMPLEMENTED", message: message.to_string() }
 }
 
 fn scheme(uri: &str) -> &str {
@@ -31,9 +28,7 @@ pub async fn multipart(
     Path(path): Path<String>,
 ) -> MlflowResult<Json<Value>> {
     services.artifacts.validate_path(&path)?;
-    Err(not_implemented(
-        "Multipart upload is not supported for the current artifact repository",
-    ))
+    Err(not_implemented("Multipart upload is not supported for the current artifact repository"))
 }
 
 /// `GET mlflow-artifacts/presigned/{path}`.
@@ -42,9 +37,7 @@ pub async fn presigned(
     Path(path): Path<String>,
 ) -> MlflowResult<Json<Value>> {
     services.artifacts.validate_path(&path)?;
-    Err(not_implemented(
-        "Multipart download is not supported for the current artifact repository",
-    ))
+    Err(not_implemented("Multipart download is not supported for the current artifact repository"))
 }
 
 /// `POST artifacts/presigned-upload-url`.
@@ -57,20 +50,12 @@ pub async fn presigned_upload_url(
     let path = request.required_string("path")?;
     request.int("expiration")?;
     if run_id.is_some() == model_id.is_some() {
-        return Err(MlflowError::invalid(
-            "Exactly one of run_id and model_id must be provided.",
-        ));
+        return Err(MlflowError::invalid("Exactly one of run_id and model_id must be provided."));
     }
     services.artifacts.validate_path(&path)?;
     let artifact_uri = match (&run_id, &model_id) {
         (Some(run_id), _) => services.tracking.get_run(run_id).await?.info.artifact_uri,
-        (_, Some(model_id)) => {
-            services
-                .tracking
-                .get_logged_model(model_id)
-                .await?
-                .artifact_uri
-        }
+        (_, Some(model_id)) => services.tracking.get_logged_model(model_id).await?.artifact_uri,
         (None, None) => return Err(missing("run_id")),
     };
     let uri_scheme = scheme(&artifact_uri);
@@ -79,9 +64,7 @@ pub async fn presigned_upload_url(
             "Presigned upload is not supported for proxied artifact storage (artifact URI scheme: {uri_scheme}). This endpoint requires a direct cloud storage artifact URI."
         )));
     }
-    Err(not_implemented(
-        "Presigned upload is not supported for the current artifact repository",
-    ))
+    Err(not_implemented("Presigned upload is not supported for the current artifact repository"))
 }
 
 /// `POST artifacts/presigned-download-url`.
@@ -105,7 +88,5 @@ pub async fn presigned_download_url(
             "Presigned download is not supported for runs with proxied artifact storage (artifact URI scheme: {uri_scheme}). This endpoint requires a run with a direct cloud storage artifact URI."
         )));
     }
-    Err(not_implemented(
-        "Presigned download is not supported for the current artifact repository",
-    ))
+    Err(not_implemented("Presigned download is not supported for the current artifact repository"))
 }

@@ -19,18 +19,12 @@ pub struct MlflowError {
 impl MlflowError {
     /// `INVALID_PARAMETER_VALUE` (400) with a message.
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self {
-            code: "INVALID_PARAMETER_VALUE",
-            message: message.into(),
-        }
+        Self { code: "INVALID_PARAMETER_VALUE", message: message.into() }
     }
 
     /// `RESOURCE_DOES_NOT_EXIST` (404) with a message.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self {
-            code: "RESOURCE_DOES_NOT_EXIST",
-            message: message.into(),
-        }
+        Self { code: "RESOURCE_DOES_NOT_EXIST", message: message.into() }
     }
 
     /// The HTTP status MLflow uses for this code.
@@ -71,10 +65,7 @@ impl From<ServiceError> for MlflowError {
             };
             return Self { code, message };
         }
-        Self {
-            code,
-            message: error.message,
-        }
+        Self { code, message: error.message }
     }
 }
 

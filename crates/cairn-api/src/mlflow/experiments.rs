@@ -83,10 +83,7 @@ pub async fn get(
     State(services): State<Services>,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
-    let experiment = services
-        .tracking
-        .get_experiment(experiment_id(&request)?)
-        .await?;
+    let experiment = services.tracking.get_experiment(experiment_id(&request)?).await?;
     Ok(Json(json!({ "experiment": wire::experiment(&experiment) })))
 }
 
@@ -131,10 +128,7 @@ pub async fn search(
         .await?;
     let mut body = serde_json::Map::new();
     if !experiments.is_empty() {
-        body.insert(
-            "experiments".into(),
-            experiments.iter().map(wire::experiment).collect(),
-        );
+        body.insert("experiments".into(), experiments.iter().map(wire::experiment).collect());
     }
     if let Some(token) = next {
         body.insert("next_page_token".into(), json!(token));
@@ -148,10 +142,7 @@ pub async fn delete(
     Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
-    services
-        .tracking
-        .delete_experiment(&context, experiment_id(&request)?)
-        .await?;
+    services.tracking.delete_experiment(&context, experiment_id(&request)?).await?;
     Ok(Json(json!({})))
 }
 
@@ -161,10 +152,7 @@ pub async fn restore(
     Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
-    services
-        .tracking
-        .restore_experiment(&context, experiment_id(&request)?)
-        .await?;
+    services.tracking.restore_experiment(&context, experiment_id(&request)?).await?;
     Ok(Json(json!({})))
 }
 
@@ -176,10 +164,7 @@ pub async fn update(
 ) -> MlflowResult<Json<Value>> {
     let id = experiment_id(&request)?;
     if let Some(new_name) = request.string("new_name")?.filter(|name| !name.is_empty()) {
-        services
-            .tracking
-            .rename_experiment(&context, id, &new_name)
-            .await?;
+        services.tracking.rename_experiment(&context, id, &new_name).await?;
     }
     Ok(Json(json!({})))
 }
@@ -193,10 +178,7 @@ pub async fn set_tag(
     let id = experiment_id(&request)?;
     let key = request.required_string("key")?;
     let value = request.string("value")?.unwrap_or_default();
-    services
-        .tracking
-        .set_experiment_tag(&context, id, &Tag { key, value })
-        .await?;
+    services.tracking.set_experiment_tag(&context, id, &Tag { key, value }).await?;
     Ok(Json(json!({})))
 }
 
@@ -208,9 +190,6 @@ pub async fn delete_tag(
 ) -> MlflowResult<Json<Value>> {
     let id = experiment_id(&request)?;
     let key = request.required_string("key")?;
-    services
-        .tracking
-        .delete_experiment_tag(&context, id, &key)
-        .await?;
+    services.tracking.delete_experiment_tag(&context, id, &key).await?;
     Ok(Json(json!({})))
 }

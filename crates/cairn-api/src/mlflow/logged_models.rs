@@ -23,10 +23,7 @@ fn model_body(model: &cairn_domain::entities::LoggedModel) -> Json<Value> {
 fn parse_params(request: &MlflowRequest) -> MlflowResult<Vec<Param>> {
     Ok(parse_tags(request, "params")?
         .into_iter()
-        .map(|tag| Param {
-            key: tag.key,
-            value: tag.value,
-        })
+        .map(|tag| Param { key: tag.key, value: tag.value })
         .collect())
 }
 
@@ -45,10 +42,7 @@ pub async fn create(
         tags: parse_tags(&request, "tags")?,
         creator_id: None,
     };
-    let model = services
-        .tracking
-        .create_logged_model(&context, &new_model)
-        .await?;
+    let model = services.tracking.create_logged_model(&context, &new_model).await?;
     Ok(model_body(&model))
 }
 
@@ -74,10 +68,7 @@ pub async fn finalize(
         _ => None,
     }
     .ok_or_else(|| missing("status"))?;
-    let model = services
-        .tracking
-        .finalize_logged_model(&context, &model_id, status)
-        .await?;
+    let model = services.tracking.finalize_logged_model(&context, &model_id, status).await?;
     Ok(model_body(&model))
 }
 
@@ -87,10 +78,7 @@ pub async fn delete(
     Caller(context): Caller,
     Path(model_id): Path<String>,
 ) -> MlflowResult<Json<Value>> {
-    services
-        .tracking
-        .delete_logged_model(&context, &model_id)
-        .await?;
+    services.tracking.delete_logged_model(&context, &model_id).await?;
     Ok(Json(json!({})))
 }
 
@@ -102,10 +90,7 @@ pub async fn set_tags(
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
     let tags = parse_tags(&request, "tags")?;
-    let model = services
-        .tracking
-        .set_logged_model_tags(&context, &model_id, &tags)
-        .await?;
+    let model = services.tracking.set_logged_model_tags(&context, &model_id, &tags).await?;
     Ok(model_body(&model))
 }
 
@@ -115,10 +100,7 @@ pub async fn delete_tag(
     Caller(context): Caller,
     Path((model_id, tag_key)): Path<(String, String)>,
 ) -> MlflowResult<Json<Value>> {
-    services
-        .tracking
-        .delete_logged_model_tag(&context, &model_id, &tag_key)
-        .await?;
+    services.tracking.delete_logged_model_tag(&context, &model_id, &tag_key).await?;
     Ok(Json(json!({})))
 }
 
@@ -130,10 +112,7 @@ pub async fn log_params(
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
     let params = parse_params(&request)?;
-    services
-        .tracking
-        .log_logged_model_params(&context, &model_id, &params)
-        .await?;
+    services.tracking.log_logged_model_params(&context, &model_id, &params).await?;
     Ok(Json(json!({})))
 }
 
@@ -157,9 +136,7 @@ fn field(key: &str) -> MlflowResult<LoggedModelField> {
             LoggedModelField::LastUpdatedTimestamp
         }
         _ => {
-            return Err(MlflowError::invalid(format!(
-                "Invalid attribute key '{key}' specified."
-            )));
+            return Err(MlflowError::invalid(format!("Invalid attribute key '{key}' specified.")));
         }
     })
 }
@@ -192,10 +169,7 @@ pub async fn search(
                 .get("field_name")
                 .and_then(Value::as_str)
                 .ok_or_else(|| missing("order_by.field_name"))?;
-            let ascending = order
-                .get("ascending")
-                .and_then(Value::as_bool)
-                .unwrap_or(true);
+            let ascending = order.get("ascending").and_then(Value::as_bool).unwrap_or(true);
             Ok((field(name)?, ascending))
         })
         .collect::<MlflowResult<Vec<_>>>()?;
@@ -203,23 +177,13 @@ pub async fn search(
         experiment_ids,
         filter: parse_filter(&request.string("filter")?.unwrap_or_default())?,
         order_by,
-        max_results: request
-            .int("max_results")?
-            .filter(|m| *m > 0)
-            .unwrap_or(50)
-            .min(1000),
+        max_results: request.int("max_results")?.filter(|m| *m > 0).unwrap_or(50).min(1000),
         offset: 0,
     };
     let page_token = request.string("page_token")?.unwrap_or_default();
-    let (models, next) = services
-        .tracking
-        .search_logged_models(search, &page_token)
-        .await?;
+    let (models, next) = services.tracking.search_logged_models(search, &page_token).await?;
     let mut body = Map::new();
-    body.insert(
-        "models".into(),
-        models.iter().map(wire::logged_model).collect(),
-    );
+    body.insert("models".into(), models.iter().map(wire::logged_model).collect());
     if let Some(token) = next {
         body.insert("next_page_token".into(), json!(token));
     }

@@ -25,21 +25,12 @@ fn tracking_routes() -> Router<Services> {
         .route("/experiments/create", post(experiments::create))
         .route("/experiments/get", get(experiments::get))
         .route("/experiments/get-by-name", get(experiments::get_by_name))
-        .route(
-            "/experiments/search",
-            post(experiments::search).get(experiments::search),
-        )
+        .route("/experiments/search", post(experiments::search).get(experiments::search))
         .route("/experiments/delete", post(experiments::delete))
         .route("/experiments/restore", post(experiments::restore))
         .route("/experiments/update", post(experiments::update))
-        .route(
-            "/experiments/set-experiment-tag",
-            post(experiments::set_tag),
-        )
-        .route(
-            "/experiments/delete-experiment-tag",
-            post(experiments::delete_tag),
-        )
+        .route("/experiments/set-experiment-tag", post(experiments::set_tag))
+        .route("/experiments/delete-experiment-tag", post(experiments::delete_tag))
         .route("/runs/create", post(runs::create))
         .route("/runs/get", get(runs::get))
         .route("/runs/update", post(runs::update))
@@ -54,53 +45,27 @@ fn tracking_routes() -> Router<Services> {
         .route("/runs/outputs", post(runs::log_outputs))
         .route("/runs/search", post(runs::search).get(runs::search))
         .route("/metrics/get-history", get(runs::get_history))
-        .route(
-            "/metrics/get-history-bulk-interval",
-            get(charts::history_bulk_interval),
-        )
+        .route("/metrics/get-history-bulk-interval", get(charts::history_bulk_interval))
         .route("/metrics/get-history-bulk", get(charts::history_bulk))
-        .route(
-            "/experiments/search-datasets",
-            post(charts::search_datasets),
-        )
+        .route("/experiments/search-datasets", post(charts::search_datasets))
         .route("/runs/log-model", post(charts::log_model))
         .route("/artifacts/list", get(artifacts::list_run))
         .route("/logged-models", post(logged_models::create))
         .route("/logged-models/search", post(logged_models::search))
         .route(
             "/logged-models/{model_id}",
-            get(logged_models::get)
-                .patch(logged_models::finalize)
-                .delete(logged_models::delete),
+            get(logged_models::get).patch(logged_models::finalize).delete(logged_models::delete),
         )
-        .route(
-            "/logged-models/{model_id}/tags",
-            axum::routing::patch(logged_models::set_tags),
-        )
+        .route("/logged-models/{model_id}/tags", axum::routing::patch(logged_models::set_tags))
         .route(
             "/logged-models/{model_id}/tags/{tag_key}",
             axum::routing::delete(logged_models::delete_tag),
         )
-        .route(
-            "/logged-models/{model_id}/params",
-            post(logged_models::log_params),
-        )
-        .route(
-            "/logged-models/{model_id}/artifacts/directories",
-            get(artifacts::list_logged_model),
-        )
-        .route(
-            "/logged-models/{model_id}/artifacts/files",
-            get(artifacts::logged_model_file),
-        )
-        .route(
-            "/artifacts/presigned-upload-url",
-            post(direct_transfer::presigned_upload_url),
-        )
-        .route(
-            "/artifacts/presigned-download-url",
-            post(direct_transfer::presigned_download_url),
-        )
+        .route("/logged-models/{model_id}/params", post(logged_models::log_params))
+        .route("/logged-models/{model_id}/artifacts/directories", get(artifacts::list_logged_model))
+        .route("/logged-models/{model_id}/artifacts/files", get(artifacts::logged_model_file))
+        .route("/artifacts/presigned-upload-url", post(direct_transfer::presigned_upload_url))
+        .route("/artifacts/presigned-download-url", post(direct_transfer::presigned_download_url))
         .route("/server-info", get(server_info))
 }
 
@@ -110,9 +75,7 @@ fn artifact_routes() -> Router<Services> {
         .route("/artifacts", get(artifacts::list))
         .route(
             "/artifacts/{*path}",
-            get(artifacts::download)
-                .put(artifacts::upload)
-                .delete(artifacts::delete),
+            get(artifacts::download).put(artifacts::upload).delete(artifacts::delete),
         )
         .route("/mpu/create/{*path}", post(direct_transfer::multipart))
         .route("/mpu/complete/{*path}", post(direct_transfer::multipart))

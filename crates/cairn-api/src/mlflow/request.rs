@@ -37,19 +37,14 @@ pub fn wrong_type(field: &str, value: &Value) -> MlflowError {
     let message = cairn_domain::validation::invalid_value(
         field,
         value,
-        Some(&format!(
-            " Hint: Value was of type '{}'.",
-            python_type_name(value)
-        )),
+        Some(&format!(" Hint: Value was of type '{}'.", python_type_name(value))),
     );
     MlflowError::invalid(format!("{message}{API_DOCS_HINT}"))
 }
 
 /// MLflow's message for a missing required field.
 pub fn missing(field: &str) -> MlflowError {
-    MlflowError::invalid(format!(
-        "Missing value for required parameter '{field}'.{API_DOCS_HINT}"
-    ))
+    MlflowError::invalid(format!("Missing value for required parameter '{field}'.{API_DOCS_HINT}"))
 }
 
 fn query_to_fields(query: &str) -> Map<String, Value> {
@@ -96,18 +91,14 @@ impl<S: Send + Sync> FromRequest<S> for MlflowRequest {
         let query = request.uri().query().unwrap_or("").to_string();
         let is_get = request.method() == Method::GET;
         if is_get && !query.is_empty() {
-            return Ok(Self {
-                fields: query_to_fields(&query),
-            });
+            return Ok(Self { fields: query_to_fields(&query) });
         }
         let has_content_type = request.headers().contains_key(header::CONTENT_TYPE);
         let bytes = axum::body::to_bytes(request.into_body(), MAX_JSON_BODY)
             .await
             .map_err(|_| MlflowError::invalid("request body too large or unreadable"))?;
         if !is_get && !has_content_type && !bytes.is_empty() {
-            return Err(MlflowError::invalid(
-                "Bad Request. Content-Type header is missing.",
-            ));
+            return Err(MlflowError::invalid("Bad Request. Content-Type header is missing."));
         }
         let mut fields = parse_json_body(&bytes)?;
         if !is_get {
@@ -204,17 +195,9 @@ pub fn int_value(field: &str, value: &Value) -> Result<i64, MlflowError> {
     match value {
         Value::Number(number) => number
             .as_i64()
-            .or_else(|| {
-                number
-                    .as_f64()
-                    .filter(|f| f.fract() == 0.0)
-                    .map(|f| f as i64)
-            })
+            .or_else(|| number.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
             .ok_or_else(|| wrong_type(field, value)),
-        Value::String(text) => text
-            .trim()
-            .parse::<i64>()
-            .map_err(|_| wrong_type(field, value)),
+        Value::String(text) => text.trim().parse::<i64>().map_err(|_| wrong_type(field, value)),
         _ => Err(wrong_type(field, value)),
     }
 }
@@ -249,10 +232,7 @@ mod tests {
     #[test]
     fn wrong_types_use_mlflow_messages() {
         let request = MlflowRequest::from_fields(
-            serde_json::json!({"name": 123})
-                .as_object()
-                .unwrap()
-                .clone(),
+            serde_json::json!({"name": 123}).as_object().unwrap().clone(),
         );
         assert_eq!(
             request.string("name").unwrap_err().message,
@@ -267,11 +247,7 @@ mod tests {
     #[test]
     fn floats_accept_strings_and_specials() {
         assert_eq!(float_value("v", &serde_json::json!("1.5")).unwrap(), 1.5);
-        assert!(
-            float_value("v", &serde_json::json!("NaN"))
-                .unwrap()
-                .is_nan()
-        );
+        assert!(float_value("v", &serde_json::json!("NaN")).unwrap().is_nan());
         assert!(float_value("v", &serde_json::json!("abc")).is_err());
     }
 }

@@ -36,11 +36,7 @@ fn object_string(
 /// Parses one metric object of a log-batch (or the fields of log-metric).
 fn parse_metric(object: &Map<String, Value>, path: &str) -> MlflowResult<Metric> {
     let prefix = |field: &str| {
-        if path.is_empty() {
-            field.to_string()
-        } else {
-            format!("{path}.{field}")
-        }
+        if path.is_empty() { field.to_string() } else { format!("{path}.{field}") }
     };
     let key = match object_string(object, "key", path)? {
         Some(key) if !key.is_empty() => key,
@@ -133,10 +129,7 @@ pub async fn update(
         end_time: request.int("end_time")?,
         run_name: request.string("run_name")?,
     };
-    let info = services
-        .tracking
-        .update_run(&context, &request.run_id()?, &update)
-        .await?;
+    let info = services.tracking.update_run(&context, &request.run_id()?, &update).await?;
     Ok(Json(json!({ "run_info": wire::run_info(&info) })))
 }
 
@@ -146,10 +139,7 @@ pub async fn delete(
     Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
-    services
-        .tracking
-        .delete_run(&context, &request.run_id()?)
-        .await?;
+    services.tracking.delete_run(&context, &request.run_id()?).await?;
     Ok(empty())
 }
 
@@ -159,10 +149,7 @@ pub async fn restore(
     Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
-    services
-        .tracking
-        .restore_run(&context, &request.run_id()?)
-        .await?;
+    services.tracking.restore_run(&context, &request.run_id()?).await?;
     Ok(empty())
 }
 
@@ -174,24 +161,14 @@ pub async fn log_metric(
 ) -> MlflowResult<Json<Value>> {
     let run_id = request.run_id()?;
     let mut fields = Map::new();
-    for field in [
-        "key",
-        "value",
-        "timestamp",
-        "step",
-        "model_id",
-        "dataset_name",
-        "dataset_digest",
-    ] {
+    for field in ["key", "value", "timestamp", "step", "model_id", "dataset_name", "dataset_digest"]
+    {
         if let Some(value) = request.raw(field) {
             fields.insert(field.to_string(), value.clone());
         }
     }
     let metric = parse_metric(&fields, "")?;
-    services
-        .tracking
-        .log_metric(&context, &run_id, metric)
-        .await?;
+    services.tracking.log_metric(&context, &run_id, metric).await?;
     Ok(empty())
 }
 
@@ -204,10 +181,7 @@ pub async fn log_param(
     let run_id = request.run_id()?;
     let key = request.required_string("key")?;
     let value = request.string("value")?.unwrap_or_default();
-    services
-        .tracking
-        .log_param(&context, &run_id, &Param { key, value })
-        .await?;
+    services.tracking.log_param(&context, &run_id, &Param { key, value }).await?;
     Ok(empty())
 }
 
@@ -222,11 +196,7 @@ pub async fn set_tag(
     let value = request.string("value")?.unwrap_or_default();
     services
         .tracking
-        .set_tag(
-            &context,
-            &run_id,
-            &cairn_domain::entities::Tag { key, value },
-        )
+        .set_tag(&context, &run_id, &cairn_domain::entities::Tag { key, value })
         .await?;
     Ok(empty())
 }
@@ -239,10 +209,7 @@ pub async fn delete_tag(
 ) -> MlflowResult<Json<Value>> {
     let run_id = request.run_id()?;
     let key = request.required_string("key")?;
-    services
-        .tracking
-        .delete_tag(&context, &run_id, &key)
-        .await?;
+    services.tracking.delete_tag(&context, &run_id, &key).await?;
     Ok(empty())
 }
 
@@ -261,10 +228,7 @@ pub async fn log_batch(
         .collect::<MlflowResult<Vec<_>>>()?;
     let params = parse_params(&request)?;
     let tags = parse_tags(&request, "tags")?;
-    services
-        .tracking
-        .log_batch(&context, &run_id, metrics, params, tags)
-        .await?;
+    services.tracking.log_batch(&context, &run_id, metrics, params, tags).await?;
     Ok(empty())
 }
 
@@ -310,17 +274,9 @@ pub async fn log_inputs(
     let model_ids = request
         .objects("models")?
         .iter()
-        .filter_map(|model| {
-            model
-                .get("model_id")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
+        .filter_map(|model| model.get("model_id").and_then(Value::as_str).map(str::to_string))
         .collect::<Vec<_>>();
-    services
-        .tracking
-        .log_inputs(&context, &run_id, &datasets, &model_ids)
-        .await?;
+    services.tracking.log_inputs(&context, &run_id, &datasets, &model_ids).await?;
     Ok(empty())
 }
 
@@ -347,10 +303,7 @@ pub async fn log_outputs(
             Ok(ModelOutput { model_id, step })
         })
         .collect::<MlflowResult<Vec<_>>>()?;
-    services
-        .tracking
-        .log_outputs(&context, &run_id, &outputs)
-        .await?;
+    services.tracking.log_outputs(&context, &run_id, &outputs).await?;
     Ok(empty())
 }
 
@@ -411,10 +364,8 @@ pub async fn get_history(
         None => i64::from(i32::MAX),
     };
     let page_token = request.string("page_token")?.unwrap_or_default();
-    let (metrics, next) = services
-        .tracking
-        .get_metric_history(&run_id, &key, &page_token, max_results)
-        .await?;
+    let (metrics, next) =
+        services.tracking.get_metric_history(&run_id, &key, &page_token, max_results).await?;
     let mut body = Map::new();
     if !metrics.is_empty() {
         body.insert("metrics".into(), metrics.iter().map(wire::metric).collect());

@@ -33,17 +33,12 @@ pub fn key_value(key: &str, value: &str) -> Value {
 
 /// Tags as a list.
 pub fn tags(tags: &[Tag]) -> Vec<Value> {
-    tags.iter()
-        .map(|tag| key_value(&tag.key, &tag.value))
-        .collect()
+    tags.iter().map(|tag| key_value(&tag.key, &tag.value)).collect()
 }
 
 /// Params as a list.
 pub fn params(params: &[Param]) -> Vec<Value> {
-    params
-        .iter()
-        .map(|param| key_value(&param.key, &param.value))
-        .collect()
+    params.iter().map(|param| key_value(&param.key, &param.value)).collect()
 }
 
 /// A metric point.
@@ -69,23 +64,11 @@ pub fn metric(metric: &Metric) -> Value {
 /// An experiment.
 pub fn experiment(experiment: &Experiment) -> Value {
     let mut object = Map::new();
-    object.insert(
-        "experiment_id".into(),
-        json!(experiment.experiment_id.to_string()),
-    );
+    object.insert("experiment_id".into(), json!(experiment.experiment_id.to_string()));
     object.insert("name".into(), json!(experiment.name));
-    object.insert(
-        "artifact_location".into(),
-        json!(experiment.artifact_location),
-    );
-    object.insert(
-        "lifecycle_stage".into(),
-        json!(experiment.lifecycle_stage.as_str()),
-    );
-    object.insert(
-        "last_update_time".into(),
-        json!(experiment.last_update_time),
-    );
+    object.insert("artifact_location".into(), json!(experiment.artifact_location));
+    object.insert("lifecycle_stage".into(), json!(experiment.lifecycle_stage.as_str()));
+    object.insert("last_update_time".into(), json!(experiment.last_update_time));
     object.insert("creation_time".into(), json!(experiment.creation_time));
     put_list(&mut object, "tags", tags(&experiment.tags));
     Value::Object(object)
@@ -97,10 +80,7 @@ pub fn run_info(info: &RunInfo) -> Value {
     object.insert("run_id".into(), json!(info.run_id));
     object.insert("run_uuid".into(), json!(info.run_id));
     object.insert("run_name".into(), json!(info.run_name));
-    object.insert(
-        "experiment_id".into(),
-        json!(info.experiment_id.to_string()),
-    );
+    object.insert("experiment_id".into(), json!(info.experiment_id.to_string()));
     object.insert("user_id".into(), json!(info.user_id));
     object.insert("status".into(), json!(info.status.as_str()));
     object.insert("start_time".into(), json!(info.start_time));
@@ -108,10 +88,7 @@ pub fn run_info(info: &RunInfo) -> Value {
         object.insert("end_time".into(), json!(end_time));
     }
     object.insert("artifact_uri".into(), json!(info.artifact_uri));
-    object.insert(
-        "lifecycle_stage".into(),
-        json!(info.lifecycle_stage.as_str()),
-    );
+    object.insert("lifecycle_stage".into(), json!(info.lifecycle_stage.as_str()));
     Value::Object(object)
 }
 
@@ -137,26 +114,15 @@ fn dataset_input(input: &DatasetInput) -> Value {
 /// A complete run: info, data, inputs and outputs.
 pub fn run(run: &Run) -> Value {
     let mut data = Map::new();
-    put_list(
-        &mut data,
-        "metrics",
-        run.metrics.iter().map(metric).collect(),
-    );
+    put_list(&mut data, "metrics", run.metrics.iter().map(metric).collect());
     put_list(&mut data, "params", params(&run.params));
     put_list(&mut data, "tags", tags(&run.tags));
     let mut inputs = Map::new();
-    put_list(
-        &mut inputs,
-        "dataset_inputs",
-        run.dataset_inputs.iter().map(dataset_input).collect(),
-    );
+    put_list(&mut inputs, "dataset_inputs", run.dataset_inputs.iter().map(dataset_input).collect());
     put_list(
         &mut inputs,
         "model_inputs",
-        run.model_inputs
-            .iter()
-            .map(|m| json!({ "model_id": m.model_id }))
-            .collect(),
+        run.model_inputs.iter().map(|m| json!({ "model_id": m.model_id })).collect(),
     );
     let mut outputs = Map::new();
     put_list(
@@ -179,19 +145,10 @@ pub fn run(run: &Run) -> Value {
 pub fn logged_model(model: &LoggedModel) -> Value {
     let mut info = Map::new();
     info.insert("model_id".into(), json!(model.model_id));
-    info.insert(
-        "experiment_id".into(),
-        json!(model.experiment_id.to_string()),
-    );
+    info.insert("experiment_id".into(), json!(model.experiment_id.to_string()));
     info.insert("name".into(), json!(model.name));
-    info.insert(
-        "creation_timestamp_ms".into(),
-        json!(model.creation_timestamp_ms),
-    );
-    info.insert(
-        "last_updated_timestamp_ms".into(),
-        json!(model.last_updated_timestamp_ms),
-    );
+    info.insert("creation_timestamp_ms".into(), json!(model.creation_timestamp_ms));
+    info.insert("last_updated_timestamp_ms".into(), json!(model.last_updated_timestamp_ms));
     info.insert("artifact_uri".into(), json!(model.artifact_uri));
     info.insert("status".into(), json!(model.status.as_str()));
     for (key, value) in [
@@ -207,10 +164,6 @@ pub fn logged_model(model: &LoggedModel) -> Value {
     put_list(&mut info, "tags", tags(&model.tags));
     let mut data = Map::new();
     put_list(&mut data, "params", params(&model.params));
-    put_list(
-        &mut data,
-        "metrics",
-        model.metrics.iter().map(metric).collect(),
-    );
+    put_list(&mut data, "metrics", model.metrics.iter().map(metric).collect());
     json!({ "info": Value::Object(info), "data": Value::Object(data) })
 }

@@ -35,18 +35,12 @@ pub struct ApiError {
 impl ApiError {
     /// An invalid-argument error.
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self {
-            kind: ErrorKind::InvalidArgument,
-            message: message.into(),
-        }
+        Self { kind: ErrorKind::InvalidArgument, message: message.into() }
     }
 
     /// A not-found error.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self {
-            kind: ErrorKind::NotFound,
-            message: message.into(),
-        }
+        Self { kind: ErrorKind::NotFound, message: message.into() }
     }
 }
 
@@ -73,30 +67,16 @@ impl From<ServiceError> for ApiError {
             } else {
                 "a backend is unavailable; retry later"
             };
-            return Self {
-                kind: error.kind,
-                message: message.to_string(),
-            };
+            return Self { kind: error.kind, message: message.to_string() };
         }
-        Self {
-            kind: error.kind,
-            message: error.message,
-        }
+        Self { kind: error.kind, message: error.message }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (code, status) = code_and_status(self.kind);
-        (
-            status,
-            Json(ErrorBody {
-                error: ErrorDetail {
-                    code,
-                    message: self.message,
-                },
-            }),
-        )
+        (status, Json(ErrorBody { error: ErrorDetail { code, message: self.message } }))
             .into_response()
     }
 }

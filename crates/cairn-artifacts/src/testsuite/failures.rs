@@ -30,16 +30,9 @@ pub async fn failed_upload_leaves_nothing(store: &ArtifactStore) {
             .unwrap_or_else(|| panic!("upload of {at} must fail"));
         assert_eq!(error.kind(), ArtifactErrorKind::InvalidArgument, "{error}");
         assert_absent(store, &at).await;
-        assert_eq!(
-            listing(store, Some(&format!("failed/new-{index}"))).await,
-            vec![]
-        );
+        assert_eq!(listing(store, Some(&format!("failed/new-{index}"))).await, vec![]);
     }
-    assert_eq!(
-        listing(store, Some("failed")).await,
-        vec![],
-        "no empty directories remain"
-    );
+    assert_eq!(listing(store, Some("failed")).await, vec![], "no empty directories remain");
 }
 
 /// A failed upload over an existing object leaves that object as it was.
@@ -47,13 +40,8 @@ pub async fn failed_upload_keeps_existing_object(store: &ArtifactStore) {
     let at = "keep/existing.txt";
     put_bytes(store, at, b"the original").await;
     for break_after in break_points() {
-        let outcome = store
-            .put_stream(&path(at), failing_body(11, break_after))
-            .await;
-        assert!(
-            outcome.is_err(),
-            "upload breaking after {break_after} bytes must fail"
-        );
+        let outcome = store.put_stream(&path(at), failing_body(11, break_after)).await;
+        assert!(outcome.is_err(), "upload breaking after {break_after} bytes must fail");
         assert_eq!(read_all(store, at).await, b"the original");
     }
     assert_eq!(
@@ -67,10 +55,7 @@ pub async fn failed_upload_keeps_existing_object(store: &ArtifactStore) {
 pub async fn dropped_upload_leaves_nothing(store: &ArtifactStore) {
     put_bytes(store, "dropped/existing.txt", b"still here").await;
     for (index, break_after) in break_points().into_iter().enumerate() {
-        for at in [
-            format!("dropped/new-{index}/object.bin"),
-            "dropped/existing.txt".to_owned(),
-        ] {
+        for at in [format!("dropped/new-{index}/object.bin"), "dropped/existing.txt".to_owned()] {
             drop_upload_midway(store, &at, break_after).await;
         }
     }

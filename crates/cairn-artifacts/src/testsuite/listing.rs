@@ -26,26 +26,17 @@ pub async fn lists_nested_directories(store: &ArtifactStore) {
     ];
     assert_eq!(top, expected_top);
 
-    let nested = vec![
-        ("tree/b/c.txt".to_owned(), false, Some(2)),
-        ("tree/b/d".to_owned(), true, None),
-    ];
+    let nested =
+        vec![("tree/b/c.txt".to_owned(), false, Some(2)), ("tree/b/d".to_owned(), true, None)];
     assert_eq!(listing(store, Some("tree/b")).await, nested);
-    assert_eq!(
-        listing(store, Some("tree/b/")).await,
-        nested,
-        "a trailing slash is the same dir"
-    );
+    assert_eq!(listing(store, Some("tree/b/")).await, nested, "a trailing slash is the same dir");
     assert_eq!(
         listing(store, Some("tree/b/d")).await,
         vec![("tree/b/d/e.txt".to_owned(), false, Some(3))]
     );
 
     let root = listing(store, None).await;
-    assert!(
-        root.contains(&("tree".to_owned(), true, None)),
-        "root listing: {root:?}"
-    );
+    assert!(root.contains(&("tree".to_owned(), true, None)), "root listing: {root:?}");
     let sorted = root.windows(2).all(|pair| pair[0].0 < pair[1].0);
     assert!(sorted, "root listing is sorted: {root:?}");
 }
@@ -53,19 +44,13 @@ pub async fn lists_nested_directories(store: &ArtifactStore) {
 /// A missing file is `NotFound` for `get`, `false` for `exists`; a directory is not a file.
 pub async fn missing_file_is_not_found(store: &ArtifactStore) {
     let missing = path("missing/nothing-here.txt");
-    let error = store
-        .get(&missing)
-        .await
-        .expect_err("get of a missing file fails");
+    let error = store.get(&missing).await.expect_err("get of a missing file fails");
     assert_eq!(error.kind(), ArtifactErrorKind::NotFound, "{error}");
     assert!(!store.exists(&missing).await.expect("exists"));
 
     put_bytes(store, "missing-dir-probe/inner/file.txt", b"x").await;
     let directory = path("missing-dir-probe/inner");
-    let error = store
-        .get(&directory)
-        .await
-        .expect_err("get of a directory fails");
+    let error = store.get(&directory).await.expect_err("get of a directory fails");
     assert_eq!(error.kind(), ArtifactErrorKind::NotFound, "{error}");
     assert!(!store.exists(&directory).await.expect("exists"));
 }
@@ -76,11 +61,7 @@ pub async fn missing_directory_lists_empty(store: &ArtifactStore) {
     assert_eq!(listing(store, Some("no-such-dir/deeper")).await, vec![]);
     put_bytes(store, "lonely/file.txt", b"x").await;
     assert_eq!(listing(store, Some("lonely/file.txt")).await, vec![]);
-    assert_eq!(
-        listing(store, Some("lonely/fil")).await,
-        vec![],
-        "prefixes match whole segments"
-    );
+    assert_eq!(listing(store, Some("lonely/fil")).await, vec![], "prefixes match whole segments");
 }
 
 /// `delete_prefix` removes a single file, or a whole tree, and nothing that merely shares a
@@ -97,38 +78,21 @@ pub async fn delete_prefix_removes_files_and_trees(store: &ArtifactStore) {
         put_bytes(store, at, at.as_bytes()).await;
     }
 
-    store
-        .delete_prefix(&path("del/single.txt"))
-        .await
-        .expect("delete a file");
+    store.delete_prefix(&path("del/single.txt")).await.expect("delete a file");
     assert_absent(store, "del/single.txt").await;
 
-    store
-        .delete_prefix(&path("del/run"))
-        .await
-        .expect("delete a tree");
+    store.delete_prefix(&path("del/run")).await.expect("delete a tree");
     assert_eq!(visible_listing(store, Some("del/run")).await, vec![]);
     assert_absent(store, "del/run/sub/deep/c.txt").await;
     let remaining = visible_listing(store, Some("del")).await;
-    let expected = vec![
-        ("del/run-2".to_owned(), true, None),
-        ("del/runner.txt".to_owned(), false, Some(14)),
-    ];
+    let expected =
+        vec![("del/run-2".to_owned(), true, None), ("del/runner.txt".to_owned(), false, Some(14))];
     assert_eq!(remaining, expected);
     assert_eq!(read_all(store, "del/run-2/d.txt").await, b"del/run-2/d.txt");
 
-    store
-        .delete_prefix(&path("del/never-existed"))
-        .await
-        .expect("deleting nothing succeeds");
-    store
-        .delete_prefix(&path("del"))
-        .await
-        .expect("delete the rest");
+    store.delete_prefix(&path("del/never-existed")).await.expect("deleting nothing succeeds");
+    store.delete_prefix(&path("del")).await.expect("delete the rest");
     assert_eq!(visible_listing(store, Some("del")).await, vec![]);
     let root = visible_listing(store, None).await;
-    assert!(
-        root.iter().all(|entry| entry.0 != "del"),
-        "root still lists del: {root:?}"
-    );
+    assert!(root.iter().all(|entry| entry.0 != "del"), "root still lists del: {root:?}");
 }

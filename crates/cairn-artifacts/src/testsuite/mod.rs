@@ -35,11 +35,7 @@ pub struct TestStore {
 impl TestStore {
     /// Wraps a store that needs no guard and no cleanup.
     pub fn new(store: ArtifactStore) -> Self {
-        Self {
-            store,
-            _guard: None,
-            cleanup: None,
-        }
+        Self { store, _guard: None, cleanup: None }
     }
 
     /// Keeps `guard` (say, a `tempfile::TempDir`) alive as long as the store.

@@ -31,11 +31,7 @@ const INVALID_PATHS: &[&str] = &[
 pub async fn rejects_invalid_paths(store: &ArtifactStore) {
     for input in INVALID_PATHS {
         let error = ArtifactPath::parse(input).expect_err(input);
-        assert_eq!(
-            error.kind(),
-            ArtifactErrorKind::InvalidArgument,
-            "{input:?}"
-        );
+        assert_eq!(error.kind(), ArtifactErrorKind::InvalidArgument, "{input:?}");
         assert_eq!(error.to_string(), "Invalid path", "{input:?}");
     }
 
@@ -46,16 +42,9 @@ pub async fn rejects_invalid_paths(store: &ArtifactStore) {
         ("paths/..%2fdots".to_owned(), false, Some(4)),
     ];
     assert_eq!(listing(store, Some("paths")).await, expected);
-    assert_eq!(
-        read_all(store, "paths/%2e%2e/literal.txt").await,
-        b"literal"
-    );
+    assert_eq!(read_all(store, "paths/%2e%2e/literal.txt").await, b"literal");
     let root = listing(store, None).await;
-    assert!(
-        root.iter()
-            .all(|entry| entry.0 != ".." && entry.0 != "%2e%2e"),
-        "{root:?}"
-    );
+    assert!(root.iter().all(|entry| entry.0 != ".." && entry.0 != "%2e%2e"), "{root:?}");
 }
 
 /// Names with spaces, Unicode and punctuation round-trip and list exactly as written.
@@ -76,10 +65,8 @@ pub async fn unusual_names_round_trip(store: &ArtifactStore) {
         put_bytes(store, name, name.as_bytes()).await;
         assert_eq!(read_all(store, name).await, name.as_bytes(), "{name}");
     }
-    let mut expected: Vec<_> = names
-        .iter()
-        .map(|name| ((*name).to_owned(), false, Some(name.len() as u64)))
-        .collect();
+    let mut expected: Vec<_> =
+        names.iter().map(|name| ((*name).to_owned(), false, Some(name.len() as u64))).collect();
     expected.sort();
     assert_eq!(listing(store, Some("names")).await, expected);
 
@@ -89,19 +76,10 @@ pub async fn unusual_names_round_trip(store: &ArtifactStore) {
         listing(store, Some(directory)).await,
         vec![(format!("{directory}/file"), false, Some(6))]
     );
-    store
-        .delete_prefix(&path("names/dir with space"))
-        .await
-        .expect("delete");
-    assert_eq!(
-        visible_listing(store, Some("names/dir with space")).await,
-        vec![]
-    );
+    store.delete_prefix(&path("names/dir with space")).await.expect("delete");
+    assert_eq!(visible_listing(store, Some("names/dir with space")).await, vec![]);
     let names_after = visible_listing(store, Some("names")).await;
-    assert_eq!(
-        names_after, expected,
-        "only the deleted directory went away"
-    );
+    assert_eq!(names_after, expected, "only the deleted directory went away");
 }
 
 /// A file below another file, or where a directory is: S3 stores both, a local store refuses
@@ -112,10 +90,7 @@ pub async fn file_and_directory_names_collide(store: &ArtifactStore) {
     put_bytes(store, "collide/dir/inner.txt", b"inner").await;
 
     let through_file = path("collide/file.txt/below");
-    let error = store
-        .get(&through_file)
-        .await
-        .expect_err("nothing lies below a file");
+    let error = store.get(&through_file).await.expect_err("nothing lies below a file");
     assert_eq!(error.kind(), ArtifactErrorKind::NotFound, "{error}");
     assert!(!store.exists(&through_file).await.expect("exists"));
 
@@ -123,20 +98,13 @@ pub async fn file_and_directory_names_collide(store: &ArtifactStore) {
         let body =
             futures::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"new"))]);
         if let Err(error) = store.put_stream(&path(at), body).await {
-            assert_eq!(
-                error.kind(),
-                ArtifactErrorKind::InvalidArgument,
-                "{at}: {error}"
-            );
+            assert_eq!(error.kind(), ArtifactErrorKind::InvalidArgument, "{at}: {error}");
         }
     }
     assert_eq!(read_all(store, "collide/file.txt").await, b"file");
     assert_eq!(read_all(store, "collide/dir/inner.txt").await, b"inner");
     let listed = visible_listing(store, Some("collide/dir")).await;
-    assert_eq!(
-        listed,
-        vec![("collide/dir/inner.txt".to_owned(), false, Some(5))]
-    );
+    assert_eq!(listed, vec![("collide/dir/inner.txt".to_owned(), false, Some(5))]);
 }
 
 /// A working store reports ready.

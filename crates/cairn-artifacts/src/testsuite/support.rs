@@ -71,12 +71,7 @@ pub fn generated_body(
 
 /// The SHA-256 of [`generated_body`]`(seed, size, _)`, computed without holding the body.
 pub fn generated_sha256(seed: u64, size: u64) -> String {
-    let generator = Generator {
-        seed,
-        next_word: 0,
-        remaining: size,
-        chunk_words: 64 * 1024,
-    };
+    let generator = Generator { seed, next_word: 0, remaining: size, chunk_words: 64 * 1024 };
     let mut hasher = Sha256::new();
     for chunk in generator.flatten() {
         hasher.update(&chunk);
@@ -109,10 +104,7 @@ pub(crate) async fn put_bytes(store: &ArtifactStore, at: &str, content: &[u8]) -
 
 /// Downloads the whole of a small object.
 pub(crate) async fn read_all(store: &ArtifactStore, at: &str) -> Vec<u8> {
-    let outcome = store
-        .get(&path(at))
-        .await
-        .unwrap_or_else(|error| panic!("get {at}: {error}"));
+    let outcome = store.get(&path(at)).await.unwrap_or_else(|error| panic!("get {at}: {error}"));
     let mut content = Vec::new();
     let mut stream = outcome.stream;
     while let Some(chunk) = stream.next().await {
@@ -124,10 +116,7 @@ pub(crate) async fn read_all(store: &ArtifactStore, at: &str) -> Vec<u8> {
 
 /// Downloads an object of any size, returning its size and SHA-256 without holding it.
 pub(crate) async fn hash_download(store: &ArtifactStore, at: &str) -> (u64, String) {
-    let outcome = store
-        .get(&path(at))
-        .await
-        .unwrap_or_else(|error| panic!("get {at}: {error}"));
+    let outcome = store.get(&path(at)).await.unwrap_or_else(|error| panic!("get {at}: {error}"));
     let mut hasher = Sha256::new();
     let mut size = 0u64;
     let mut stream = outcome.stream;
@@ -143,29 +132,12 @@ pub(crate) async fn hash_download(store: &ArtifactStore, at: &str) -> (u64, Stri
 /// Asserts that nothing is stored at `at` and that its directory does not list it.
 pub(crate) async fn assert_absent(store: &ArtifactStore, at: &str) {
     let target = path(at);
-    let exists = store
-        .exists(&target)
-        .await
-        .unwrap_or_else(|error| panic!("exists {at}: {error}"));
+    let exists = store.exists(&target).await.unwrap_or_else(|error| panic!("exists {at}: {error}"));
     assert!(!exists, "{at} must not exist");
-    let error = store
-        .get(&target)
-        .await
-        .err()
-        .unwrap_or_else(|| panic!("get {at} succeeded"));
-    assert_eq!(
-        error.kind(),
-        ArtifactErrorKind::NotFound,
-        "get {at}: {error}"
-    );
-    let listing = store
-        .list(target.parent().as_ref())
-        .await
-        .expect("list parent");
-    assert!(
-        listing.iter().all(|entry| entry.path != at),
-        "{at} listed: {listing:?}"
-    );
+    let error = store.get(&target).await.err().unwrap_or_else(|| panic!("get {at} succeeded"));
+    assert_eq!(error.kind(), ArtifactErrorKind::NotFound, "get {at}: {error}");
+    let listing = store.list(target.parent().as_ref()).await.expect("list parent");
+    assert!(listing.iter().all(|entry| entry.path != at), "{at} listed: {listing:?}");
 }
 
 /// Lists `dir` and returns `(path, is_dir, size)` triples, for compact assertions.
@@ -174,14 +146,9 @@ pub(crate) async fn listing(
     dir: Option<&str>,
 ) -> Vec<(String, bool, Option<u64>)> {
     let dir_path = dir.map(path);
-    let entries = store
-        .list(dir_path.as_ref())
-        .await
-        .unwrap_or_else(|error| panic!("list {dir:?}: {error}"));
-    entries
-        .into_iter()
-        .map(|entry| (entry.path, entry.is_dir, entry.size))
-        .collect()
+    let entries =
+        store.list(dir_path.as_ref()).await.unwrap_or_else(|error| panic!("list {dir:?}: {error}"));
+    entries.into_iter().map(|entry| (entry.path, entry.is_dir, entry.size)).collect()
 }
 
 /// Lists `dir` as a user sees it: directories that hold no file are dropped. SeaweedFS keeps
@@ -199,10 +166,7 @@ pub(crate) async fn visible_listing(
         }
     }
     if store.root_url().starts_with("file:") {
-        assert_eq!(
-            raw, visible,
-            "a local store must not list empty directories"
-        );
+        assert_eq!(raw, visible, "a local store must not list empty directories");
     }
     visible
 }

@@ -24,10 +24,7 @@ fn attribute(key: &str) -> Option<ExperimentKey> {
 }
 
 fn is_numeric(key: &ExperimentKey) -> bool {
-    matches!(
-        key,
-        ExperimentKey::CreationTime | ExperimentKey::LastUpdateTime
-    )
+    matches!(key, ExperimentKey::CreationTime | ExperimentKey::LastUpdateTime)
 }
 
 /// MLflow's `SearchExperimentsUtils._get_identifier`: an attribute or `tag(s).<key>`.
@@ -138,14 +135,7 @@ fn parse_comparison<'a>(raw: &RawComparison<'a>) -> Result<Parsed<'a>, SearchErr
         value(&key, key_text, &raw.value)?
     };
     let (comparator, written) = (raw.comparator.clone(), raw.written.clone());
-    Ok(Parsed {
-        key,
-        key_text,
-        comparator,
-        written,
-        value,
-        raw_value: raw.value.raw(),
-    })
+    Ok(Parsed { key, key_text, comparator, written, value, raw_value: raw.value.raw() })
 }
 
 /// Python's `int()` of an experiment id string, normalised to canonical decimal.
@@ -158,27 +148,18 @@ fn experiment_id(raw: &str) -> Result<String, SearchError> {
         && !digits.contains("__")
         && digits.chars().all(|c| c.is_ascii_digit() || c == '_');
     let cleaned: String = trimmed.chars().filter(|c| *c != '_').collect();
-    well_formed
-        .then(|| cleaned.parse::<i64>().ok())
-        .flatten()
-        .map(|id| id.to_string())
-        .ok_or_else(|| {
+    well_formed.then(|| cleaned.parse::<i64>().ok()).flatten().map(|id| id.to_string()).ok_or_else(
+        || {
             SearchError::new(format!(
                 "Invalid experiment ID '{raw}'. Experiment ID must be a valid integer."
             ))
-        })
+        },
+    )
 }
 
 /// The comparator and value checks of MLflow's SQL store, then the typed comparison.
 fn check(parsed: Parsed<'_>) -> Result<ExperimentComparison, SearchError> {
-    let Parsed {
-        key,
-        key_text,
-        comparator,
-        written: text,
-        value,
-        raw_value,
-    } = parsed;
+    let Parsed { key, key_text, comparator, written: text, value, raw_value } = parsed;
     // MLflow's experiment checks echo the comparator as written (`like`), not upper-cased.
     let comparator = Comparator::from_mlflow(&comparator);
     let allowed = |allowed: &[Comparator]| comparator.filter(|c| allowed.contains(c));
@@ -189,13 +170,12 @@ fn check(parsed: Parsed<'_>) -> Result<ExperimentComparison, SearchError> {
         ))
     };
     let comparator = match &key {
-        ExperimentKey::ExperimentId => allowed(&[
-            Comparator::Eq,
-            Comparator::Ne,
-            Comparator::In,
-            Comparator::NotIn,
-        ])
-        .ok_or_else(|| SearchError::new(format!("Invalid comparator for experiment_id: {text}")))?,
+        ExperimentKey::ExperimentId => {
+            allowed(&[Comparator::Eq, Comparator::Ne, Comparator::In, Comparator::NotIn])
+                .ok_or_else(|| {
+                    SearchError::new(format!("Invalid comparator for experiment_id: {text}"))
+                })?
+        }
         ExperimentKey::Name => {
             allowed(&STRING_ATTRIBUTE_COMPARATORS).ok_or_else(|| invalid("'"))?
         }
@@ -226,10 +206,7 @@ fn check(parsed: Parsed<'_>) -> Result<ExperimentComparison, SearchError> {
         }
         Value::Str(text) => FilterValue::Str(text),
         Value::List(items) => FilterValue::List(
-            items
-                .iter()
-                .map(|item| experiment_id(item))
-                .collect::<Result<_, _>>()?,
+            items.iter().map(|item| experiment_id(item)).collect::<Result<_, _>>()?,
         ),
     };
     let is_list = matches!(value, FilterValue::List(_));
@@ -238,11 +215,7 @@ fn check(parsed: Parsed<'_>) -> Result<ExperimentComparison, SearchError> {
             "Expected a quoted string value for attributes. Got value {raw_value}"
         )));
     }
-    Ok(ExperimentComparison {
-        key,
-        comparator,
-        value,
-    })
+    Ok(ExperimentComparison { key, comparator, value })
 }
 
 /// Parses an `experiments/search` filter. An empty or blank filter has no comparisons.
@@ -253,10 +226,7 @@ pub fn parse_experiment_filter(filter: &str) -> Result<Vec<ExperimentComparison>
         return Ok(Vec::new());
     }
     let raw = parse_comparisons(filter, ClauseStyle::Plain)?;
-    let parsed = raw
-        .iter()
-        .map(parse_comparison)
-        .collect::<Result<Vec<_>, _>>()?;
+    let parsed = raw.iter().map(parse_comparison).collect::<Result<Vec<_>, _>>()?;
     parsed.into_iter().map(check).collect()
 }
 
@@ -301,11 +271,7 @@ mod tests {
     }
 
     fn cmp(key: ExperimentKey, comparator: Comparator, value: FilterValue) -> ExperimentComparison {
-        ExperimentComparison {
-            key,
-            comparator,
-            value,
-        }
+        ExperimentComparison { key, comparator, value }
     }
 
     fn s(text: &str) -> FilterValue {
@@ -323,21 +289,14 @@ mod tests {
         assert_eq!(one("name LIKE 'a%'").comparator, Like);
         assert_eq!(one("name ilike 'a%'").comparator, ILike);
         for key in ["attribute.name", "`name`", "\"name\""] {
-            assert_eq!(
-                one(&format!("{key} = 'a'")).key,
-                ExperimentKey::Name,
-                "{key}"
-            );
+            assert_eq!(one(&format!("{key} = 'a'")).key, ExperimentKey::Name, "{key}");
         }
         let only = "Only ['experiment_id'] attributes support comparison with a list of quoted \
                     string values.";
         assert_eq!(err("name IN ('a','b')"), only);
         assert_eq!(err("name NOT IN ('a')"), only);
         assert_eq!(err("name IN ()"), only);
-        assert_eq!(
-            err("name > 'a'"),
-            format!("Invalid comparator '>' not one of '{STRING_SET}'")
-        );
+        assert_eq!(err("name > 'a'"), format!("Invalid comparator '>' not one of '{STRING_SET}'"));
         assert_eq!(
             err("name >> 'a'"),
             format!("Invalid comparator '>>' not one of '{STRING_SET}'")
@@ -347,10 +306,7 @@ mod tests {
             "Parameter value is either not quoted or unidentified quote types used for string \
              value a. Use either single or double quotes."
         );
-        assert_eq!(
-            err("name = 1"),
-            "Expected a quoted string value for attributes. Got value 1"
-        );
+        assert_eq!(err("name = 1"), "Expected a quoted string value for attributes. Got value 1");
         assert_eq!(
             err("name IS NULL"),
             "IS NULL / IS NOT NULL is only supported for tags, not for attribute 'name'"
@@ -365,26 +321,12 @@ mod tests {
         assert_eq!(one("experiment_id != '1'").comparator, Ne);
         let list =
             |items: &[&str]| FilterValue::List(items.iter().map(|i| i.to_string()).collect());
-        assert_eq!(
-            one("experiment_id IN ('4','0')"),
-            cmp(id.clone(), In, list(&["4", "0"]))
-        );
-        assert_eq!(
-            one("experiment_id not in ('4')"),
-            cmp(id.clone(), NotIn, list(&["4"]))
-        );
-        for (raw, canonical) in [
-            (" 1", "1"),
-            ("+1", "1"),
-            ("-1", "-1"),
-            ("1_0", "10"),
-            ("007", "7"),
-        ] {
-            assert_eq!(
-                one(&format!("experiment_id = '{raw}'")).value,
-                s(canonical),
-                "{raw}"
-            );
+        assert_eq!(one("experiment_id IN ('4','0')"), cmp(id.clone(), In, list(&["4", "0"])));
+        assert_eq!(one("experiment_id not in ('4')"), cmp(id.clone(), NotIn, list(&["4"])));
+        for (raw, canonical) in
+            [(" 1", "1"), ("+1", "1"), ("-1", "-1"), ("1_0", "10"), ("007", "7")]
+        {
+            assert_eq!(one(&format!("experiment_id = '{raw}'")).value, s(canonical), "{raw}");
         }
         for bad in ["abc", "", "1__0", "_1", "1.5", "99999999999999999999999"] {
             assert_eq!(
@@ -405,14 +347,8 @@ mod tests {
             "While parsing a list in the query, expected string value, punctuation, or \
              whitespace, but got different type in list: (4, 0)"
         );
-        assert_eq!(
-            err("experiment_id > '1'"),
-            "Invalid comparator for experiment_id: >"
-        );
-        assert_eq!(
-            err("experiment_id LIKE '1%'"),
-            "Invalid comparator for experiment_id: LIKE"
-        );
+        assert_eq!(err("experiment_id > '1'"), "Invalid comparator for experiment_id: >");
+        assert_eq!(err("experiment_id LIKE '1%'"), "Invalid comparator for experiment_id: LIKE");
         assert_eq!(
             err("experiment_id = ('1','2')"),
             "Expected a quoted string value for attributes. Got value ('1','2')"
@@ -427,10 +363,7 @@ mod tests {
             cmp(ExperimentKey::CreationTime, Gt, FilterValue::Num(1.0))
         );
         assert_eq!(one("creation_time > -1").value, FilterValue::Num(-1.0));
-        assert_eq!(
-            one("last_update_time < 100").key,
-            ExperimentKey::LastUpdateTime
-        );
+        assert_eq!(one("last_update_time < 100").key, ExperimentKey::LastUpdateTime);
         for (literal, shown) in [("1.5", "1.5"), ("1e3", "1000.0"), ("1.0", "1.0")] {
             assert_eq!(
                 err(&format!("creation_time >= {literal}")),
@@ -462,10 +395,7 @@ mod tests {
         assert_eq!(one("tags.a = 'x'"), cmp(tag("a"), Eq, s("x")));
         assert_eq!(one("tag.a != 'x'").key, tag("a"));
         assert_eq!(one("tags.`a b` = 'x'").key, tag("a b"));
-        assert_eq!(
-            one("tags.a IS NULL"),
-            cmp(tag("a"), IsNull, FilterValue::Null)
-        );
+        assert_eq!(one("tags.a IS NULL"), cmp(tag("a"), IsNull, FilterValue::Null));
         assert_eq!(one("tags.a is not null").comparator, IsNotNull);
         assert_eq!(one("tags.a like '%x'").comparator, Like);
         assert_eq!(err("tags.a > 'x'"), "Invalid comparator for tag: >");
@@ -479,24 +409,14 @@ mod tests {
         );
         assert_eq!(
             parse("name = 'a' and tags.a = 'b' and"),
-            vec![
-                cmp(ExperimentKey::Name, Eq, s("a")),
-                cmp(tag("a"), Eq, s("b"))
-            ]
+            vec![cmp(ExperimentKey::Name, Eq, s("a")), cmp(tag("a"), Eq, s("b"))]
         );
     }
 
     #[test]
     fn entity_key_and_clause_errors() {
         let valid = "Valid entity types are ('attribute', 'tag', 'tags')";
-        for prefix in [
-            "params",
-            "metrics",
-            "attributes",
-            "attr",
-            "run",
-            "`attribute`",
-        ] {
+        for prefix in ["params", "metrics", "attributes", "attr", "run", "`attribute`"] {
             assert_eq!(
                 err(&format!("{prefix}.name = 'a'")),
                 format!("Invalid entity type '{prefix}'. {valid}")
@@ -513,10 +433,7 @@ mod tests {
             err("tags.a = 'x' OR tags.b = 'y' OR x"),
             "Invalid clause(s) in filter string: OR, OR, x"
         );
-        assert_eq!(
-            err("(name = 'a')"),
-            "Invalid clause(s) in filter string: (name = 'a')"
-        );
+        assert_eq!(err("(name = 'a')"), "Invalid clause(s) in filter string: (name = 'a')");
         assert_eq!(err("name = 'a';"), "Invalid clause(s) in filter string: ;");
         assert_eq!(
             err("name = 'a'; name = 'b'"),
@@ -537,14 +454,8 @@ mod tests {
     #[test]
     fn order_by() {
         let by = |key, ascending| ExperimentOrderBy { key, ascending };
-        assert_eq!(
-            order(&["name"]).unwrap(),
-            vec![by(ExperimentKey::Name, true)]
-        );
-        assert_eq!(
-            order(&["name DESC"]).unwrap(),
-            vec![by(ExperimentKey::Name, false)]
-        );
+        assert_eq!(order(&["name"]).unwrap(), vec![by(ExperimentKey::Name, true)]);
+        assert_eq!(order(&["name DESC"]).unwrap(), vec![by(ExperimentKey::Name, false)]);
         assert_eq!(
             order(&["experiment_id ASC"]).unwrap(),
             vec![by(ExperimentKey::ExperimentId, true)]
@@ -557,29 +468,14 @@ mod tests {
             order(&["last_update_time"]).unwrap(),
             vec![by(ExperimentKey::LastUpdateTime, true)]
         );
-        assert_eq!(
-            order(&["attribute.name"]).unwrap(),
-            vec![by(ExperimentKey::Name, true)]
-        );
-        assert_eq!(
-            order(&["`name`"]).unwrap(),
-            vec![by(ExperimentKey::Name, true)]
-        );
+        assert_eq!(order(&["attribute.name"]).unwrap(), vec![by(ExperimentKey::Name, true)]);
+        assert_eq!(order(&["`name`"]).unwrap(), vec![by(ExperimentKey::Name, true)]);
         assert_eq!(
             order(&["name", "name DESC"]).unwrap(),
-            vec![
-                by(ExperimentKey::Name, true),
-                by(ExperimentKey::Name, false)
-            ]
+            vec![by(ExperimentKey::Name, true), by(ExperimentKey::Name, false)]
         );
-        assert_eq!(
-            order(&["tags.a"]).unwrap_err(),
-            "Invalid order_by entity: tag"
-        );
-        assert_eq!(
-            order(&["tag.a DESC", "foo"]).unwrap_err(),
-            "Invalid order_by entity: tag"
-        );
+        assert_eq!(order(&["tags.a"]).unwrap_err(), "Invalid order_by entity: tag");
+        assert_eq!(order(&["tag.a DESC", "foo"]).unwrap_err(), "Invalid order_by entity: tag");
         assert_eq!(
             order(&["params.a"]).unwrap_err(),
             "Invalid entity type 'params'. Valid entity types are ('attribute', 'tag', 'tags')"
@@ -593,9 +489,6 @@ mod tests {
             order(&["name UP"]).unwrap_err(),
             "Invalid ordering key in order_by clause 'name UP'."
         );
-        assert_eq!(
-            order(&[""]).unwrap_err(),
-            "Invalid order_by clause ''. Could not be parsed."
-        );
+        assert_eq!(order(&[""]).unwrap_err(), "Invalid order_by clause ''. Could not be parsed.");
     }
 }

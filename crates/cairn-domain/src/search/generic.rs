@@ -15,10 +15,9 @@ pub fn parse_generic_filter(
     comparisons
         .into_iter()
         .map(|comparison| {
-            let comparator =
-                Comparator::from_mlflow(&comparison.comparator).ok_or_else(|| SearchError {
-                    message: format!("Invalid comparator '{}'", comparison.comparator),
-                })?;
+            let comparator = Comparator::from_mlflow(&comparison.comparator).ok_or_else(|| {
+                SearchError { message: format!("Invalid comparator '{}'", comparison.comparator) }
+            })?;
             let identifier = match split_identifier(comparison.identifier) {
                 (Some(entity), key) => format!("{entity}.{}", clean_key(key)),
                 (None, key) => clean_key(key).to_string(),
@@ -26,11 +25,9 @@ pub fn parse_generic_filter(
             let value = match &comparison.value {
                 RawValue::Absent => FilterValue::Null,
                 RawValue::Quoted { content, .. } => FilterValue::Str((*content).to_string()),
-                RawValue::Number { raw } => {
-                    FilterValue::Num(raw.parse::<f64>().map_err(|_| SearchError {
-                        message: format!("Expected numeric value, got '{raw}'"),
-                    })?)
-                }
+                RawValue::Number { raw } => FilterValue::Num(raw.parse::<f64>().map_err(|_| {
+                    SearchError { message: format!("Expected numeric value, got '{raw}'") }
+                })?),
                 RawValue::List { tokens, .. } => FilterValue::List(eval_string_list(tokens)?),
                 RawValue::Name { raw } | RawValue::Keyword { raw } => {
                     return Err(super::syntax::unquoted_value_error(raw));
@@ -50,19 +47,11 @@ mod tests {
         let parsed = parse_generic_filter("name = 'model' AND metrics.`val acc` >= 0.5").unwrap();
         assert_eq!(
             parsed[0],
-            (
-                "name".to_string(),
-                Comparator::Eq,
-                FilterValue::Str("model".into())
-            )
+            ("name".to_string(), Comparator::Eq, FilterValue::Str("model".into()))
         );
         assert_eq!(
             parsed[1],
-            (
-                "metrics.val acc".to_string(),
-                Comparator::Ge,
-                FilterValue::Num(0.5)
-            )
+            ("metrics.val acc".to_string(), Comparator::Ge, FilterValue::Num(0.5))
         );
         assert!(parse_generic_filter("name = model").is_err());
         assert!(parse_generic_filter("").unwrap().is_empty());

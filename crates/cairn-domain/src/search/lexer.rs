@@ -81,14 +81,7 @@ pub(super) fn is_word_char(c: char) -> bool {
 
 /// Splits `input` into tokens, dropping whitespace.
 pub(super) fn lex(input: &str) -> Vec<Token<'_>> {
-    Lexer {
-        input,
-        bytes: input.as_bytes(),
-        pos: 0,
-        tokens: Vec::new(),
-        space_before: true,
-    }
-    .run()
+    Lexer { input, bytes: input.as_bytes(), pos: 0, tokens: Vec::new(), space_before: true }.run()
 }
 
 struct Lexer<'a> {
@@ -172,9 +165,7 @@ impl<'a> Lexer<'a> {
     }
 
     fn line_end(&self, start: usize) -> usize {
-        self.input[start..]
-            .find(['\r', '\n'])
-            .map_or(self.input.len(), |offset| start + offset)
+        self.input[start..].find(['\r', '\n']).map_or(self.input.len(), |offset| start + offset)
     }
 
     fn word_end(&self, start: usize) -> usize {
@@ -321,14 +312,8 @@ mod tests {
         assert_eq!(kinds("1e"), vec![(Word, "1e")]);
         assert_eq!(kinds("1_000"), vec![(Word, "1_000")]);
         assert_eq!(kinds("1.2.3"), vec![(Number, "1.2"), (Number, ".3")]);
-        assert_eq!(
-            kinds("params.1a"),
-            vec![(Word, "params"), (Dot, "."), (Word, "1a")]
-        );
-        assert_eq!(
-            kinds("metrics.123"),
-            vec![(Word, "metrics"), (Dot, "."), (Number, "123")]
-        );
+        assert_eq!(kinds("params.1a"), vec![(Word, "params"), (Dot, "."), (Word, "1a")]);
+        assert_eq!(kinds("metrics.123"), vec![(Word, "metrics"), (Dot, "."), (Number, "123")]);
     }
 
     #[test]
@@ -348,18 +333,9 @@ mod tests {
     #[test]
     fn operators_comments_and_others() {
         use TokenKind::*;
-        assert_eq!(
-            kinds("a >> 1"),
-            vec![(Word, "a"), (Operator, ">>"), (Number, "1")]
-        );
-        assert_eq!(
-            kinds("x -- note\ny"),
-            vec![(Word, "x"), (Comment, "-- note"), (Word, "y")]
-        );
-        assert_eq!(
-            kinds("+ ; é"),
-            vec![(Other, "+"), (Semicolon, ";"), (Word, "é")]
-        );
+        assert_eq!(kinds("a >> 1"), vec![(Word, "a"), (Operator, ">>"), (Number, "1")]);
+        assert_eq!(kinds("x -- note\ny"), vec![(Word, "x"), (Comment, "-- note"), (Word, "y")]);
+        assert_eq!(kinds("+ ; é"), vec![(Other, "+"), (Semicolon, ";"), (Word, "é")]);
         let tokens = lex("a .b");
         assert!(tokens[1].space_before && !tokens[2].space_before);
     }

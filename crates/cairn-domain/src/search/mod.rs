@@ -82,9 +82,7 @@ impl Comparator {
 
     /// Parses MLflow's spelling (upper case, as produced by the parser); `None` if unknown.
     fn from_mlflow(text: &str) -> Option<Self> {
-        ALL_COMPARATORS
-            .into_iter()
-            .find(|comparator| comparator.as_str() == text)
+        ALL_COMPARATORS.into_iter().find(|comparator| comparator.as_str() == text)
     }
 
     /// Whether this is one of the numeric comparators `= != > >= < <=`.
@@ -277,9 +275,7 @@ pub struct SearchError {
 
 impl SearchError {
     fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-        }
+        Self { message: message.into() }
     }
 }
 
@@ -335,10 +331,7 @@ mod tests {
     #[test]
     fn comparators_round_trip_through_their_spelling() {
         for comparator in ALL_COMPARATORS {
-            assert_eq!(
-                Comparator::from_mlflow(comparator.as_str()),
-                Some(comparator)
-            );
+            assert_eq!(Comparator::from_mlflow(comparator.as_str()), Some(comparator));
         }
         assert_eq!(Comparator::from_mlflow(">>"), None);
         assert!(Comparator::Le.is_numeric() && !Comparator::Like.is_numeric());
@@ -346,10 +339,7 @@ mod tests {
 
     #[test]
     fn sets_are_formatted_like_python() {
-        assert_eq!(
-            comparator_set(&[Comparator::Eq, Comparator::In]),
-            "{'=', 'IN'}"
-        );
+        assert_eq!(comparator_set(&[Comparator::Eq, Comparator::In]), "{'=', 'IN'}");
         assert_eq!(name_set(&["a", "b c"]), "{'a', 'b c'}");
     }
 

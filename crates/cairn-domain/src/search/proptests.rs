@@ -7,12 +7,8 @@ use super::*;
 
 const NUMERIC: [Comparator; 6] = NUMERIC_COMPARATORS;
 const KEY_VALUE: [Comparator; 6] = KEY_VALUE_COMPARATORS;
-const STRINGS: [Comparator; 4] = [
-    Comparator::Eq,
-    Comparator::Ne,
-    Comparator::Like,
-    Comparator::ILike,
-];
+const STRINGS: [Comparator; 4] =
+    [Comparator::Eq, Comparator::Ne, Comparator::Like, Comparator::ILike];
 
 /// Keys as MLflow allows them: alphanumerics, `_ - . / :` and spaces.
 fn key() -> impl Strategy<Value = String> {
@@ -24,81 +20,50 @@ fn text() -> impl Strategy<Value = String> {
 }
 
 fn number() -> impl Strategy<Value = f64> {
-    prop_oneof![
-        any::<i32>().prop_map(f64::from),
-        -1e12f64..1e12,
-        Just(0.5),
-        Just(-1e-9)
-    ]
+    prop_oneof![any::<i32>().prop_map(f64::from), -1e12f64..1e12, Just(0.5), Just(-1e-9)]
 }
 
 fn quoted_key(key: &str, backticks: bool) -> String {
-    if backticks {
-        format!("`{key}`")
-    } else {
-        format!("\"{key}\"")
-    }
+    if backticks { format!("`{key}`") } else { format!("\"{key}\"") }
 }
 
 fn render_value(value: &FilterValue, double_quotes: bool) -> String {
     let quote = |text: &str| {
-        if double_quotes {
-            format!("\"{text}\"")
-        } else {
-            format!("'{text}'")
-        }
+        if double_quotes { format!("\"{text}\"") } else { format!("'{text}'") }
     };
     match value {
         FilterValue::Str(text) => quote(text),
         FilterValue::Num(number) => number.to_string(),
         FilterValue::List(items) => {
-            format!(
-                "({})",
-                items
-                    .iter()
-                    .map(|item| quote(item))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+            format!("({})", items.iter().map(|item| quote(item)).collect::<Vec<_>>().join(", "))
         }
         FilterValue::Null => String::new(),
     }
 }
 
 fn keyword_case(word: &str, upper: bool) -> String {
-    if upper {
-        word.to_string()
-    } else {
-        word.to_lowercase()
-    }
+    if upper { word.to_string() } else { word.to_lowercase() }
 }
 
 fn render(identifier: String, comparator: Comparator, value: &FilterValue, flip: bool) -> String {
     let comparator = keyword_case(comparator.as_str(), flip);
-    format!("{identifier} {comparator} {}", render_value(value, flip))
-        .trim_end()
-        .to_string()
+    format!("{identifier} {comparator} {}", render_value(value, flip)).trim_end().to_string()
 }
 
 fn string_value(comparator: Comparator) -> BoxedStrategy<FilterValue> {
     match comparator {
         Comparator::IsNull | Comparator::IsNotNull => Just(FilterValue::Null).boxed(),
-        Comparator::In | Comparator::NotIn => prop::collection::vec(text(), 1..4)
-            .prop_map(FilterValue::List)
-            .boxed(),
+        Comparator::In | Comparator::NotIn => {
+            prop::collection::vec(text(), 1..4).prop_map(FilterValue::List).boxed()
+        }
         _ => text().prop_map(FilterValue::Str).boxed(),
     }
 }
 
 /// A valid run comparison and one way of writing it.
 fn run_comparison() -> impl Strategy<Value = (RunComparison, String)> {
-    let metric = (
-        key(),
-        prop::sample::select(&NUMERIC[..]),
-        number(),
-        any::<bool>(),
-    )
-        .prop_map(|(key, comparator, number, backticks)| {
+    let metric = (key(), prop::sample::select(&NUMERIC[..]), number(), any::<bool>()).prop_map(
+        |(key, comparator, number, backticks)| {
             let value = FilterValue::Num(number);
             let text = render(
                 format!("metrics.{}", quoted_key(&key, backticks)),
@@ -106,39 +71,18 @@ fn run_comparison() -> impl Strategy<Value = (RunComparison, String)> {
                 &value,
                 false,
             );
-            (
-                RunComparison {
-                    key: RunKey::Metric(key),
-                    comparator,
-                    value,
-                },
-                text,
-            )
-        });
-    let key_value = (
-        key(),
-        prop::sample::select(&KEY_VALUE[..]),
-        any::<bool>(),
-        any::<bool>(),
-    )
+            (RunComparison { key: RunKey::Metric(key), comparator, value }, text)
+        },
+    );
+    let key_value = (key(), prop::sample::select(&KEY_VALUE[..]), any::<bool>(), any::<bool>())
         .prop_flat_map(|(key, comparator, is_param, flip)| {
             string_value(comparator).prop_map(move |value| {
                 let prefix = if is_param { "params" } else { "tag" };
                 let identifier = format!("{prefix}.{}", quoted_key(&key, flip));
                 let text = render(identifier, comparator, &value, flip);
-                let key = if is_param {
-                    RunKey::Param(key.clone())
-                } else {
-                    RunKey::Tag(key.clone())
-                };
-                (
-                    RunComparison {
-                        key,
-                        comparator,
-                        value,
-                    },
-                    text,
-                )
+                let key =
+                    if is_param { RunKey::Param(key.clone()) } else { RunKey::Tag(key.clone()) };
+                (RunComparison { key, comparator, value }, text)
             })
         });
     let attributes = vec![
@@ -160,45 +104,21 @@ fn run_comparison() -> impl Strategy<Value = (RunComparison, String)> {
         .prop_flat_map(|(attribute, comparator, flip)| {
             string_value(comparator).prop_map(move |value| {
                 let prefix = if flip { "attributes." } else { "" };
-                let text = render(
-                    format!("{prefix}{}", attribute.as_str()),
-                    comparator,
-                    &value,
-                    flip,
-                );
-                (
-                    RunComparison {
-                        key: RunKey::Attribute(attribute),
-                        comparator,
-                        value,
-                    },
-                    text,
-                )
+                let text =
+                    render(format!("{prefix}{}", attribute.as_str()), comparator, &value, flip);
+                (RunComparison { key: RunKey::Attribute(attribute), comparator, value }, text)
             })
         });
     let times = vec![RunAttribute::StartTime, RunAttribute::EndTime];
-    let numeric_attribute = (
-        prop::sample::select(times),
-        prop::sample::select(&NUMERIC[..]),
-        number(),
-    )
-        .prop_map(|(attribute, comparator, number)| {
-            let value = FilterValue::Num(number);
-            let text = render(attribute.as_str().to_string(), comparator, &value, false);
-            (
-                RunComparison {
-                    key: RunKey::Attribute(attribute),
-                    comparator,
-                    value,
-                },
-                text,
-            )
-        });
-    let fields = vec![
-        DatasetField::Name,
-        DatasetField::Digest,
-        DatasetField::Context,
-    ];
+    let numeric_attribute =
+        (prop::sample::select(times), prop::sample::select(&NUMERIC[..]), number()).prop_map(
+            |(attribute, comparator, number)| {
+                let value = FilterValue::Num(number);
+                let text = render(attribute.as_str().to_string(), comparator, &value, false);
+                (RunComparison { key: RunKey::Attribute(attribute), comparator, value }, text)
+            },
+        );
+    let fields = vec![DatasetField::Name, DatasetField::Digest, DatasetField::Context];
     let dataset = (
         prop::sample::select(fields),
         prop::sample::select(&STRING_ATTRIBUTE_COMPARATORS[..]),
@@ -206,29 +126,11 @@ fn run_comparison() -> impl Strategy<Value = (RunComparison, String)> {
     )
         .prop_flat_map(|(field, comparator, flip)| {
             string_value(comparator).prop_map(move |value| {
-                let text = render(
-                    format!("datasets.{}", field.as_str()),
-                    comparator,
-                    &value,
-                    flip,
-                );
-                (
-                    RunComparison {
-                        key: RunKey::Dataset(field),
-                        comparator,
-                        value,
-                    },
-                    text,
-                )
+                let text = render(format!("datasets.{}", field.as_str()), comparator, &value, flip);
+                (RunComparison { key: RunKey::Dataset(field), comparator, value }, text)
             })
         });
-    prop_oneof![
-        metric,
-        key_value,
-        string_attribute,
-        numeric_attribute,
-        dataset
-    ]
+    prop_oneof![metric, key_value, string_attribute, numeric_attribute, dataset]
 }
 
 /// A valid experiment comparison and one way of writing it.
@@ -237,27 +139,11 @@ fn experiment_comparison() -> impl Strategy<Value = (ExperimentComparison, Strin
         |(comparator, text, flip)| {
             let value = FilterValue::Str(text);
             let rendered = render("name".to_string(), comparator, &value, flip);
-            (
-                ExperimentComparison {
-                    key: ExperimentKey::Name,
-                    comparator,
-                    value,
-                },
-                rendered,
-            )
+            (ExperimentComparison { key: ExperimentKey::Name, comparator, value }, rendered)
         },
     );
-    let ids = vec![
-        Comparator::Eq,
-        Comparator::Ne,
-        Comparator::In,
-        Comparator::NotIn,
-    ];
-    let id = (
-        prop::sample::select(ids),
-        prop::collection::vec(any::<u32>(), 1..4),
-        any::<bool>(),
-    )
+    let ids = vec![Comparator::Eq, Comparator::Ne, Comparator::In, Comparator::NotIn];
+    let id = (prop::sample::select(ids), prop::collection::vec(any::<u32>(), 1..4), any::<bool>())
         .prop_map(|(comparator, ids, flip)| {
             let ids: Vec<String> = ids.iter().map(u32::to_string).collect();
             let value = if matches!(comparator, Comparator::In | Comparator::NotIn) {
@@ -266,21 +152,10 @@ fn experiment_comparison() -> impl Strategy<Value = (ExperimentComparison, Strin
                 FilterValue::Str(ids[0].clone())
             };
             let rendered = render("experiment_id".to_string(), comparator, &value, flip);
-            (
-                ExperimentComparison {
-                    key: ExperimentKey::ExperimentId,
-                    comparator,
-                    value,
-                },
-                rendered,
-            )
+            (ExperimentComparison { key: ExperimentKey::ExperimentId, comparator, value }, rendered)
         });
-    let time = (
-        any::<bool>(),
-        prop::sample::select(&NUMERIC[..]),
-        any::<i32>(),
-    )
-        .prop_map(|(created, comparator, millis)| {
+    let time = (any::<bool>(), prop::sample::select(&NUMERIC[..]), any::<i32>()).prop_map(
+        |(created, comparator, millis)| {
             let (key, name) = if created {
                 (ExperimentKey::CreationTime, "creation_time")
             } else {
@@ -288,24 +163,14 @@ fn experiment_comparison() -> impl Strategy<Value = (ExperimentComparison, Strin
             };
             let value = FilterValue::Num(f64::from(millis));
             let rendered = render(name.to_string(), comparator, &value, false);
-            (
-                ExperimentComparison {
-                    key,
-                    comparator,
-                    value,
-                },
-                rendered,
-            )
-        });
+            (ExperimentComparison { key, comparator, value }, rendered)
+        },
+    );
     let tag = (key(), prop::sample::select(&KEY_VALUE[..]), any::<bool>()).prop_flat_map(
         |(key, comparator, flip)| {
             string_value(comparator).prop_map(move |value| {
-                let rendered = render(
-                    format!("tags.{}", quoted_key(&key, flip)),
-                    comparator,
-                    &value,
-                    flip,
-                );
+                let rendered =
+                    render(format!("tags.{}", quoted_key(&key, flip)), comparator, &value, flip);
                 (
                     ExperimentComparison {
                         key: ExperimentKey::Tag(key.clone()),

@@ -136,21 +136,19 @@ struct Parsed<'a> {
 }
 
 fn number(raw: &str, message: impl FnOnce() -> String) -> Result<FilterValue, SearchError> {
-    raw.parse::<f64>()
-        .map(FilterValue::Num)
-        .map_err(|_| SearchError::new(message()))
+    raw.parse::<f64>().map(FilterValue::Num).map_err(|_| SearchError::new(message()))
 }
 
 /// MLflow's `SearchUtils._get_value`.
 fn value(entity: Entity, key: &str, raw: &RawValue<'_>) -> Result<FilterValue, SearchError> {
     let text = raw.raw();
     match (entity, raw) {
-        (Entity::Metric, RawValue::Number { .. }) => number(text, || {
-            format!("Expected numeric value type for metric. Found {text}")
-        }),
-        (Entity::Metric, _) => Err(SearchError::new(format!(
-            "Expected numeric value type for metric. Found {text}"
-        ))),
+        (Entity::Metric, RawValue::Number { .. }) => {
+            number(text, || format!("Expected numeric value type for metric. Found {text}"))
+        }
+        (Entity::Metric, _) => {
+            Err(SearchError::new(format!("Expected numeric value type for metric. Found {text}")))
+        }
         (Entity::Attribute, _) if attribute(key).is_some_and(RunAttribute::is_numeric) => {
             let message = || {
                 format!("Expected numeric value type for numeric attribute: {key}. Found {text}")
@@ -202,71 +200,36 @@ fn parse_comparison<'a>(raw: &RawComparison<'a>) -> Result<Parsed<'a>, SearchErr
         value(entity, key, &raw.value)?
     };
     let comparator = raw.comparator.clone();
-    Ok(Parsed {
-        entity,
-        key,
-        comparator,
-        value,
-        raw_value: raw.value.raw(),
-    })
+    Ok(Parsed { entity, key, comparator, value, raw_value: raw.value.raw() })
 }
 
 /// The comparator checks of MLflow's SQL store, then the typed comparison.
 fn check_comparator(parsed: Parsed<'_>) -> Result<RunComparison, SearchError> {
-    let Parsed {
-        entity,
-        key,
-        comparator,
-        value,
-        raw_value,
-    } = parsed;
+    let Parsed { entity, key, comparator, value, raw_value } = parsed;
     let (allowed, allowed_text, closing_quote): (&[Comparator], _, _) = match entity {
-        Entity::Metric => (
-            &NUMERIC_COMPARATORS,
-            comparator_set(&NUMERIC_COMPARATORS),
-            "",
-        ),
-        Entity::Param => (
-            &KEY_VALUE_COMPARATORS,
-            comparator_set(&KEY_VALUE_COMPARATORS),
-            "'",
-        ),
-        Entity::Tag => (
-            &KEY_VALUE_COMPARATORS,
-            comparator_set(&KEY_VALUE_COMPARATORS),
-            "",
-        ),
-        Entity::Dataset => (
-            &STRING_ATTRIBUTE_COMPARATORS,
-            comparator_set(&STRING_ATTRIBUTE_COMPARATORS),
-            "",
-        ),
+        Entity::Metric => (&NUMERIC_COMPARATORS, comparator_set(&NUMERIC_COMPARATORS), ""),
+        Entity::Param => (&KEY_VALUE_COMPARATORS, comparator_set(&KEY_VALUE_COMPARATORS), "'"),
+        Entity::Tag => (&KEY_VALUE_COMPARATORS, comparator_set(&KEY_VALUE_COMPARATORS), ""),
+        Entity::Dataset => {
+            (&STRING_ATTRIBUTE_COMPARATORS, comparator_set(&STRING_ATTRIBUTE_COMPARATORS), "")
+        }
         // MLflow lists the string comparators even for numeric attributes.
-        Entity::Attribute if attribute(key).is_some_and(RunAttribute::is_numeric) => (
-            &NUMERIC_COMPARATORS,
-            comparator_set(&STRING_ATTRIBUTE_COMPARATORS),
-            "",
-        ),
-        Entity::Attribute => (
-            &STRING_ATTRIBUTE_COMPARATORS,
-            comparator_set(&STRING_ATTRIBUTE_COMPARATORS),
-            "'",
-        ),
+        Entity::Attribute if attribute(key).is_some_and(RunAttribute::is_numeric) => {
+            (&NUMERIC_COMPARATORS, comparator_set(&STRING_ATTRIBUTE_COMPARATORS), "")
+        }
+        Entity::Attribute => {
+            (&STRING_ATTRIBUTE_COMPARATORS, comparator_set(&STRING_ATTRIBUTE_COMPARATORS), "'")
+        }
     };
-    let comparator = Comparator::from_mlflow(&comparator)
-        .filter(|c| allowed.contains(c))
-        .ok_or_else(|| {
+    let comparator =
+        Comparator::from_mlflow(&comparator).filter(|c| allowed.contains(c)).ok_or_else(|| {
             SearchError::new(format!(
                 "Invalid comparator '{comparator}' not one of '{allowed_text}{closing_quote}"
             ))
         })?;
     let is_list = matches!(value, FilterValue::List(_));
     if is_list != matches!(comparator, Comparator::In | Comparator::NotIn) {
-        let what = if entity == Entity::Dataset {
-            "dataset attributes"
-        } else {
-            "attributes"
-        };
+        let what = if entity == Entity::Dataset { "dataset attributes" } else { "attributes" };
         return Err(SearchError::new(format!(
             "Expected a quoted string value for {what}. Got value {raw_value}"
         )));
@@ -278,11 +241,7 @@ fn check_comparator(parsed: Parsed<'_>) -> Result<RunComparison, SearchError> {
         Entity::Attribute => RunKey::Attribute(attribute(key).unwrap_or(RunAttribute::RunId)),
         Entity::Dataset => RunKey::Dataset(dataset_field(key).unwrap_or(DatasetField::Name)),
     };
-    Ok(RunComparison {
-        key,
-        comparator,
-        value,
-    })
+    Ok(RunComparison { key, comparator, value })
 }
 
 /// Parses a `runs/search` filter. An empty or blank filter has no comparisons.
@@ -294,10 +253,7 @@ pub fn parse_run_filter(filter: &str) -> Result<Vec<RunComparison>, SearchError>
         return Ok(Vec::new());
     }
     let raw = parse_comparisons(filter, ClauseStyle::Quoted)?;
-    let parsed = raw
-        .iter()
-        .map(parse_comparison)
-        .collect::<Result<Vec<_>, _>>()?;
+    let parsed = raw.iter().map(parse_comparison).collect::<Result<Vec<_>, _>>()?;
     parsed.into_iter().map(check_comparator).collect()
 }
 

@@ -21,11 +21,7 @@ fn err(filter: &str) -> String {
 }
 
 fn cmp(key: RunKey, comparator: Comparator, value: FilterValue) -> RunComparison {
-    RunComparison {
-        key,
-        comparator,
-        value,
-    }
+    RunComparison { key, comparator, value }
 }
 
 fn metric(key: &str) -> RunKey {
@@ -61,18 +57,9 @@ fn empty_and_blank_filters_have_no_comparisons() {
 #[test]
 fn metrics_take_numeric_literals() {
     use Comparator::*;
-    assert_eq!(
-        one("metrics.acc > 0.5"),
-        cmp(metric("acc"), Gt, FilterValue::Num(0.5))
-    );
-    assert_eq!(
-        one("metrics.acc>0.5"),
-        cmp(metric("acc"), Gt, FilterValue::Num(0.5))
-    );
-    assert_eq!(
-        one("metric.acc = 1"),
-        cmp(metric("acc"), Eq, FilterValue::Num(1.0))
-    );
+    assert_eq!(one("metrics.acc > 0.5"), cmp(metric("acc"), Gt, FilterValue::Num(0.5)));
+    assert_eq!(one("metrics.acc>0.5"), cmp(metric("acc"), Gt, FilterValue::Num(0.5)));
+    assert_eq!(one("metric.acc = 1"), cmp(metric("acc"), Eq, FilterValue::Num(1.0)));
     for (filter, value) in [
         ("metrics.a != -1", -1.0),
         ("metrics.a >= 1e5", 1e5),
@@ -91,26 +78,14 @@ fn metrics_take_numeric_literals() {
 
 #[test]
 fn metric_errors() {
-    assert_eq!(
-        err("metrics.acc = '0.5'"),
-        "Expected numeric value type for metric. Found '0.5'"
-    );
+    assert_eq!(err("metrics.acc = '0.5'"), "Expected numeric value type for metric. Found '0.5'");
     assert_eq!(
         err("metrics.acc = \"0.5\""),
         "Expected numeric value type for metric. Found \"0.5\""
     );
-    assert_eq!(
-        err("metrics.acc > 1e"),
-        "Expected numeric value type for metric. Found 1e"
-    );
-    assert_eq!(
-        err("metrics.acc > NaN"),
-        "Expected numeric value type for metric. Found NaN"
-    );
-    assert_eq!(
-        err("metrics.acc IN (1,2)"),
-        "Expected numeric value type for metric. Found (1,2)"
-    );
+    assert_eq!(err("metrics.acc > 1e"), "Expected numeric value type for metric. Found 1e");
+    assert_eq!(err("metrics.acc > NaN"), "Expected numeric value type for metric. Found NaN");
+    assert_eq!(err("metrics.acc IN (1,2)"), "Expected numeric value type for metric. Found (1,2)");
     assert_eq!(
         err("metrics.acc IS NULL"),
         "IS NULL / IS NOT NULL is only supported for tags and params, not for 'metric' 'acc'"
@@ -133,30 +108,17 @@ fn params_and_tags_take_quoted_strings() {
     assert_eq!(one("params.lr = '0.01'"), cmp(param("lr"), Eq, s("0.01")));
     assert_eq!(one("params.lr = \"0.01\""), cmp(param("lr"), Eq, s("0.01")));
     for prefix in ["param", "params", "parameter", "parameters"] {
-        assert_eq!(
-            one(&format!("{prefix}.lr != 'a'")).key,
-            param("lr"),
-            "{prefix}"
-        );
+        assert_eq!(one(&format!("{prefix}.lr != 'a'")).key, param("lr"), "{prefix}");
     }
     assert_eq!(one("params.lr like '%a'").comparator, Like);
     assert_eq!(one("params.lr ILIKE '%a'").comparator, ILike);
-    assert_eq!(
-        one("params.lr IS NULL"),
-        cmp(param("lr"), IsNull, FilterValue::Null)
-    );
-    assert_eq!(
-        one("params.lr is not null"),
-        cmp(param("lr"), IsNotNull, FilterValue::Null)
-    );
+    assert_eq!(one("params.lr IS NULL"), cmp(param("lr"), IsNull, FilterValue::Null));
+    assert_eq!(one("params.lr is not null"), cmp(param("lr"), IsNotNull, FilterValue::Null));
     assert_eq!(one("params.\"my param\" = 'a'").key, param("my param"));
     assert_eq!(one("params.`my param` = 'a'").key, param("my param"));
     assert_eq!(one("params.and = 'a'").key, param("and"));
     assert_eq!(one("params.1a = 'a'").key, param("1a"));
-    assert_eq!(
-        one("tags.`mlflow.user` = 'x'"),
-        cmp(tag("mlflow.user"), Eq, s("x"))
-    );
+    assert_eq!(one("tags.`mlflow.user` = 'x'"), cmp(tag("mlflow.user"), Eq, s("x")));
     assert_eq!(one("tags.mlflow.user = 'x'").key, tag("mlflow.user"));
     assert_eq!(one("tag.'a' = 'x'").key, tag("a"));
     assert_eq!(one("tags.a = ''").value, s(""));
@@ -194,10 +156,7 @@ fn param_and_tag_errors() {
             )
         );
     }
-    assert_eq!(
-        err("params.lr > 'a'"),
-        format!("Invalid comparator '>' not one of '{KV_SET}'")
-    );
+    assert_eq!(err("params.lr > 'a'"), format!("Invalid comparator '>' not one of '{KV_SET}'"));
     assert_eq!(
         err("params.a NOT LIKE 'x'"),
         format!("Invalid comparator 'NOT LIKE' not one of '{KV_SET}'")
@@ -206,10 +165,7 @@ fn param_and_tag_errors() {
         err("params.a RLIKE 'x'"),
         format!("Invalid comparator 'RLIKE' not one of '{KV_SET}'")
     );
-    assert_eq!(
-        err("tags.a > 'x'"),
-        format!("Invalid comparator '>' not one of '{KV_SET}")
-    );
+    assert_eq!(err("tags.a > 'x'"), format!("Invalid comparator '>' not one of '{KV_SET}"));
 }
 
 #[test]
@@ -217,61 +173,27 @@ fn attributes() {
     use Comparator::*;
     let status = RunKey::Attribute(RunAttribute::Status);
     for prefix in ["attributes.", "attribute.", "attr.", "run.", "", "`attr`."] {
-        assert_eq!(
-            one(&format!("{prefix}status = 'RUNNING'")).key,
-            status,
-            "{prefix}"
-        );
+        assert_eq!(one(&format!("{prefix}status = 'RUNNING'")).key, status, "{prefix}");
     }
-    assert_eq!(
-        one("status LIKE 'RUN%'"),
-        cmp(status.clone(), Like, s("RUN%"))
-    );
+    assert_eq!(one("status LIKE 'RUN%'"), cmp(status.clone(), Like, s("RUN%")));
     assert_eq!(one("status != 'RUNNING'").comparator, Ne);
     let run_id = RunKey::Attribute(RunAttribute::RunId);
-    assert_eq!(
-        one("run_id IN ('a','b')"),
-        cmp(run_id.clone(), In, list(&["a", "b"]))
-    );
-    assert_eq!(
-        one("run_id in ('a')"),
-        cmp(run_id.clone(), In, list(&["a"]))
-    );
-    assert_eq!(
-        one("run_id not  in ('a',)"),
-        cmp(run_id.clone(), NotIn, list(&["a"]))
-    );
+    assert_eq!(one("run_id IN ('a','b')"), cmp(run_id.clone(), In, list(&["a", "b"])));
+    assert_eq!(one("run_id in ('a')"), cmp(run_id.clone(), In, list(&["a"])));
+    assert_eq!(one("run_id not  in ('a',)"), cmp(run_id.clone(), NotIn, list(&["a"])));
     assert_eq!(one("run_id IN(\"a\")").value, list(&["a"]));
     let start = RunKey::Attribute(RunAttribute::StartTime);
-    assert_eq!(
-        one("start_time > 1"),
-        cmp(start.clone(), Gt, FilterValue::Num(1.0))
-    );
+    assert_eq!(one("start_time > 1"), cmp(start.clone(), Gt, FilterValue::Num(1.0)));
     assert_eq!(one("start_time > 1.5").value, FilterValue::Num(1.5));
     assert_eq!(one("created > 1").key, start);
     assert_eq!(one("Created > 1").key, start);
-    assert_eq!(
-        one("end_time <= 5").key,
-        RunKey::Attribute(RunAttribute::EndTime)
-    );
+    assert_eq!(one("end_time <= 5").key, RunKey::Attribute(RunAttribute::EndTime));
     let run_name = RunKey::Attribute(RunAttribute::RunName);
-    for key in [
-        "run_name",
-        "`run name`",
-        "`Run name`",
-        "\"Run Name\"",
-        "attributes.`run name`",
-    ] {
+    for key in ["run_name", "`run name`", "`Run name`", "\"Run Name\"", "attributes.`run name`"] {
         assert_eq!(one(&format!("{key} = 'x'")).key, run_name, "{key}");
     }
-    assert_eq!(
-        one("user_id = 'u'").key,
-        RunKey::Attribute(RunAttribute::UserId)
-    );
-    assert_eq!(
-        one("artifact_uri = 'x'").key,
-        RunKey::Attribute(RunAttribute::ArtifactUri)
-    );
+    assert_eq!(one("user_id = 'u'").key, RunKey::Attribute(RunAttribute::UserId));
+    assert_eq!(one("artifact_uri = 'x'").key, RunKey::Attribute(RunAttribute::ArtifactUri));
 }
 
 #[test]
@@ -307,18 +229,12 @@ fn attribute_errors() {
         err("created IN (1)"),
         "Expected numeric value type for numeric attribute: created. Found (1)"
     );
-    assert_eq!(
-        err("status = 1"),
-        "Expected a quoted string value for attributes. Got value 1"
-    );
+    assert_eq!(err("status = 1"), "Expected a quoted string value for attributes. Got value 1");
     assert_eq!(
         err("status IS NULL"),
         "IS NULL / IS NOT NULL is only supported for tags and params, not for 'attribute' 'status'"
     );
-    assert_eq!(
-        err("status > 'a'"),
-        format!("Invalid comparator '>' not one of '{STRING_SET}'")
-    );
+    assert_eq!(err("status > 'a'"), format!("Invalid comparator '>' not one of '{STRING_SET}'"));
     assert_eq!(
         err("start_time LIKE 1"),
         format!("Invalid comparator 'LIKE' not one of '{STRING_SET}")
@@ -339,22 +255,10 @@ fn datasets() {
     use Comparator::*;
     let name = RunKey::Dataset(DatasetField::Name);
     assert_eq!(one("datasets.name = 'x'"), cmp(name.clone(), Eq, s("x")));
-    assert_eq!(
-        one("dataset.digest = 'x'").key,
-        RunKey::Dataset(DatasetField::Digest)
-    );
-    assert_eq!(
-        one("datasets.context = 'train'").key,
-        RunKey::Dataset(DatasetField::Context)
-    );
-    assert_eq!(
-        one("datasets.name IN ('a','b')"),
-        cmp(name.clone(), In, list(&["a", "b"]))
-    );
-    assert_eq!(
-        one("datasets.name NOT IN ('a')"),
-        cmp(name, NotIn, list(&["a"]))
-    );
+    assert_eq!(one("dataset.digest = 'x'").key, RunKey::Dataset(DatasetField::Digest));
+    assert_eq!(one("datasets.context = 'train'").key, RunKey::Dataset(DatasetField::Context));
+    assert_eq!(one("datasets.name IN ('a','b')"), cmp(name.clone(), In, list(&["a", "b"])));
+    assert_eq!(one("datasets.name NOT IN ('a')"), cmp(name, NotIn, list(&["a"])));
     assert_eq!(
         err("datasets.foo = 'x'"),
         "Invalid dataset key 'foo' specified. Valid keys are '{'name', 'digest', 'context'}'"
@@ -376,18 +280,9 @@ fn datasets() {
 #[test]
 fn entity_errors() {
     let valid = "Valid values are ['metric', 'parameter', 'tag', 'attribute', 'dataset']";
-    assert_eq!(
-        err("foo.bar = 'x'"),
-        format!("Invalid entity type 'foo'. {valid}")
-    );
-    assert_eq!(
-        err("\"metrics\".acc > 1"),
-        format!("Invalid entity type '\"metrics\"'. {valid}")
-    );
-    assert_eq!(
-        err("`tags.a` = 'b'"),
-        format!("Invalid entity type '`tags'. {valid}")
-    );
+    assert_eq!(err("foo.bar = 'x'"), format!("Invalid entity type 'foo'. {valid}"));
+    assert_eq!(err("\"metrics\".acc > 1"), format!("Invalid entity type '\"metrics\"'. {valid}"));
+    assert_eq!(err("`tags.a` = 'b'"), format!("Invalid entity type '`tags'. {valid}"));
     assert_eq!(
         err("params.a = 'x'andparams.b='y'"),
         format!("Invalid entity type 'andparams'. {valid}")
@@ -430,10 +325,7 @@ fn invalid_clauses() {
         ("metrics.acc > - 1", "'metrics.acc', '>', '-', '1'"),
         ("metrics.acc > 1.2.3", "'.3'"),
         ("params.a = 'x';", "';'"),
-        (
-            "params.a = 'unterminated",
-            "'params.a', '=', ''', 'unterminated'",
-        ),
+        ("params.a = 'unterminated", "'params.a', '=', ''', 'unterminated'"),
         ("tags.a = 'x' -- comment", "'-- comment'"),
         ("params.a IS 'x'", "'params.a', 'IS', ''x''"),
         ("params.a IS NOT 'x'", "'params.a', 'IS', 'NOT', ''x''"),
@@ -450,10 +342,7 @@ fn invalid_clauses() {
         );
     }
     // Structure is checked before any comparison.
-    assert_eq!(
-        err("foo = 1 OR x"),
-        "Invalid clause(s) in filter string: 'OR', 'x'"
-    );
+    assert_eq!(err("foo = 1 OR x"), "Invalid clause(s) in filter string: 'OR', 'x'");
 }
 
 #[test]
@@ -498,47 +387,20 @@ fn by(key: RunKey, ascending: bool) -> RunOrderBy {
 #[test]
 fn order_by_keys_and_directions() {
     assert_eq!(order(&[]).unwrap(), vec![]);
-    assert_eq!(
-        order(&["metrics.acc"]).unwrap(),
-        vec![by(metric("acc"), true)]
-    );
-    assert_eq!(
-        order(&["metrics.acc DESC"]).unwrap(),
-        vec![by(metric("acc"), false)]
-    );
-    assert_eq!(
-        order(&["metrics.acc desc"]).unwrap(),
-        vec![by(metric("acc"), false)]
-    );
-    assert_eq!(
-        order(&["metrics.acc Asc"]).unwrap(),
-        vec![by(metric("acc"), true)]
-    );
-    assert_eq!(
-        order(&["metrics.`val loss` DESC"]).unwrap(),
-        vec![by(metric("val loss"), false)]
-    );
-    assert_eq!(
-        order(&["metrics.\"val loss\""]).unwrap(),
-        vec![by(metric("val loss"), true)]
-    );
+    assert_eq!(order(&["metrics.acc"]).unwrap(), vec![by(metric("acc"), true)]);
+    assert_eq!(order(&["metrics.acc DESC"]).unwrap(), vec![by(metric("acc"), false)]);
+    assert_eq!(order(&["metrics.acc desc"]).unwrap(), vec![by(metric("acc"), false)]);
+    assert_eq!(order(&["metrics.acc Asc"]).unwrap(), vec![by(metric("acc"), true)]);
+    assert_eq!(order(&["metrics.`val loss` DESC"]).unwrap(), vec![by(metric("val loss"), false)]);
+    assert_eq!(order(&["metrics.\"val loss\""]).unwrap(), vec![by(metric("val loss"), true)]);
     assert_eq!(
         order(&["params.lr", "tags.`mlflow.runName` ASC"]).unwrap(),
         vec![by(param("lr"), true), by(tag("mlflow.runName"), true)]
     );
     let start = RunKey::Attribute(RunAttribute::StartTime);
-    assert_eq!(
-        order(&["start_time"]).unwrap(),
-        vec![by(start.clone(), true)]
-    );
-    assert_eq!(
-        order(&["created DESC"]).unwrap(),
-        vec![by(start.clone(), false)]
-    );
-    assert_eq!(
-        order(&["attributes.start_time"]).unwrap(),
-        vec![by(start, true)]
-    );
+    assert_eq!(order(&["start_time"]).unwrap(), vec![by(start.clone(), true)]);
+    assert_eq!(order(&["created DESC"]).unwrap(), vec![by(start.clone(), false)]);
+    assert_eq!(order(&["attributes.start_time"]).unwrap(), vec![by(start, true)]);
     for (clause, attribute) in [
         ("run_id", RunAttribute::RunId),
         ("run_name", RunAttribute::RunName),
@@ -547,15 +409,9 @@ fn order_by_keys_and_directions() {
         ("artifact_uri", RunAttribute::ArtifactUri),
         ("end_time", RunAttribute::EndTime),
     ] {
-        assert_eq!(
-            order(&[clause]).unwrap(),
-            vec![by(RunKey::Attribute(attribute), true)]
-        );
+        assert_eq!(order(&[clause]).unwrap(), vec![by(RunKey::Attribute(attribute), true)]);
     }
-    assert_eq!(
-        order(&["metrics.a.b DESC"]).unwrap(),
-        vec![by(metric("a.b"), false)]
-    );
+    assert_eq!(order(&["metrics.a.b DESC"]).unwrap(), vec![by(metric("a.b"), false)]);
 }
 
 #[test]
@@ -573,21 +429,13 @@ fn order_by_errors() {
         order(&["metrics.acc UP"]).unwrap_err(),
         "Invalid ordering key in order_by clause 'metrics.acc UP'."
     );
-    for clause in [
-        "metrics.acc DESC extra",
-        "",
-        "  metrics.acc  ",
-        "metrics.acc, params.b",
-    ] {
+    for clause in ["metrics.acc DESC extra", "", "  metrics.acc  ", "metrics.acc, params.b"] {
         assert_eq!(
             order(&[clause]).unwrap_err(),
             format!("Invalid order_by clause '{clause}'. Could not be parsed.")
         );
     }
-    assert_eq!(
-        order(&["datasets.name"]).unwrap_err(),
-        "Invalid identifier type 'dataset'"
-    );
+    assert_eq!(order(&["datasets.name"]).unwrap_err(), "Invalid identifier type 'dataset'");
     assert_eq!(
         order(&["foo.bar"]).unwrap_err(),
         "Invalid entity type 'foo'. Valid values are ['metric', 'parameter', 'tag', 'attribute', \

@@ -28,10 +28,7 @@ pub(super) enum RawValue<'a> {
     /// A keyword such as `NULL`, which is neither a string nor a name.
     Keyword { raw: &'a str },
     /// A parenthesised list; `tokens` include both parentheses.
-    List {
-        raw: &'a str,
-        tokens: Vec<Token<'a>>,
-    },
+    List { raw: &'a str, tokens: Vec<Token<'a>> },
 }
 
 impl<'a> RawValue<'a> {
@@ -62,9 +59,7 @@ pub(super) struct RawComparison<'a> {
 }
 
 fn error(message: impl Into<String>) -> SearchError {
-    SearchError {
-        message: message.into(),
-    }
+    SearchError { message: message.into() }
 }
 
 /// Splits a filter string into comparisons joined by `AND`, as MLflow's statement check does:
@@ -90,9 +85,8 @@ pub(super) fn parse_comparisons(
             comparisons.push(comparison);
             at = next;
         } else {
-            let end = identifier_end(&tokens, at)
-                .or_else(|| group_end(&tokens, at))
-                .unwrap_or(at + 1);
+            let end =
+                identifier_end(&tokens, at).or_else(|| group_end(&tokens, at)).unwrap_or(at + 1);
             invalid.push(&filter[tokens[at].start..tokens[end - 1].end]);
             at = end;
         }
@@ -104,10 +98,7 @@ pub(super) fn parse_comparisons(
         ClauseStyle::Quoted => invalid.iter().map(|clause| format!("'{clause}'")).collect(),
         ClauseStyle::Plain => invalid.iter().map(|clause| clause.to_string()).collect(),
     };
-    Err(error(format!(
-        "Invalid clause(s) in filter string: {}",
-        listed.join(", ")
-    )))
+    Err(error(format!("Invalid clause(s) in filter string: {}", listed.join(", "))))
 }
 
 /// The index of the first `;` outside parentheses: where `sqlparse` ends the first statement.
@@ -127,10 +118,7 @@ fn top_level_semicolon(tokens: &[Token<'_>]) -> Option<usize> {
 /// followed by `.segment`s written without spaces.
 fn identifier_end(tokens: &[Token<'_>], at: usize) -> Option<usize> {
     let first = tokens.get(at)?;
-    if !matches!(
-        first.kind,
-        TokenKind::Word | TokenKind::Backticked | TokenKind::DoubleQuoted
-    ) {
+    if !matches!(first.kind, TokenKind::Word | TokenKind::Backticked | TokenKind::DoubleQuoted) {
         return None;
     }
     let mut end = at + 1;
@@ -181,15 +169,10 @@ fn comparison_at<'a>(
     let identifier = &filter[tokens[at].start..tokens[ident_end - 1].end];
     let op = tokens.get(ident_end)?;
     let word = |offset: usize, keyword: &str| {
-        tokens
-            .get(ident_end + offset)
-            .is_some_and(|t| t.is_keyword(keyword))
+        tokens.get(ident_end + offset).is_some_and(|t| t.is_keyword(keyword))
     };
-    let like = |offset: usize| {
-        ["LIKE", "ILIKE", "RLIKE", "REGEXP"]
-            .into_iter()
-            .find(|k| word(offset, k))
-    };
+    let like =
+        |offset: usize| ["LIKE", "ILIKE", "RLIKE", "REGEXP"].into_iter().find(|k| word(offset, k));
     let (comparator, written, value_at) = if op.kind == TokenKind::Operator {
         (op.text.to_string(), op.text.to_string(), ident_end + 1)
     } else if word(0, "IS") && word(1, "NULL") {
@@ -209,15 +192,7 @@ fn comparison_at<'a>(
         return None;
     };
     let (value, next) = value_at_index(filter, tokens, value_at)?;
-    Some((
-        RawComparison {
-            identifier,
-            comparator,
-            written,
-            value,
-        },
-        next,
-    ))
+    Some((RawComparison { identifier, comparator, written, value }, next))
 }
 
 fn absent<'a>(identifier: &'a str, comparator: &str) -> RawComparison<'a> {
@@ -226,12 +201,7 @@ fn absent<'a>(identifier: &'a str, comparator: &str) -> RawComparison<'a> {
 
 fn normalized<'a>(identifier: &'a str, comparator: &str, value: RawValue<'a>) -> RawComparison<'a> {
     let comparator = comparator.to_string();
-    RawComparison {
-        identifier,
-        written: comparator.clone(),
-        comparator,
-        value,
-    }
+    RawComparison { identifier, written: comparator.clone(), comparator, value }
 }
 
 fn list_comparison<'a>(
@@ -260,10 +230,9 @@ fn value_at_index<'a>(
 ) -> Option<(RawValue<'a>, usize)> {
     let token = tokens.get(at)?;
     let value = match token.kind {
-        TokenKind::SingleQuoted | TokenKind::DoubleQuoted => RawValue::Quoted {
-            raw: token.text,
-            content: token.inner(),
-        },
+        TokenKind::SingleQuoted | TokenKind::DoubleQuoted => {
+            RawValue::Quoted { raw: token.text, content: token.inner() }
+        }
         TokenKind::Number => RawValue::Number { raw: token.text },
         TokenKind::LParen => {
             let end = group_end(tokens, at)?;
@@ -288,20 +257,12 @@ fn is_quoted(text: &str, quote: char) -> bool {
 
 /// Removes one pair of surrounding backticks, if present (MLflow's `_trim_backticks`).
 pub(super) fn trim_backticks(text: &str) -> &str {
-    if is_quoted(text, '`') {
-        &text[1..text.len() - 1]
-    } else {
-        text
-    }
+    if is_quoted(text, '`') { &text[1..text.len() - 1] } else { text }
 }
 
 /// Removes one pair of surrounding single or double quotes, if present.
 pub(super) fn strip_quotes(text: &str) -> &str {
-    if is_quoted(text, '\'') || is_quoted(text, '"') {
-        &text[1..text.len() - 1]
-    } else {
-        text
-    }
+    if is_quoted(text, '\'') || is_quoted(text, '"') { &text[1..text.len() - 1] } else { text }
 }
 
 /// Splits an identifier at its first `.` into entity type and key, as MLflow does on the raw
@@ -341,14 +302,7 @@ impl PyLiteral {
             PyLiteral::Num(text) => text.clone(),
             PyLiteral::Tuple(items) if items.len() == 1 => format!("({},)", items[0].repr()),
             PyLiteral::Tuple(items) => {
-                format!(
-                    "({})",
-                    items
-                        .iter()
-                        .map(PyLiteral::repr)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
+                format!("({})", items.iter().map(PyLiteral::repr).collect::<Vec<_>>().join(", "))
             }
         }
     }
@@ -476,8 +430,7 @@ fn py_number_repr(raw: &str) -> String {
         }
         return raw.to_string();
     }
-    raw.parse::<f64>()
-        .map_or_else(|_| raw.to_string(), py_float_repr)
+    raw.parse::<f64>().map_or_else(|_| raw.to_string(), py_float_repr)
 }
 
 /// Python's `repr` of a float: shortest round-trip digits, scientific notation outside
@@ -492,11 +445,7 @@ pub(super) fn py_float_repr(value: f64) -> String {
     let magnitude = value.abs();
     if magnitude == 0.0 || (1e-4..1e16).contains(&magnitude) {
         let text = value.to_string();
-        return if text.contains('.') {
-            text
-        } else {
-            format!("{text}.0")
-        };
+        return if text.contains('.') { text } else { format!("{text}.0") };
     }
     let text = format!("{value:e}");
     let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
@@ -509,11 +458,7 @@ pub(super) fn py_float_repr(value: f64) -> String {
 
 /// Python's `repr` of a string.
 pub(super) fn py_repr(text: &str) -> String {
-    let quote = if text.contains('\'') && !text.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
+    let quote = if text.contains('\'') && !text.contains('"') { '"' } else { '\'' };
     let mut out = String::with_capacity(text.len() + 2);
     out.push(quote);
     for c in text.chars() {
@@ -538,24 +483,13 @@ pub(super) fn py_repr(text: &str) -> String {
 
 /// Python's `repr` of a list of strings.
 pub(super) fn py_list_repr(items: &[String]) -> String {
-    format!(
-        "[{}]",
-        items
-            .iter()
-            .map(|item| py_repr(item))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
+    format!("[{}]", items.iter().map(|item| py_repr(item)).collect::<Vec<_>>().join(", "))
 }
 
 /// Parses one `order_by` clause, `<identifier> [ASC|DESC]`, into the identifier with its
 /// quotes removed (MLflow runs it through `shlex`) and whether it sorts ascending.
 pub(super) fn parse_order_clause(clause: &str) -> Result<(String, bool), SearchError> {
-    let unparsable = || {
-        error(format!(
-            "Invalid order_by clause '{clause}'. Could not be parsed."
-        ))
-    };
+    let unparsable = || error(format!("Invalid order_by clause '{clause}'. Could not be parsed."));
     let starts_or_ends_blank = clause.chars().next().is_none_or(char::is_whitespace)
         || clause.chars().next_back().is_some_and(char::is_whitespace);
     if starts_or_ends_blank {
@@ -600,10 +534,7 @@ mod tests {
         assert_eq!(list(r#"("a","b")"#).unwrap(), ["a", "b"]);
         assert_eq!(list("('it''s')").unwrap(), ["its"]);
         assert_eq!(list("('a' 'b')").unwrap(), ["ab"]);
-        assert_eq!(
-            list(r"('a\'b', 'c\nd', 'e\q')").unwrap(),
-            ["a'b", "c\nd", "e\\q"]
-        );
+        assert_eq!(list(r"('a\'b', 'c\nd', 'e\q')").unwrap(), ["a'b", "c\nd", "e\\q"]);
         let empty = "While parsing a list in the query, expected a non-empty list of string \
                      values, but got empty list";
         assert_eq!(list("()").unwrap_err(), empty);
@@ -617,10 +548,7 @@ mod tests {
         assert_eq!(list("(1,2)").unwrap_err(), format!("{typed}(1, 2)"));
         assert_eq!(list("('a', 1)").unwrap_err(), format!("{typed}('a', 1)"));
         assert_eq!(list("(1.5e3)").unwrap_err(), format!("{typed}(1500.0,)"));
-        assert_eq!(
-            list("(('a','b'),)").unwrap_err(),
-            format!("{typed}(('a', 'b'),)")
-        );
+        assert_eq!(list("(('a','b'),)").unwrap_err(), format!("{typed}(('a', 'b'),)"));
     }
 
     #[test]
@@ -652,32 +580,14 @@ mod tests {
 
     #[test]
     fn order_clauses() {
-        assert_eq!(
-            parse_order_clause("metrics.acc").unwrap(),
-            ("metrics.acc".into(), true)
-        );
-        assert_eq!(
-            parse_order_clause("metrics.acc  desc").unwrap(),
-            ("metrics.acc".into(), false)
-        );
+        assert_eq!(parse_order_clause("metrics.acc").unwrap(), ("metrics.acc".into(), true));
+        assert_eq!(parse_order_clause("metrics.acc  desc").unwrap(), ("metrics.acc".into(), false));
         assert_eq!(
             parse_order_clause("metrics.`val loss`\tASC").unwrap(),
             ("metrics.val loss".into(), true)
         );
-        assert_eq!(
-            parse_order_clause("`metrics.a`").unwrap(),
-            ("metrics.a".into(), true)
-        );
-        for bad in [
-            "",
-            " a",
-            "a ",
-            "a DESC x",
-            "a > 1",
-            "a, b",
-            "'a'",
-            "a DESC NULLS LAST",
-        ] {
+        assert_eq!(parse_order_clause("`metrics.a`").unwrap(), ("metrics.a".into(), true));
+        for bad in ["", " a", "a ", "a DESC x", "a > 1", "a, b", "'a'", "a DESC NULLS LAST"] {
             assert_eq!(
                 parse_order_clause(bad).unwrap_err().message,
                 format!("Invalid order_by clause '{bad}'. Could not be parsed."),

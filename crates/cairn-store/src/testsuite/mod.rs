@@ -15,6 +15,7 @@ pub(crate) fn ctx() -> cairn_domain::audit::RequestContext {
     cairn_domain::audit::RequestContext {
         actor: "conformance".into(),
         request_id: Some("test-request".into()),
+        principal: None,
     }
 }
 
@@ -34,9 +35,7 @@ pub fn services_required() -> bool {
 /// A migrated store in a fresh SQLite file under `dir`.
 pub async fn sqlite_store(dir: &std::path::Path) -> Store {
     let url = format!("sqlite://{}", dir.join("cairn.db").display());
-    let store = Store::connect(&url, &StoreOptions::default())
-        .await
-        .expect("open sqlite store");
+    let store = Store::connect(&url, &StoreOptions::default()).await.expect("open sqlite store");
     store.migrate().await.expect("migrate sqlite store");
     store
 }
@@ -56,9 +55,7 @@ pub async fn postgres_database_url() -> Option<String> {
     };
     sqlx::any::install_default_drivers();
     let name = format!("cairn_test_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = AnyConnection::connect(&admin_url)
-        .await
-        .expect("connect to PostgreSQL");
+    let mut admin = AnyConnection::connect(&admin_url).await.expect("connect to PostgreSQL");
     admin
         .execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .await
@@ -72,9 +69,7 @@ pub async fn postgres_database_url() -> Option<String> {
 /// A migrated store in a fresh PostgreSQL database, or `None` when PostgreSQL is not configured.
 pub async fn postgres_store() -> Option<Store> {
     let url = postgres_database_url().await?;
-    let store = Store::connect(&url, &StoreOptions::default())
-        .await
-        .expect("open postgres store");
+    let store = Store::connect(&url, &StoreOptions::default()).await.expect("open postgres store");
     store.migrate().await.expect("migrate postgres store");
     Some(store)
 }

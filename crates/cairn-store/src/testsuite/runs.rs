@@ -32,30 +32,18 @@ fn metric(key: &str, value: f64, timestamp: i64, step: i64) -> Metric {
 async fn new_run(store: &Store, experiment: &str) -> String {
     let experiment_id = match store.get_experiment_by_name(experiment).await {
         Ok(experiment) => experiment.experiment_id,
-        Err(_) => store
-            .create_experiment(&ctx(), experiment, None, &[])
-            .await
-            .expect("experiment"),
+        Err(_) => store.create_experiment(&ctx(), experiment, None, &[]).await.expect("experiment"),
     };
     let run = store
-        .create_run(
-            &ctx(),
-            &NewRun {
-                experiment_id,
-                user_id: "ada".into(),
-                ..NewRun::default()
-            },
-        )
+        .create_run(&ctx(), &NewRun { experiment_id, user_id: "ada".into(), ..NewRun::default() })
         .await
         .expect("create run");
     run.info.run_id
 }
 
 async fn lifecycle(store: &Store) {
-    let experiment_id = store
-        .create_experiment(&ctx(), "conf-runs", None, &[])
-        .await
-        .expect("experiment");
+    let experiment_id =
+        store.create_experiment(&ctx(), "conf-runs", None, &[]).await.expect("experiment");
     let run = store
         .create_run(
             &ctx(),
@@ -64,10 +52,7 @@ async fn lifecycle(store: &Store) {
                 user_id: "ada".into(),
                 run_name: Some("first".into()),
                 start_time: Some(1000),
-                tags: vec![Tag {
-                    key: "mlflow.source.type".into(),
-                    value: "LOCAL".into(),
-                }],
+                tags: vec![Tag { key: "mlflow.source.type".into(), value: "LOCAL".into() }],
             },
         )
         .await
@@ -76,24 +61,11 @@ async fn lifecycle(store: &Store) {
     assert_eq!(run.info.status, RunStatus::Running);
     assert_eq!(
         run.info.artifact_uri,
-        format!(
-            "mlflow-artifacts:/{experiment_id}/{}/artifacts",
-            run.info.run_id
-        )
+        format!("mlflow-artifacts:/{experiment_id}/{}/artifacts", run.info.run_id)
     );
-    assert!(
-        run.tags
-            .iter()
-            .any(|t| t.key == "mlflow.runName" && t.value == "first")
-    );
+    assert!(run.tags.iter().any(|t| t.key == "mlflow.runName" && t.value == "first"));
     let generated = store
-        .create_run(
-            &ctx(),
-            &NewRun {
-                experiment_id,
-                ..NewRun::default()
-            },
-        )
+        .create_run(&ctx(), &NewRun { experiment_id, ..NewRun::default() })
         .await
         .expect("run");
     assert!(!generated.info.run_name.is_empty(), "a name is generated");
@@ -115,64 +87,30 @@ async fn lifecycle(store: &Store) {
         (RunStatus::Finished, Some(2000), "renamed")
     );
 
-    store
-        .delete_run(&ctx(), &run.info.run_id)
-        .await
-        .expect("delete");
-    let deleted = store
-        .get_run(&run.info.run_id)
-        .await
-        .expect("deleted runs stay readable");
+    store.delete_run(&ctx(), &run.info.run_id).await.expect("delete");
+    let deleted = store.get_run(&run.info.run_id).await.expect("deleted runs stay readable");
     assert_eq!(deleted.info.lifecycle_stage, LifecycleStage::Deleted);
     let refused = store
         .log_batch(
             &ctx(),
             &run.info.run_id,
-            &LogBatch {
-                metrics: vec![metric("m", 1.0, 1, 0)],
-                ..LogBatch::default()
-            },
+            &LogBatch { metrics: vec![metric("m", 1.0, 1, 0)], ..LogBatch::default() },
         )
         .await
         .unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::InvalidArgument);
-    store
-        .restore_run(&ctx(), &run.info.run_id)
-        .await
-        .expect("restore");
+    store.restore_run(&ctx(), &run.info.run_id).await.expect("restore");
 
-    let missing = store
-        .get_run("0123456789abcdef0123456789abcdef")
-        .await
-        .unwrap_err();
+    let missing = store.get_run("0123456789abcdef0123456789abcdef").await.unwrap_err();
     assert_eq!(missing.kind(), ErrorKind::NotFound);
-    assert_eq!(
-        missing.to_string(),
-        "Run with id=0123456789abcdef0123456789abcdef not found"
-    );
+    assert_eq!(missing.to_string(), "Run with id=0123456789abcdef0123456789abcdef not found");
 
-    store
-        .delete_experiment(&ctx(), experiment_id)
-        .await
-        .expect("delete experiment");
-    let in_deleted = store
-        .create_run(
-            &ctx(),
-            &NewRun {
-                experiment_id,
-                ..NewRun::default()
-            },
-        )
-        .await
-        .unwrap_err();
+    store.delete_experiment(&ctx(), experiment_id).await.expect("delete experiment");
+    let in_deleted =
+        store.create_run(&ctx(), &NewRun { experiment_id, ..NewRun::default() }).await.unwrap_err();
     assert_eq!(in_deleted.kind(), ErrorKind::InvalidArgument);
     assert_eq!(
-        store
-            .get_run(&generated.info.run_id)
-            .await
-            .expect("run")
-            .info
-            .lifecycle_stage,
+        store.get_run(&generated.info.run_id).await.expect("run").info.lifecycle_stage,
         LifecycleStage::Deleted,
         "deleting an experiment deletes its runs"
     );
@@ -180,27 +118,11 @@ async fn lifecycle(store: &Store) {
 
 async fn params_are_immutable(store: &Store) {
     let run_id = new_run(store, "conf-params").await;
-    let lr = Param {
-        key: "lr".into(),
-        value: "0.1".into(),
-    };
-    store
-        .log_param(&ctx(), &run_id, &lr)
-        .await
-        .expect("log param");
-    store
-        .log_param(&ctx(), &run_id, &lr)
-        .await
-        .expect("same value is idempotent");
+    let lr = Param { key: "lr".into(), value: "0.1".into() };
+    store.log_param(&ctx(), &run_id, &lr).await.expect("log param");
+    store.log_param(&ctx(), &run_id, &lr).await.expect("same value is idempotent");
     let changed = store
-        .log_param(
-            &ctx(),
-            &run_id,
-            &Param {
-                key: "lr".into(),
-                value: "0.2".into(),
-            },
-        )
+        .log_param(&ctx(), &run_id, &Param { key: "lr".into(), value: "0.2".into() })
         .await
         .unwrap_err();
     assert_eq!(changed.kind(), ErrorKind::InvalidArgument);
@@ -210,28 +132,15 @@ async fn params_are_immutable(store: &Store) {
             .starts_with("Changing param values is not allowed. Param with key='lr'")
     );
     let batch = LogBatch {
-        params: vec![Param {
-            key: "lr".into(),
-            value: "0.3".into(),
-        }],
+        params: vec![Param { key: "lr".into(), value: "0.3".into() }],
         ..LogBatch::default()
     };
     let changed = store.log_batch(&ctx(), &run_id, &batch).await.unwrap_err();
-    assert!(
-        changed
-            .to_string()
-            .contains("'old_value': '0.1', 'new_value': '0.3'")
-    );
+    assert!(changed.to_string().contains("'old_value': '0.1', 'new_value': '0.3'"));
     let duplicate = LogBatch {
         params: vec![
-            Param {
-                key: "a".into(),
-                value: "1".into(),
-            },
-            Param {
-                key: "a".into(),
-                value: "1".into(),
-            },
+            Param { key: "a".into(), value: "1".into() },
+            Param { key: "a".into(), value: "1".into() },
         ],
         ..LogBatch::default()
     };
@@ -245,54 +154,27 @@ async fn params_are_immutable(store: &Store) {
     );
     let tags = LogBatch {
         tags: vec![
-            Tag {
-                key: "t".into(),
-                value: "1".into(),
-            },
-            Tag {
-                key: "t".into(),
-                value: "2".into(),
-            },
+            Tag { key: "t".into(), value: "1".into() },
+            Tag { key: "t".into(), value: "2".into() },
         ],
         ..LogBatch::default()
     };
-    store
-        .log_batch(&ctx(), &run_id, &tags)
-        .await
-        .expect("tags overwrite");
+    store.log_batch(&ctx(), &run_id, &tags).await.expect("tags overwrite");
     let run = store.get_run(&run_id).await.expect("run");
-    assert!(run.tags.contains(&Tag {
-        key: "t".into(),
-        value: "2".into()
-    }));
-    store
-        .delete_run_tag(&ctx(), &run_id, "t")
-        .await
-        .expect("delete tag");
+    assert!(run.tags.contains(&Tag { key: "t".into(), value: "2".into() }));
+    store.delete_run_tag(&ctx(), &run_id, "t").await.expect("delete tag");
     assert_eq!(
-        store
-            .delete_run_tag(&ctx(), &run_id, "t")
-            .await
-            .unwrap_err()
-            .kind(),
+        store.delete_run_tag(&ctx(), &run_id, "t").await.unwrap_err().kind(),
         ErrorKind::NotFound
     );
 }
 
 async fn metrics_history_and_latest(store: &Store) {
     let run_id = new_run(store, "conf-metrics").await;
-    let mut metrics: Vec<Metric> = (0..1000)
-        .map(|step| metric("loss", 1.0 / (step as f64 + 1.0), 10 + step, step))
-        .collect();
+    let mut metrics: Vec<Metric> =
+        (0..1000).map(|step| metric("loss", 1.0 / (step as f64 + 1.0), 10 + step, step)).collect();
     store
-        .log_batch(
-            &ctx(),
-            &run_id,
-            &LogBatch {
-                metrics: metrics.clone(),
-                ..LogBatch::default()
-            },
-        )
+        .log_batch(&ctx(), &run_id, &LogBatch { metrics: metrics.clone(), ..LogBatch::default() })
         .await
         .expect("batch");
     // A retried batch (the client retries 5xx) must not duplicate history.
@@ -300,10 +182,7 @@ async fn metrics_history_and_latest(store: &Store) {
         .log_batch(
             &ctx(),
             &run_id,
-            &LogBatch {
-                metrics: metrics.split_off(990),
-                ..LogBatch::default()
-            },
+            &LogBatch { metrics: metrics.split_off(990), ..LogBatch::default() },
         )
         .await
         .expect("retry");
@@ -315,72 +194,31 @@ async fn metrics_history_and_latest(store: &Store) {
         ],
         ..LogBatch::default()
     };
-    store
-        .log_batch(&ctx(), &run_id, &odd)
-        .await
-        .expect("odd values");
+    store.log_batch(&ctx(), &run_id, &odd).await.expect("odd values");
     let run = store.get_run(&run_id).await.expect("run");
-    let latest = |key: &str| {
-        run.metrics
-            .iter()
-            .find(|m| m.key == key)
-            .expect("metric")
-            .clone()
-    };
-    assert_eq!(
-        latest("loss").step,
-        999,
-        "latest is the highest step, not the last written"
-    );
+    let latest = |key: &str| run.metrics.iter().find(|m| m.key == key).expect("metric").clone();
+    assert_eq!(latest("loss").step, 999, "latest is the highest step, not the last written");
     assert!(latest("nan").value.is_nan());
     assert_eq!(latest("inf").value, f64::MAX);
 
-    let page = store
-        .get_metric_history(&run_id, "loss", 0, 600)
-        .await
-        .expect("history");
+    let page = store.get_metric_history(&run_id, "loss", 0, 600).await.expect("history");
     assert_eq!(page.metrics.len(), 600);
     assert!(page.has_more);
-    let rest = store
-        .get_metric_history(&run_id, "loss", 600, 600)
-        .await
-        .expect("history page 2");
-    assert_eq!(
-        rest.metrics.len(),
-        401,
-        "1000 points plus one, retries deduplicated"
-    );
+    let rest = store.get_metric_history(&run_id, "loss", 600, 600).await.expect("history page 2");
+    assert_eq!(rest.metrics.len(), 401, "1000 points plus one, retries deduplicated");
     assert!(!rest.has_more);
-    let timestamps: Vec<i64> = page
-        .metrics
-        .iter()
-        .chain(&rest.metrics)
-        .map(|m| m.timestamp)
-        .collect();
-    assert!(
-        timestamps.windows(2).all(|pair| pair[0] <= pair[1]),
-        "ordered by timestamp"
-    );
-    let unknown = store
-        .get_metric_history(&run_id, "nope", 0, 10)
-        .await
-        .expect("unknown key");
+    let timestamps: Vec<i64> =
+        page.metrics.iter().chain(&rest.metrics).map(|m| m.timestamp).collect();
+    assert!(timestamps.windows(2).all(|pair| pair[0] <= pair[1]), "ordered by timestamp");
+    let unknown = store.get_metric_history(&run_id, "nope", 0, 10).await.expect("unknown key");
     assert!(unknown.metrics.is_empty());
 }
 
 async fn inputs_outputs_and_logged_models(store: &Store) {
     let run_id = new_run(store, "conf-models").await;
-    let experiment_id = store
-        .get_run(&run_id)
-        .await
-        .expect("run")
-        .info
-        .experiment_id;
+    let experiment_id = store.get_run(&run_id).await.expect("run").info.experiment_id;
     let input = DatasetInput {
-        tags: vec![Tag {
-            key: "mlflow.data.context".into(),
-            value: "training".into(),
-        }],
+        tags: vec![Tag { key: "mlflow.data.context".into(), value: "training".into() }],
         dataset: Dataset {
             name: "iris".into(),
             digest: "abc123".into(),
@@ -390,14 +228,8 @@ async fn inputs_outputs_and_logged_models(store: &Store) {
             profile: Some("{\"num_rows\": 150}".into()),
         },
     };
-    store
-        .log_inputs(&ctx(), &run_id, std::slice::from_ref(&input), &[])
-        .await
-        .expect("inputs");
-    store
-        .log_inputs(&ctx(), &run_id, std::slice::from_ref(&input), &[])
-        .await
-        .expect("idempotent");
+    store.log_inputs(&ctx(), &run_id, std::slice::from_ref(&input), &[]).await.expect("inputs");
+    store.log_inputs(&ctx(), &run_id, std::slice::from_ref(&input), &[]).await.expect("idempotent");
     let model = store
         .create_logged_model(
             &ctx(),
@@ -405,10 +237,7 @@ async fn inputs_outputs_and_logged_models(store: &Store) {
                 experiment_id,
                 name: Some("model".into()),
                 source_run_id: Some(run_id.clone()),
-                params: vec![Param {
-                    key: "lr".into(),
-                    value: "0.1".into(),
-                }],
+                params: vec![Param { key: "lr".into(), value: "0.1".into() }],
                 ..NewLoggedModel::default()
             },
         )
@@ -418,33 +247,16 @@ async fn inputs_outputs_and_logged_models(store: &Store) {
     assert_eq!(model.status, LoggedModelStatus::Pending);
     assert_eq!(
         model.artifact_uri,
-        format!(
-            "mlflow-artifacts:/{experiment_id}/models/{}/artifacts",
-            model.model_id
-        )
+        format!("mlflow-artifacts:/{experiment_id}/models/{}/artifacts", model.model_id)
     );
     store
-        .log_outputs(
-            &ctx(),
-            &run_id,
-            &[ModelOutput {
-                model_id: model.model_id.clone(),
-                step: 0,
-            }],
-        )
+        .log_outputs(&ctx(), &run_id, &[ModelOutput { model_id: model.model_id.clone(), step: 0 }])
         .await
         .expect("outputs");
     let mut with_model = metric("acc", 0.9, 5, 0);
     with_model.model_id = Some(model.model_id.clone());
     store
-        .log_batch(
-            &ctx(),
-            &run_id,
-            &LogBatch {
-                metrics: vec![with_model],
-                ..LogBatch::default()
-            },
-        )
+        .log_batch(&ctx(), &run_id, &LogBatch { metrics: vec![with_model], ..LogBatch::default() })
         .await
         .expect("model metric");
     let ready = store
@@ -457,10 +269,7 @@ async fn inputs_outputs_and_logged_models(store: &Store) {
         .set_logged_model_tags(
             &ctx(),
             &model.model_id,
-            &[Tag {
-                key: "mlflow.modelVersions".into(),
-                value: "[]".into(),
-            }],
+            &[Tag { key: "mlflow.modelVersions".into(), value: "[]".into() }],
         )
         .await
         .expect("tags");
@@ -482,16 +291,9 @@ async fn inputs_outputs_and_logged_models(store: &Store) {
     let (found, _) = store.search_logged_models(&search).await.expect("search");
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].tags.len(), 1);
-    store
-        .delete_logged_model(&ctx(), &model.model_id)
-        .await
-        .expect("delete");
+    store.delete_logged_model(&ctx(), &model.model_id).await.expect("delete");
     assert_eq!(
-        store
-            .get_logged_model(&model.model_id)
-            .await
-            .unwrap_err()
-            .kind(),
+        store.get_logged_model(&model.model_id).await.unwrap_err().kind(),
         ErrorKind::NotFound
     );
 }

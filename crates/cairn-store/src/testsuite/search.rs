@@ -7,10 +7,8 @@ use super::ctx;
 use crate::{LogBatch, NewRun, RunSearch, Store};
 
 pub(super) async fn run(store: &Store) {
-    let experiment_id = store
-        .create_experiment(&ctx(), "conf-search", None, &[])
-        .await
-        .expect("experiment");
+    let experiment_id =
+        store.create_experiment(&ctx(), "conf-search", None, &[]).await.expect("experiment");
     let mut ids = Vec::new();
     for index in 0..12_i64 {
         let run = store
@@ -18,11 +16,7 @@ pub(super) async fn run(store: &Store) {
                 &ctx(),
                 &NewRun {
                     experiment_id,
-                    user_id: if index % 2 == 0 {
-                        "ben".into()
-                    } else {
-                        "ada".into()
-                    },
+                    user_id: if index % 2 == 0 { "ben".into() } else { "ada".into() },
                     run_name: Some(format!("run-{index:02}")),
                     start_time: Some(1_000 + index),
                     tags: Vec::new(),
@@ -33,26 +27,15 @@ pub(super) async fn run(store: &Store) {
         let mut batch = LogBatch {
             params: vec![Param {
                 key: "p0".into(),
-                value: if index % 3 == 0 {
-                    "a".into()
-                } else {
-                    "b".into()
-                },
+                value: if index % 3 == 0 { "a".into() } else { "b".into() },
             }],
-            tags: vec![Tag {
-                key: "group".into(),
-                value: format!("G{}", index % 2),
-            }],
+            tags: vec![Tag { key: "group".into(), value: format!("G{}", index % 2) }],
             ..LogBatch::default()
         };
         if index != 11 {
             batch.metrics.push(Metric {
                 key: "m0".into(),
-                value: if index == 10 {
-                    f64::NAN
-                } else {
-                    index as f64 / 10.0
-                },
+                value: if index == 10 { f64::NAN } else { index as f64 / 10.0 },
                 timestamp: 1,
                 step: 0,
                 model_id: None,
@@ -61,10 +44,7 @@ pub(super) async fn run(store: &Store) {
                 run_id: None,
             });
         }
-        store
-            .log_batch(&ctx(), &run.info.run_id, &batch)
-            .await
-            .expect("batch");
+        store.log_batch(&ctx(), &run.info.run_id, &batch).await.expect("batch");
         ids.push(run.info.run_id);
     }
     let search = |filter: &str, order: &[&str], max_results: i64| RunSearch {
@@ -77,105 +57,57 @@ pub(super) async fn run(store: &Store) {
         offset: 0,
     };
     let names = |runs: &[cairn_domain::entities::Run]| {
-        runs.iter()
-            .map(|r| r.info.run_name.clone())
-            .collect::<Vec<_>>()
+        runs.iter().map(|r| r.info.run_name.clone()).collect::<Vec<_>>()
     };
 
-    let (runs, more) = store
-        .search_runs(&search("", &[], 5))
-        .await
-        .expect("default order");
+    let (runs, more) = store.search_runs(&search("", &[], 5)).await.expect("default order");
     assert!(more);
-    assert_eq!(
-        names(&runs),
-        ["run-11", "run-10", "run-09", "run-08", "run-07"],
-        "start_time DESC"
-    );
+    assert_eq!(names(&runs), ["run-11", "run-10", "run-09", "run-08", "run-07"], "start_time DESC");
     assert_eq!(runs[0].params.len(), 1, "search answers carry full data");
 
     let (runs, _) = store
-        .search_runs(&search(
-            "metrics.m0 > 0.5 and params.p0 = 'a'",
-            &["metrics.m0 DESC"],
-            100,
-        ))
+        .search_runs(&search("metrics.m0 > 0.5 and params.p0 = 'a'", &["metrics.m0 DESC"], 100))
         .await
         .expect("q1");
     assert_eq!(names(&runs), ["run-09", "run-06"]);
 
-    let (runs, _) = store
-        .search_runs(&search("", &["metrics.m0 DESC"], 100))
-        .await
-        .expect("order by metric");
+    let (runs, _) =
+        store.search_runs(&search("", &["metrics.m0 DESC"], 100)).await.expect("order by metric");
     let order = names(&runs);
     assert_eq!(&order[..2], ["run-09", "run-08"]);
-    assert_eq!(
-        &order[10..],
-        ["run-10", "run-11"],
-        "NaN then missing sort last"
-    );
-    let (runs, _) = store
-        .search_runs(&search("", &["metrics.m0 ASC"], 100))
-        .await
-        .expect("asc");
+    assert_eq!(&order[10..], ["run-10", "run-11"], "NaN then missing sort last");
+    let (runs, _) = store.search_runs(&search("", &["metrics.m0 ASC"], 100)).await.expect("asc");
     assert_eq!(
         &names(&runs)[10..],
         ["run-10", "run-11"],
         "NaN then missing last in both directions"
     );
 
-    let (runs, _) = store
-        .search_runs(&search("metrics.m0 != 0.1", &[], 100))
-        .await
-        .expect("ne");
-    assert_eq!(
-        runs.len(),
-        10,
-        "NaN matches != but a missing metric never matches"
-    );
+    let (runs, _) = store.search_runs(&search("metrics.m0 != 0.1", &[], 100)).await.expect("ne");
+    assert_eq!(runs.len(), 10, "NaN matches != but a missing metric never matches");
 
     let (runs, _) = store
-        .search_runs(&search(
-            "tags.group = 'G1' and attributes.user_id = 'ada'",
-            &[],
-            100,
-        ))
+        .search_runs(&search("tags.group = 'G1' and attributes.user_id = 'ada'", &[], 100))
         .await
         .expect("tags");
     assert_eq!(runs.len(), 6);
-    let (runs, _) = store
-        .search_runs(&search("tags.group LIKE 'g%'", &[], 100))
-        .await
-        .expect("like");
+    let (runs, _) =
+        store.search_runs(&search("tags.group LIKE 'g%'", &[], 100)).await.expect("like");
     assert!(runs.is_empty(), "LIKE is case-sensitive");
-    let (runs, _) = store
-        .search_runs(&search("tags.group ILIKE 'g%'", &[], 100))
-        .await
-        .expect("ilike");
+    let (runs, _) =
+        store.search_runs(&search("tags.group ILIKE 'g%'", &[], 100)).await.expect("ilike");
     assert_eq!(runs.len(), 12);
-    let (runs, _) = store
-        .search_runs(&search("params.missing IS NULL", &[], 100))
-        .await
-        .expect("is null");
+    let (runs, _) =
+        store.search_runs(&search("params.missing IS NULL", &[], 100)).await.expect("is null");
     assert_eq!(runs.len(), 12);
     let in_filter = format!("attributes.run_id IN ('{}', '{}')", ids[0], ids[1]);
-    let (runs, _) = store
-        .search_runs(&search(&in_filter, &[], 100))
-        .await
-        .expect("in");
+    let (runs, _) = store.search_runs(&search(&in_filter, &[], 100)).await.expect("in");
     assert_eq!(runs.len(), 2);
-    let (runs, _) = store
-        .search_runs(&search("attributes.run_name = 'run-03'", &[], 100))
-        .await
-        .expect("name");
+    let (runs, _) =
+        store.search_runs(&search("attributes.run_name = 'run-03'", &[], 100)).await.expect("name");
     assert_eq!(names(&runs), ["run-03"]);
     let (runs, _) = store
-        .search_runs(&search(
-            "attributes.start_time >= 1010",
-            &["attributes.start_time ASC"],
-            100,
-        ))
+        .search_runs(&search("attributes.start_time >= 1010", &["attributes.start_time ASC"], 100))
         .await
         .expect("time");
     assert_eq!(names(&runs), ["run-10", "run-11"]);
@@ -184,10 +116,7 @@ pub(super) async fn run(store: &Store) {
     let mut seen = Vec::new();
     let mut offset = 0;
     loop {
-        let page = RunSearch {
-            offset,
-            ..search("", &["params.p0 ASC"], 5)
-        };
+        let page = RunSearch { offset, ..search("", &["params.p0 ASC"], 5) };
         let (runs, more) = store.search_runs(&page).await.expect("page");
         offset += runs.len() as u64;
         seen.extend(runs.into_iter().map(|r| r.info.run_id));
@@ -202,18 +131,12 @@ pub(super) async fn run(store: &Store) {
 
     store.delete_run(&ctx(), &ids[0]).await.expect("delete");
     let (runs, _) = store
-        .search_runs(&RunSearch {
-            view_type: ViewType::DeletedOnly,
-            ..search("", &[], 100)
-        })
+        .search_runs(&RunSearch { view_type: ViewType::DeletedOnly, ..search("", &[], 100) })
         .await
         .expect("deleted");
     assert_eq!(runs.len(), 1);
     let (runs, _) = store
-        .search_runs(&RunSearch {
-            view_type: ViewType::All,
-            ..search("", &[], 100)
-        })
+        .search_runs(&RunSearch { view_type: ViewType::All, ..search("", &[], 100) })
         .await
         .expect("all");
     assert_eq!(runs.len(), 12);

@@ -15,21 +15,11 @@ const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
 /// Runs `cairn admin audit verify` against a database; returns (success, stdout).
 fn verify(database_url: &str, data_dir: &std::path::Path) -> (bool, String) {
     let output = Command::new(CAIRN)
-        .args([
-            "admin",
-            "audit",
-            "verify",
-            "--database-url",
-            database_url,
-            "--data-dir",
-        ])
+        .args(["admin", "audit", "verify", "--database-url", database_url, "--data-dir"])
         .arg(data_dir)
         .output()
         .expect("run cairn admin audit verify");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-    )
+    (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 async fn tamper_detection(backend: Backend) {
@@ -38,17 +28,11 @@ async fn tamper_detection(backend: Backend) {
     };
     let api = "/api/2.0/mlflow";
     let (_, body) = app
-        .post(
-            &format!("{api}/experiments/create"),
-            serde_json::json!({"name": "audited"}),
-        )
+        .post(&format!("{api}/experiments/create"), serde_json::json!({"name": "audited"}))
         .await;
     let experiment_id = body["experiment_id"].as_str().unwrap().to_string();
     let (_, body) = app
-        .post(
-            &format!("{api}/runs/create"),
-            serde_json::json!({"experiment_id": experiment_id}),
-        )
+        .post(&format!("{api}/runs/create"), serde_json::json!({"experiment_id": experiment_id}))
         .await;
     let run_id = body["run"]["info"]["run_id"].as_str().unwrap().to_string();
     let (status, _) = app
@@ -66,27 +50,10 @@ async fn tamper_detection(backend: Backend) {
     .unwrap();
     assert_eq!(app.request(request).await.0, StatusCode::OK);
 
-    let records = app
-        .app
-        .store
-        .audit_records(0, i64::MIN, 100)
-        .await
-        .expect("records");
+    let records = app.app.store.audit_records(0, i64::MIN, 100).await.expect("records");
     let actions: Vec<&str> = records.iter().map(|r| r.action.as_str()).collect();
-    assert_eq!(
-        actions,
-        [
-            "experiment.create",
-            "run.create",
-            "run.log_batch",
-            "artifact.put"
-        ]
-    );
-    assert!(
-        records
-            .iter()
-            .all(|r| r.actor == "anonymous" && r.request_id.is_some())
-    );
+    assert_eq!(actions, ["experiment.create", "run.create", "run.log_batch", "artifact.put"]);
+    assert!(records.iter().all(|r| r.actor == "anonymous" && r.request_id.is_some()));
     assert_eq!(
         records[3].request_id.as_deref(),
         Some("upload-42"),
@@ -103,9 +70,7 @@ async fn tamper_detection(backend: Backend) {
     assert!(intact, "{stdout}");
     assert!(stdout.contains("4 records verified"), "{stdout}");
 
-    let mut connection = AnyConnection::connect(&app.database_url)
-        .await
-        .expect("connect");
+    let mut connection = AnyConnection::connect(&app.database_url).await.expect("connect");
     connection
         .execute("UPDATE audit_events SET actor = 'mallory' WHERE seq = 2")
         .await
@@ -129,23 +94,12 @@ async fn tampering_is_detected_on_postgres() {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
 fn start_server(port: u16, database_url: &str, data_dir: &std::path::Path) -> Child {
     Command::new(CAIRN)
-        .args([
-            "serve",
-            "--port",
-            &port.to_string(),
-            "--database-url",
-            database_url,
-            "--data-dir",
-        ])
+        .args(["serve", "--port", &port.to_string(), "--database-url", database_url, "--data-dir"])
         .arg(data_dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -156,11 +110,7 @@ fn start_server(port: u16, database_url: &str, data_dir: &std::path::Path) -> Ch
 async fn wait_healthy(client: &reqwest::Client, base: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        if client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
+        if client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success())
         {
             return;
         }
@@ -224,11 +174,7 @@ async fn crash_under_load(backend: Backend) {
     for writer in writers {
         acknowledged.extend(writer.await.expect("writer"));
     }
-    assert!(
-        acknowledged.len() > 20,
-        "the load ran ({} writes)",
-        acknowledged.len()
-    );
+    assert!(acknowledged.len() > 20, "the load ran ({} writes)", acknowledged.len());
 
     // Restart on the same data, then check the chain and that every acknowledged write is in it.
     let mut server = start_server(port, &database_url, dir.path());
@@ -262,14 +208,8 @@ async fn crash_under_load(backend: Backend) {
             }
         }
     }
-    let missing: Vec<_> = acknowledged
-        .iter()
-        .filter(|key| !audited_keys.contains(*key))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "acknowledged writes without an audit record: {missing:?}"
-    );
+    let missing: Vec<_> = acknowledged.iter().filter(|key| !audited_keys.contains(*key)).collect();
+    assert!(missing.is_empty(), "acknowledged writes without an audit record: {missing:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

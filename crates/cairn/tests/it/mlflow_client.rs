@@ -45,10 +45,7 @@ async fn run_scenarios(app: TestApp, label: &str) {
         output.status.success(),
         "mlflow client scenarios failed on {label}:\n{stdout}\n{stderr}"
     );
-    let summary = stdout
-        .lines()
-        .rfind(|line| line.contains("passed"))
-        .unwrap_or("");
+    let summary = stdout.lines().rfind(|line| line.contains("passed")).unwrap_or("");
     eprintln!("mlflow client scenarios on {label}: {summary}");
 }
 
@@ -64,4 +61,73 @@ async fn mlflow_client_on_postgres_and_s3() {
         return;
     };
     run_scenarios(app, "postgres + s3 artifacts").await;
+}
+
+/// The whole scenario suite against the real binary with `--auth enabled`, the client holding
+/// the bootstrap admin token; the server logs at debug level, and the token must not appear in
+/// them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mlflow_client_with_token_auth_and_no_secret_in_logs() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().join("data");
+    let log_path = dir.path().join("server.log");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let log_file = std::fs::File::create(&log_path).expect("log file");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["serve", "--auth", "enabled", "--port", &port.to_string(), "--data-dir"])
+        .arg(&data_dir)
+        .env("CAIRN_LOG", "debug")
+        .stdout(std::process::Stdio::null())
+        .stderr(log_file)
+        .spawn()
+        .expect("spawn cairn");
+    let token_file = data_dir.join("bootstrap-admin-token");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !token_file.exists() || std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "server did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let token = std::fs::read_to_string(&token_file).expect("token file").trim().to_string();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&token_file).expect("metadata").permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the token file is private to its owner");
+    }
+    let tests_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/mlflow");
+    let url = format!("http://127.0.0.1:{port}");
+    let client_token = token.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+            .arg(&tests_dir)
+            .env("MLFLOW_TRACKING_URI", url)
+            .env("MLFLOW_TRACKING_TOKEN", &client_token)
+            .env("CAIRN_TEST_AUTH_TOKEN", &client_token)
+            .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+            .output()
+            .expect("run pytest")
+    })
+    .await
+    .expect("join");
+    let _ = Command::new("kill").arg(server.id().to_string()).status();
+    let _ = server.wait();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "mlflow client scenarios failed with auth on:\n{stdout}\n{stderr}"
+    );
+    let summary = stdout.lines().rfind(|line| line.contains("passed")).unwrap_or("");
+    assert!(!summary.contains("skipped"), "every scenario ran, the auth ones included: {summary}");
+    let logs = std::fs::read_to_string(&log_path).expect("server log");
+    assert!(logs.lines().count() > 100, "the server logged the traffic at debug level");
+    assert!(!logs.contains(&token), "the token must never appear in the server's logs");
+    assert!(!logs.contains(&token[6..20]), "not even a slice of it");
+    eprintln!("mlflow client scenarios with token auth: {summary}");
 }

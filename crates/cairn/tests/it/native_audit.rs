@@ -12,33 +12,19 @@ async fn audit_api(backend: Backend) {
     };
     for index in 0..5 {
         let (status, _) = app
-            .post(
-                "/api/2.0/mlflow/experiments/create",
-                json!({"name": format!("audit-{index}")}),
-            )
+            .post("/api/2.0/mlflow/experiments/create", json!({"name": format!("audit-{index}")}))
             .await;
         assert_eq!(status, StatusCode::OK);
     }
-    let (_, body) = app
-        .post("/api/2.0/mlflow/runs/create", json!({"experiment_id": "1"}))
-        .await;
+    let (_, body) = app.post("/api/2.0/mlflow/runs/create", json!({"experiment_id": "1"})).await;
     let run_id = body["run"]["info"]["run_id"].as_str().unwrap().to_string();
 
-    let (status, page) = app
-        .get("/api/v1/audit-events?action=experiment.create&page_size=2")
-        .await;
+    let (status, page) = app.get("/api/v1/audit-events?action=experiment.create&page_size=2").await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert_eq!(page["events"].as_array().unwrap().len(), 2);
-    assert_eq!(
-        page["events"][0]["details"]["name"], "audit-0",
-        "details are JSON objects"
-    );
-    let mut seen: Vec<i64> = page["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["seq"].as_i64().unwrap())
-        .collect();
+    assert_eq!(page["events"][0]["details"]["name"], "audit-0", "details are JSON objects");
+    let mut seen: Vec<i64> =
+        page["events"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()).collect();
     let mut token = page["next_page_token"].as_str().map(str::to_string);
     while let Some(current) = token {
         let (status, page) = app
@@ -47,32 +33,16 @@ async fn audit_api(backend: Backend) {
             ))
             .await;
         assert_eq!(status, StatusCode::OK);
-        seen.extend(
-            page["events"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|e| e["seq"].as_i64().unwrap()),
-        );
+        seen.extend(page["events"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()));
         token = page["next_page_token"].as_str().map(str::to_string);
     }
-    assert_eq!(
-        seen,
-        [1, 2, 3, 4, 5],
-        "pages visit every record once, in order"
-    );
+    assert_eq!(seen, [1, 2, 3, 4, 5], "pages visit every record once, in order");
 
-    let (_, page) = app
-        .get(&format!("/api/v1/audit-events?target=run:{run_id}"))
-        .await;
+    let (_, page) = app.get(&format!("/api/v1/audit-events?target=run:{run_id}")).await;
     assert_eq!(page["events"].as_array().unwrap().len(), 1);
     assert_eq!(page["events"][0]["action"], "run.create");
     let (_, page) = app.get("/api/v1/audit-events?action=run.").await;
-    assert_eq!(
-        page["events"].as_array().unwrap().len(),
-        1,
-        "an action prefix ending in a dot"
-    );
+    assert_eq!(page["events"].as_array().unwrap().len(), 1, "an action prefix ending in a dot");
     let (_, page) = app.get("/api/v1/audit-events?actor=someone-else").await;
     assert!(page["events"].as_array().unwrap().is_empty());
     let (_, page) = app.get("/api/v1/audit-events?since=0&until=1").await;
@@ -116,15 +86,7 @@ async fn openapi_document_describes_the_native_api() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    for expected in [
-        "actor",
-        "action",
-        "target",
-        "since",
-        "until",
-        "page_size",
-        "page_token",
-    ] {
+    for expected in ["actor", "action", "target", "since", "until", "page_size", "page_token"] {
         assert!(parameters.contains(&expected), "{expected} is documented");
     }
     assert!(document["components"]["schemas"]["AuditPage"].is_object());

@@ -8,9 +8,7 @@ use crate::support::{Backend, TestApp};
 async fn health_and_readiness_answer() {
     let app = TestApp::new(Backend::Sqlite).await.expect("sqlite app");
     for path in ["/healthz", "/health", "/readyz", "/version"] {
-        let request = axum::http::Request::get(path)
-            .body(axum::body::Body::empty())
-            .unwrap();
+        let request = axum::http::Request::get(path).body(axum::body::Body::empty()).unwrap();
         let (status, _) = app.request(request).await;
         assert_eq!(status, StatusCode::OK, "{path}");
     }
@@ -23,9 +21,7 @@ async fn health_and_readiness_answer() {
 async fn readiness_fails_when_the_database_is_gone() {
     let app = TestApp::new(Backend::Sqlite).await.expect("sqlite app");
     app.app.store.close().await;
-    let request = axum::http::Request::get("/readyz")
-        .body(axum::body::Body::empty())
-        .unwrap();
+    let request = axum::http::Request::get("/readyz").body(axum::body::Body::empty()).unwrap();
     let (status, _) = app.request(request).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
 }
@@ -33,11 +29,7 @@ async fn readiness_fails_when_the_database_is_gone() {
 #[tokio::test]
 async fn response_carries_a_request_id() {
     let app = TestApp::new(Backend::Sqlite).await.expect("sqlite app");
-    let request = axum::http::Request::get("/healthz")
-        .body(axum::body::Body::empty())
-        .unwrap();
-    let response = tower::ServiceExt::oneshot(app.app.router(), request)
-        .await
-        .unwrap();
+    let request = axum::http::Request::get("/healthz").body(axum::body::Body::empty()).unwrap();
+    let response = tower::ServiceExt::oneshot(app.app.router(), request).await.unwrap();
     assert!(response.headers().contains_key("x-request-id"));
 }

@@ -32,6 +32,11 @@ def rest(method: str, path: str, **kwargs) -> requests.Response:
     Used where the client would hide the server's answer (it splits big batches itself) or
     where the wire shape itself is the contract.
     """
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    if token:
+        headers = dict(kwargs.pop("headers", None) or {})
+        headers.setdefault("Authorization", f"Bearer {token}")
+        kwargs["headers"] = headers
     return requests.request(method, base_url() + path, timeout=60, **kwargs)
 
 

@@ -53,14 +53,21 @@ impl TestApp {
         Self::with_artifacts(backend, false).await
     }
 
+    /// Builds the app with authentication required.
+    pub async fn with_auth(backend: Backend) -> Option<TestApp> {
+        Self::build(backend, false, true).await
+    }
+
     /// Builds the app; with `s3`, artifacts go to the test S3 server (skipped when absent).
     pub async fn with_artifacts(backend: Backend, s3: bool) -> Option<TestApp> {
-        let _ = tracing_subscriber::fmt()
-            .with_test_writer()
-            .with_env_filter("warn")
-            .try_init();
+        Self::build(backend, s3, false).await
+    }
+
+    async fn build(backend: Backend, s3: bool, auth_required: bool) -> Option<TestApp> {
+        let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("warn").try_init();
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = Config::embedded(dir.path().join("data"));
+        config.auth_required = auth_required;
         if backend == Backend::Postgres {
             config.database_url = Some(cairn_store::testsuite::postgres_database_url().await?);
         }
@@ -84,30 +91,14 @@ impl TestApp {
             .database_url
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", config.data_dir.join("cairn.db").display()));
-        Some(TestApp {
-            app,
-            database_url,
-            data_dir: config.data_dir.clone(),
-            _dir: dir,
-        })
+        Some(TestApp { app, database_url, data_dir: config.data_dir.clone(), _dir: dir })
     }
 
     /// Sends one request in-process and returns status and body bytes.
     pub async fn request(&self, request: Request<Body>) -> (StatusCode, Vec<u8>) {
-        let response = self
-            .app
-            .router()
-            .oneshot(request)
-            .await
-            .expect("infallible");
+        let response = self.app.router().oneshot(request).await.expect("infallible");
         let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes()
-            .to_vec();
+        let body = response.into_body().collect().await.expect("body").to_bytes().to_vec();
         (status, body)
     }
 
@@ -122,29 +113,19 @@ impl TestApp {
             .body(Body::from(body.to_string()))
             .expect("request");
         let (status, bytes) = self.request(request).await;
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-        )
+        (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
     }
 
     /// Sends a GET in-process; returns status and parsed JSON.
     pub async fn get(&self, path_and_query: &str) -> (StatusCode, serde_json::Value) {
-        let request = Request::get(path_and_query)
-            .body(Body::empty())
-            .expect("request");
+        let request = Request::get(path_and_query).body(Body::empty()).expect("request");
         let (status, bytes) = self.request(request).await;
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-        )
+        (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
     }
 
     /// Serves on a real socket on 127.0.0.1 (port 0) until the returned handle is dropped.
     pub async fn spawn(&self) -> RunningServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let app = self.app.clone();
@@ -155,11 +136,7 @@ impl TestApp {
             .await
             .expect("serve");
         });
-        RunningServer {
-            address,
-            stop: Some(stop),
-            task: Some(task),
-        }
+        RunningServer { address, stop: Some(stop), task: Some(task) }
     }
 }
 

@@ -1,0 +1,135 @@
+//! `cairn admin bootstrap|user|token …`: identity administration straight against the metadata
+//! database, acting as `system`. Secrets are printed to standard output once and never logged.
+
+use std::io::BufRead;
+
+use anyhow::Context;
+use cairn_domain::audit::RequestContext;
+use cairn_domain::identity::SiteRole;
+use cairn_service::{IdentityService, UserSpec};
+
+use crate::cli::{BootstrapArgs, TokenCommand, UserCommand};
+
+/// Runs `cairn admin bootstrap`.
+pub async fn bootstrap(args: &BootstrapArgs) -> anyhow::Result<()> {
+    let store = crate::connect_store(&args.backend.config()).await?;
+    let identity = IdentityService::new(store.clone());
+    let outcome = identity.bootstrap(&RequestContext::system(), &args.username).await?;
+    store.close().await;
+    match outcome {
+        Some((user, token)) => {
+            println!("created admin '{}'; its token (shown once):\n{token}", user.username);
+            Ok(())
+        }
+        None => {
+            anyhow::bail!("the site already has users; create more with `cairn admin user create`")
+        }
+    }
+}
+
+/// Runs `cairn admin user …`.
+pub async fn user(command: &UserCommand) -> anyhow::Result<()> {
+    let backend = match command {
+        UserCommand::Create(args) => &args.backend,
+        UserCommand::List(backend) => backend,
+        UserCommand::Deactivate(args) | UserCommand::Activate(args) => &args.backend,
+    };
+    let store = crate::connect_store(&backend.config()).await?;
+    let identity = IdentityService::new(store.clone());
+    let context = RequestContext::system();
+    let outcome = match command {
+        UserCommand::Create(args) => {
+            let password = if args.password_stdin {
+                let mut line = String::new();
+                std::io::stdin().lock().read_line(&mut line).context("reading the password")?;
+                Some(line.trim_end_matches(['\r', '\n']).to_string())
+            } else {
+                None
+            };
+            let spec = UserSpec {
+                username: args.username.clone(),
+                site_role: SiteRole::parse(&args.role)?,
+                service_account: args.service_account,
+                password,
+                display_name: args.display_name.clone(),
+                email: args.email.clone(),
+            };
+            identity.create_user(&context, &spec).await.map(|user| {
+                println!(
+                    "created {} '{}' ({})",
+                    kind(user.service_account),
+                    user.username,
+                    user.site_role.as_str()
+                );
+            })
+        }
+        UserCommand::List(_) => identity.list_users().await.map(|users| {
+            println!("{:<32} {:<20} {:<16} {}", "USER", "ROLE", "KIND", "STATUS");
+            for user in users {
+                let status = if user.active { "active" } else { "deactivated" };
+                println!(
+                    "{:<32} {:<20} {:<16} {status}",
+                    user.username,
+                    user.site_role.as_str(),
+                    kind(user.service_account)
+                );
+            }
+        }),
+        UserCommand::Deactivate(args) => identity
+            .set_user_active(&context, &args.username, false)
+            .await
+            .map(|user| println!("deactivated '{}'", user.username)),
+        UserCommand::Activate(args) => identity
+            .set_user_active(&context, &args.username, true)
+            .await
+            .map(|user| println!("activated '{}'", user.username)),
+    };
+    store.close().await;
+    Ok(outcome?)
+}
+
+fn kind(service_account: bool) -> &'static str {
+    if service_account { "service-account" } else { "person" }
+}
+
+/// Runs `cairn admin token …`.
+pub async fn token(command: &TokenCommand) -> anyhow::Result<()> {
+    let backend = match command {
+        TokenCommand::Create(args) => &args.backend,
+        TokenCommand::List(args) => &args.backend,
+        TokenCommand::Revoke(args) => &args.backend,
+    };
+    let store = crate::connect_store(&backend.config()).await?;
+    let identity = IdentityService::new(store.clone());
+    let context = RequestContext::system();
+    let outcome = match command {
+        TokenCommand::Create(args) => identity
+            .create_token(&context, &args.user, &args.name, args.expires_in_days)
+            .await
+            .map(|(info, secret)| {
+                println!("token {} for '{}' (shown once):\n{secret}", info.id, args.user)
+            }),
+        TokenCommand::List(args) => identity.list_tokens(&args.username).await.map(|tokens| {
+            println!("{:<6} {:<24} {:<14} {}", "ID", "NAME", "HINT", "STATUS");
+            for token in tokens {
+                let status = match (token.revoked_at, token.expires_at) {
+                    (Some(_), _) => "revoked".to_string(),
+                    (None, Some(expires)) if expires <= cairn_domain::time::now_millis() => {
+                        "expired".to_string()
+                    }
+                    (None, Some(expires)) => {
+                        format!("expires {}", cairn_domain::time::format_utc(expires))
+                    }
+                    (None, None) => "active".to_string(),
+                };
+                println!("{:<6} {:<24} {:<14} {status}", token.id, token.name, token.hint);
+            }
+        }),
+        TokenCommand::Revoke(args) => identity
+            .revoke_token(&context, args.id, None)
+            .await
+            .map(|()| println!("revoked token {}", args.id)),
+    };
+    store.close().await;
+    Ok(outcome?)
+}
