@@ -15,6 +15,7 @@ use cairn_domain::audit::RequestContext;
 use cairn_service::{Credentials, ServiceError, Services};
 
 use crate::REQUEST_ID_HEADER;
+use crate::context::ProjectScope;
 
 /// Why the header could not be read.
 const MALFORMED: &str =
@@ -89,6 +90,8 @@ pub async fn authenticate(
             Err(error) => return refuse(&path, error),
         },
     };
+    let mut context = context;
+    context.project = request.extensions().get::<ProjectScope>().map(|scope| scope.0.clone());
     request.extensions_mut().insert(context);
     next.run(request).await
 }

@@ -42,12 +42,14 @@ pub fn router(services: Services) -> Router {
         .merge(mlflow::router())
         .merge(native::router())
         .layer(axum::middleware::from_fn_with_state(services.clone(), auth::authenticate));
-    Router::new()
+    let routed = Router::new()
         .merge(ops::router())
         .merge(authenticated)
         .fallback(not_found)
         .with_state(services)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(trace)
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
+    // The project prefix is stripped before routing, so one route table serves both forms.
+    Router::new().fallback_service(tower::ServiceExt::map_request(routed, context::scope_project))
 }

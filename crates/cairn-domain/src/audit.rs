@@ -17,22 +17,29 @@ pub struct RequestContext {
     pub request_id: Option<String>,
     /// The authenticated user, when there is one.
     pub principal: Option<crate::identity::Principal>,
+    /// The project the request is scoped to (`/p/<project>/…`); the default project otherwise.
+    pub project: Option<String>,
 }
 
 impl RequestContext {
     /// Cairn itself acting (migrations, background work, command-line administration).
     pub fn system() -> Self {
-        Self { actor: "system".to_string(), request_id: None, principal: None }
+        Self { actor: "system".to_string(), request_id: None, principal: None, project: None }
     }
 
     /// An unauthenticated caller (only while authentication is disabled).
     pub fn anonymous(request_id: Option<String>) -> Self {
-        Self { actor: "anonymous".to_string(), request_id, principal: None }
+        Self { actor: "anonymous".to_string(), request_id, principal: None, project: None }
     }
 
     /// An authenticated user.
     pub fn user(principal: crate::identity::Principal, request_id: Option<String>) -> Self {
-        Self { actor: principal.username.clone(), request_id, principal: Some(principal) }
+        Self {
+            actor: principal.username.clone(),
+            request_id,
+            principal: Some(principal),
+            project: None,
+        }
     }
 }
 

@@ -135,7 +135,9 @@ pub struct Metric {
 pub struct Experiment {
     /// The decimal id.
     pub experiment_id: ExperimentId,
-    /// The unique name.
+    /// The project it belongs to.
+    pub project_id: i64,
+    /// The name, unique within its project.
     pub name: String,
     /// Where its runs' artifacts live by default.
     pub artifact_location: String,

@@ -207,3 +207,102 @@ pub struct TokenInfo {
     /// When it was revoked, if it was.
     pub revoked_at: Option<i64>,
 }
+
+/// A member's role in a project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ProjectRole {
+    /// Reads everything in the project.
+    Viewer,
+    /// Reads and writes experiments, runs, artifacts and models.
+    Contributor,
+    /// Also manages members and settings.
+    Owner,
+}
+
+/// What an operation needs on a project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Access {
+    /// Reading: viewers and up.
+    Read,
+    /// Changing the system of record: contributors and up.
+    Write,
+    /// Changing members and settings: owners.
+    Manage,
+}
+
+impl ProjectRole {
+    /// The stored and wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProjectRole::Viewer => "viewer",
+            ProjectRole::Contributor => "contributor",
+            ProjectRole::Owner => "owner",
+        }
+    }
+
+    /// Parses a stored or wire name.
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        match raw {
+            "viewer" => Ok(ProjectRole::Viewer),
+            "contributor" => Ok(ProjectRole::Contributor),
+            "owner" => Ok(ProjectRole::Owner),
+            other => Err(DomainError::invalid(format!(
+                "unknown project role '{other}': use owner, contributor or viewer"
+            ))),
+        }
+    }
+
+    /// Whether this role grants `access` (the decision table of project RBAC).
+    pub fn allows(self, access: Access) -> bool {
+        match access {
+            Access::Read => true,
+            Access::Write => self >= ProjectRole::Contributor,
+            Access::Manage => self == ProjectRole::Owner,
+        }
+    }
+}
+
+/// A project: the unit of work and permission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    /// The numeric id.
+    pub id: i64,
+    /// The unique name, used in tracking URIs (`/p/<name>`).
+    pub name: String,
+    /// What it is for.
+    pub description: Option<String>,
+    /// Creation time in epoch milliseconds.
+    pub created_at: i64,
+}
+
+/// The project of MLflow calls that name no other.
+pub const DEFAULT_PROJECT: &str = "default";
+
+/// Checks a project name: the same rules as user names (it appears in URLs).
+pub fn validate_project_name(name: &str) -> Result<(), DomainError> {
+    validate_username(name).map_err(|_| {
+        DomainError::invalid(format!(
+            "invalid project name '{name}': use 1-64 lowercase letters, digits, '.', '_', '-' or '@', starting with a letter or digit"
+        ))
+    })
+}
+
+#[cfg(test)]
+mod rbac_tests {
+    use super::*;
+
+    #[test]
+    fn roles_grant_access_by_rank() {
+        let table = [
+            (ProjectRole::Viewer, [true, false, false]),
+            (ProjectRole::Contributor, [true, true, false]),
+            (ProjectRole::Owner, [true, true, true]),
+        ];
+        for (role, expected) in table {
+            let granted =
+                [Access::Read, Access::Write, Access::Manage].map(|access| role.allows(access));
+            assert_eq!(granted, expected, "{role:?}");
+            assert_eq!(ProjectRole::parse(role.as_str()).unwrap(), role);
+        }
+    }
+}

@@ -4,6 +4,9 @@
 use bytes::Bytes;
 use cairn_artifacts::{ArtifactEntry, ArtifactPath, ArtifactStore, GetOutcome, PutOutcome};
 use cairn_domain::audit::{AuditEntry, RequestContext};
+use cairn_domain::identity::Access;
+
+use crate::Authorizer;
 use cairn_store::Store;
 use futures::Stream;
 
@@ -17,6 +20,7 @@ pub type ArtifactListing = ArtifactEntry;
 pub struct ArtifactService {
     store: ArtifactStore,
     metadata: Store,
+    authz: Authorizer,
 }
 
 /// Parses a proxy path, answering MLflow's "Invalid path" for anything unsafe.
@@ -34,7 +38,7 @@ fn parse_path(raw: &str) -> ServiceResult<ArtifactPath> {
 impl ArtifactService {
     /// Wraps an artifact store.
     pub fn new(store: ArtifactStore, metadata: Store) -> Self {
-        Self { store, metadata }
+        Self { authz: Authorizer::new(metadata.clone()), store, metadata }
     }
 
     /// Streams an upload to `path`; nothing is visible until it completes.
@@ -50,6 +54,7 @@ impl ArtifactService {
         E: std::error::Error + Send + Sync + 'static,
     {
         let path = parse_path(path)?;
+        self.authorize(context, Some(path.as_str()), Access::Write).await?;
         let outcome = self.store.put_stream(&path, body).await?;
         let details = serde_json::json!({"size": outcome.size, "sha256": outcome.sha256});
         let entry = AuditEntry {
@@ -62,8 +67,13 @@ impl ArtifactService {
     }
 
     /// Opens a download of `path`.
-    pub async fn download(&self, path: &str) -> ServiceResult<GetOutcome> {
+    pub async fn download(
+        &self,
+        context: &RequestContext,
+        path: &str,
+    ) -> ServiceResult<GetOutcome> {
         let path = parse_path(path)?;
+        self.authorize(context, Some(path.as_str()), Access::Read).await?;
         self.store.get(&path).await.map_err(|error| {
             let mut mapped = ServiceError::from(error);
             if mapped.kind == cairn_domain::ErrorKind::NotFound {
@@ -74,17 +84,23 @@ impl ArtifactService {
     }
 
     /// Lists one directory level; `None` or an empty path lists the root.
-    pub async fn list(&self, path: Option<&str>) -> ServiceResult<Vec<ArtifactListing>> {
+    pub async fn list(
+        &self,
+        context: &RequestContext,
+        path: Option<&str>,
+    ) -> ServiceResult<Vec<ArtifactListing>> {
         let path = match path.map(|p| p.trim_matches('/')).filter(|p| !p.is_empty()) {
             Some(raw) => Some(parse_path(raw)?),
             None => None,
         };
+        self.authorize(context, path.as_ref().map(|path| path.as_str()), Access::Read).await?;
         Ok(self.store.list(path.as_ref()).await?)
     }
 
     /// Deletes a file or a whole directory.
     pub async fn delete(&self, context: &RequestContext, path: &str) -> ServiceResult<()> {
         let path = parse_path(path)?;
+        self.authorize(context, Some(path.as_str()), Access::Write).await?;
         self.store.delete_prefix(&path).await?;
         let entry = AuditEntry {
             action: "artifact.delete".into(),
@@ -92,6 +108,23 @@ impl ArtifactService {
             details: serde_json::json!({}),
         };
         Ok(self.metadata.record_audit(context, entry).await?)
+    }
+
+    /// Requires `access` to the experiment a proxy path lives under (its first segment); paths
+    /// outside any experiment (the root, say) are for site admins.
+    async fn authorize(
+        &self,
+        context: &RequestContext,
+        path: Option<&str>,
+        access: Access,
+    ) -> ServiceResult<()> {
+        let first = path.and_then(|path| path.split('/').find(|segment| !segment.is_empty()));
+        match first.map(str::parse::<i64>) {
+            Some(Ok(experiment_id)) => {
+                self.authz.require_experiment(context, experiment_id, access).await
+            }
+            _ => self.authz.require_admin(context),
+        }
     }
 
     /// Checks that `path` is a safe relative artifact path, without touching the store.

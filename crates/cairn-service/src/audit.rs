@@ -4,7 +4,7 @@ use cairn_domain::audit::{AuditRecord, RequestContext};
 use cairn_domain::page_token::{decode_offset, encode_offset};
 use cairn_store::{AuditQuery, Store};
 
-use crate::{ServiceError, ServiceResult};
+use crate::{Authorizer, ServiceError, ServiceResult};
 
 /// Most records one page may hold.
 pub const MAX_AUDIT_PAGE: i64 = 1000;
@@ -25,10 +25,11 @@ impl AuditService {
     /// so pages stay stable while new records are appended.
     pub async fn search(
         &self,
-        _context: &RequestContext,
+        context: &RequestContext,
         mut query: AuditQuery,
         page_token: &str,
     ) -> ServiceResult<(Vec<AuditRecord>, Option<String>)> {
+        Authorizer::new(self.store.clone()).require_admin(context)?;
         if !(1..=MAX_AUDIT_PAGE).contains(&query.limit) {
             return Err(ServiceError::invalid(format!(
                 "page_size must be between 1 and {MAX_AUDIT_PAGE}"

@@ -239,12 +239,11 @@ impl IdentityService {
 
     async fn password_login(&self, username: &str, password: &str) -> ServiceResult<Principal> {
         let cache_key = token_digest(&format!("{username}\u{0}{password}"));
-        if let Ok(cache) = self.password_cache.lock() {
-            if let Some((principal, verified_at)) = cache.get(&cache_key) {
-                if verified_at.elapsed() < PASSWORD_CACHE_TTL {
-                    return Ok(principal.clone());
-                }
-            }
+        if let Ok(cache) = self.password_cache.lock()
+            && let Some((principal, verified_at)) = cache.get(&cache_key)
+            && verified_at.elapsed() < PASSWORD_CACHE_TTL
+        {
+            return Ok(principal.clone());
         }
         let Some((user, stored)) = self.store.password_login(username).await? else {
             return Err(unauthenticated());

@@ -4,8 +4,10 @@
 
 mod artifacts;
 mod audit;
+mod authz;
 mod error;
 mod identity;
+mod projects;
 mod tracking;
 
 use cairn_artifacts::ArtifactStore;
@@ -13,12 +15,14 @@ use cairn_store::Store;
 
 pub use artifacts::{ArtifactListing, ArtifactService};
 pub use audit::{AuditService, MAX_AUDIT_PAGE};
+pub use authz::Authorizer;
 pub use cairn_store::{
-    AuditQuery, DatasetSummary, LoggedModelField, LoggedModelSearch, NewLoggedModel, NewRun,
-    RunUpdate,
+    AuditQuery, DatasetSummary, LoggedModelField, LoggedModelSearch, Member, NewLoggedModel,
+    NewRun, RunUpdate,
 };
 pub use error::{ServiceError, ServiceResult};
 pub use identity::{Credentials, IdentityService, UserSpec};
+pub use projects::ProjectService;
 pub use tracking::TrackingService;
 
 /// Every service, cheap to clone, shared by all request handlers.
@@ -32,6 +36,8 @@ pub struct Services {
     pub audit: AuditService,
     /// Users, tokens and authentication.
     pub identity: IdentityService,
+    /// Projects and memberships.
+    pub projects: ProjectService,
     /// Whether every request must authenticate.
     pub auth_required: bool,
     store: Store,
@@ -45,6 +51,7 @@ impl Services {
             artifacts: ArtifactService::new(artifacts, store.clone()),
             audit: AuditService::new(store.clone()),
             identity: IdentityService::new(store.clone()),
+            projects: ProjectService::new(store.clone()),
             auth_required,
             store,
         }

@@ -6,6 +6,7 @@ use cairn_domain::entities::{
     DatasetInput, Experiment, LoggedModel, LoggedModelStatus, Metric, ModelOutput, Param, Run,
     RunInfo, Tag, ViewType,
 };
+use cairn_domain::identity::Access;
 use cairn_domain::ids::ExperimentId;
 use cairn_domain::page_token::{decode_offset, encode_offset};
 use cairn_domain::search::{
@@ -21,6 +22,7 @@ use cairn_store::{
     RunSearch, RunUpdate, Store,
 };
 
+use crate::authz::Authorizer;
 use crate::{ServiceError, ServiceResult};
 
 /// A page of results and the token of the next page, if any.
@@ -30,6 +32,7 @@ pub type Page<T> = (Vec<T>, Option<String>);
 #[derive(Clone)]
 pub struct TrackingService {
     store: Store,
+    authz: Authorizer,
 }
 
 fn next_token(offset: u64, count: usize, has_more: bool) -> Option<String> {
@@ -82,7 +85,23 @@ fn check_experiment_tag(tag: &Tag) -> ServiceResult<()> {
 impl TrackingService {
     /// Wraps the store.
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self { authz: Authorizer::new(store.clone()), store }
+    }
+
+    /// The experiments of `experiment_ids` the caller may read within the request's scope.
+    async fn readable(
+        &self,
+        context: &RequestContext,
+        experiment_ids: &[ExperimentId],
+    ) -> ServiceResult<Vec<ExperimentId>> {
+        let ids = experiment_ids.iter().map(|id| id.0).collect();
+        Ok(self
+            .authz
+            .readable_experiments(context, ids)
+            .await?
+            .into_iter()
+            .map(ExperimentId)
+            .collect())
     }
 
     /// Creates an experiment.
@@ -93,21 +112,34 @@ impl TrackingService {
         artifact_location: Option<&str>,
         tags: &[Tag],
     ) -> ServiceResult<ExperimentId> {
+        let project = self.authz.scoped_project(context).await?;
+        self.authz.require(context, project.id, Access::Write).await?;
         validate_experiment_name(name)?;
         for tag in tags {
             check_experiment_tag(tag)?;
         }
-        Ok(self.store.create_experiment(context, name, artifact_location, tags).await?)
+        Ok(self.store.create_experiment(context, project.id, name, artifact_location, tags).await?)
     }
 
     /// Loads an experiment.
-    pub async fn get_experiment(&self, experiment_id: ExperimentId) -> ServiceResult<Experiment> {
+    pub async fn get_experiment(
+        &self,
+        context: &RequestContext,
+        experiment_id: ExperimentId,
+    ) -> ServiceResult<Experiment> {
+        self.authz.require_experiment(context, experiment_id.0, Access::Read).await?;
         Ok(self.store.get_experiment(experiment_id).await?)
     }
 
     /// Loads an experiment by name.
-    pub async fn get_experiment_by_name(&self, name: &str) -> ServiceResult<Experiment> {
-        Ok(self.store.get_experiment_by_name(name).await?)
+    pub async fn get_experiment_by_name(
+        &self,
+        context: &RequestContext,
+        name: &str,
+    ) -> ServiceResult<Experiment> {
+        let project = self.authz.scoped_project(context).await?;
+        self.authz.require(context, project.id, Access::Read).await?;
+        Ok(self.store.get_experiment_by_name(project.id, name).await?)
     }
 
     /// Soft-deletes an experiment and its runs.
@@ -116,6 +148,7 @@ impl TrackingService {
         context: &RequestContext,
         experiment_id: ExperimentId,
     ) -> ServiceResult<()> {
+        self.authz.require_experiment(context, experiment_id.0, Access::Write).await?;
         Ok(self.store.delete_experiment(context, experiment_id).await?)
     }
 
@@ -125,6 +158,7 @@ impl TrackingService {
         context: &RequestContext,
         experiment_id: ExperimentId,
     ) -> ServiceResult<()> {
+        self.authz.require_experiment(context, experiment_id.0, Access::Write).await?;
         Ok(self.store.restore_experiment(context, experiment_id).await?)
     }
 
@@ -135,6 +169,7 @@ impl TrackingService {
         experiment_id: ExperimentId,
         new_name: &str,
     ) -> ServiceResult<()> {
+        self.authz.require_experiment(context, experiment_id.0, Access::Write).await?;
         validate_experiment_name(new_name)?;
         Ok(self.store.rename_experiment(context, experiment_id, new_name).await?)
     }
@@ -146,6 +181,7 @@ impl TrackingService {
         experiment_id: ExperimentId,
         tag: &Tag,
     ) -> ServiceResult<()> {
+        self.authz.require_experiment(context, experiment_id.0, Access::Write).await?;
         check_experiment_tag(tag)?;
         Ok(self.store.set_experiment_tag(context, experiment_id, tag).await?)
     }
@@ -157,20 +193,25 @@ impl TrackingService {
         experiment_id: ExperimentId,
         key: &str,
     ) -> ServiceResult<()> {
+        self.authz.require_experiment(context, experiment_id.0, Access::Write).await?;
         Ok(self.store.delete_experiment_tag(context, experiment_id, key).await?)
     }
 
     /// Searches experiments with MLflow's grammar.
     pub async fn search_experiments(
         &self,
+        context: &RequestContext,
         filter: &str,
         order_by: &[String],
         view_type: ViewType,
         max_results: i64,
         page_token: &str,
     ) -> ServiceResult<Page<Experiment>> {
+        let project = self.authz.scoped_project(context).await?;
+        self.authz.require(context, project.id, Access::Read).await?;
         let offset = decode_offset(page_token)?;
         let search = ExperimentSearch {
+            project_id: Some(project.id),
             filter: parse_experiment_filter(filter).map_err(search_error)?,
             order_by: parse_experiment_order_by(order_by).map_err(search_error)?,
             view_type,
@@ -188,13 +229,15 @@ impl TrackingService {
         context: &RequestContext,
         mut new_run: NewRun,
     ) -> ServiceResult<Run> {
+        self.authz.require_experiment(context, new_run.experiment_id.0, Access::Write).await?;
         new_run.tags =
             new_run.tags.iter().map(|tag| clean_run_tag(tag, "")).collect::<ServiceResult<_>>()?;
         Ok(self.store.create_run(context, &new_run).await?)
     }
 
     /// Loads a run with its data.
-    pub async fn get_run(&self, run_id: &str) -> ServiceResult<Run> {
+    pub async fn get_run(&self, context: &RequestContext, run_id: &str) -> ServiceResult<Run> {
+        self.authz.require_run(context, run_id, Access::Read).await?;
         Ok(self.store.get_run(run_id).await?)
     }
 
@@ -205,16 +248,19 @@ impl TrackingService {
         run_id: &str,
         update: &RunUpdate,
     ) -> ServiceResult<RunInfo> {
+        self.authz.require_run(context, run_id, Access::Write).await?;
         Ok(self.store.update_run(context, run_id, update).await?)
     }
 
     /// Soft-deletes a run.
     pub async fn delete_run(&self, context: &RequestContext, run_id: &str) -> ServiceResult<()> {
+        self.authz.require_run(context, run_id, Access::Write).await?;
         Ok(self.store.delete_run(context, run_id).await?)
     }
 
     /// Restores a run.
     pub async fn restore_run(&self, context: &RequestContext, run_id: &str) -> ServiceResult<()> {
+        self.authz.require_run(context, run_id, Access::Write).await?;
         Ok(self.store.restore_run(context, run_id).await?)
     }
 
@@ -227,6 +273,7 @@ impl TrackingService {
         params: Vec<Param>,
         tags: Vec<Tag>,
     ) -> ServiceResult<()> {
+        self.authz.require_run(context, run_id, Access::Write).await?;
         // Each distinct key is checked once; timestamps are checked on every point.
         let mut checked_keys = std::collections::HashSet::new();
         for (index, metric) in metrics.iter().enumerate() {
@@ -255,6 +302,7 @@ impl TrackingService {
         run_id: &str,
         metric: Metric,
     ) -> ServiceResult<()> {
+        self.authz.require_run(context, run_id, Access::Write).await?;
         check_metric(&metric, "")?;
         let batch = LogBatch { metrics: vec![metric], ..LogBatch::default() };
         Ok(self.store.log_batch(context, run_id, &batch).await?)
@@ -267,6 +315,7 @@ impl TrackingService {
         run_id: &str,
         param: &Param,
     ) -> ServiceResult<()> {
+        self.authz.require_run(context, run_id, Access::Write).await?;
         let param = clean_param(param, "")?;
         Ok(self.store.log_param(context, run_id, &param).await?)
     }
@@ -278,6 +327,7 @@ impl TrackingService {
         run_id: &str,
         tag: &Tag,
     ) -> ServiceResult<()> {
+        self.authz.require_run(context, run_id, Access::Write).await?;
         let batch = LogBatch { tags: vec![clean_run_tag(tag, "")?], ..LogBatch::default() };
         Ok(self.store.log_batch(context, run_id, &batch).await?)
     }
@@ -289,17 +339,24 @@ impl TrackingService {
         run_id: &str,
         key: &str,
     ) -> ServiceResult<()> {
+        self.authz.require_run(context, run_id, Access::Write).await?;
         Ok(self.store.delete_run_tag(context, run_id, key).await?)
     }
 
     /// Reads a page of a metric's history.
     pub async fn get_metric_history(
         &self,
+        context: &RequestContext,
         run_id: &str,
         key: &str,
         page_token: &str,
         max_results: i64,
     ) -> ServiceResult<Page<Metric>> {
+        // MLflow answers an empty history for an unknown run.
+        if self.store.run_project(run_id).await?.is_none() {
+            return Ok((Vec::new(), None));
+        }
+        self.authz.require_run(context, run_id, Access::Read).await?;
         let offset = decode_offset(page_token)?;
         let page = self.store.get_metric_history(run_id, key, offset, max_results).await?;
         let token = next_token(offset, page.metrics.len(), page.has_more);
@@ -307,8 +364,13 @@ impl TrackingService {
     }
 
     /// Searches runs with MLflow's grammar.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "mirrors the runs/search request fields one to one"
+    )]
     pub async fn search_runs(
         &self,
+        context: &RequestContext,
         experiment_ids: Vec<ExperimentId>,
         filter: &str,
         order_by: &[String],
@@ -316,6 +378,7 @@ impl TrackingService {
         max_results: i64,
         page_token: &str,
     ) -> ServiceResult<Page<Run>> {
+        let experiment_ids = self.readable(context, &experiment_ids).await?;
         let offset = decode_offset(page_token)?;
         let search = RunSearch {
             experiment_ids,
@@ -338,6 +401,7 @@ impl TrackingService {
         datasets: &[DatasetInput],
         model_ids: &[String],
     ) -> ServiceResult<()> {
+        self.authz.require_run(context, run_id, Access::Write).await?;
         Ok(self.store.log_inputs(context, run_id, datasets, model_ids).await?)
     }
 
@@ -348,6 +412,7 @@ impl TrackingService {
         run_id: &str,
         outputs: &[ModelOutput],
     ) -> ServiceResult<()> {
+        self.authz.require_run(context, run_id, Access::Write).await?;
         Ok(self.store.log_outputs(context, run_id, outputs).await?)
     }
 
@@ -357,11 +422,17 @@ impl TrackingService {
         context: &RequestContext,
         new_model: &NewLoggedModel,
     ) -> ServiceResult<LoggedModel> {
+        self.authz.require_experiment(context, new_model.experiment_id.0, Access::Write).await?;
         Ok(self.store.create_logged_model(context, new_model).await?)
     }
 
     /// Loads a logged model.
-    pub async fn get_logged_model(&self, model_id: &str) -> ServiceResult<LoggedModel> {
+    pub async fn get_logged_model(
+        &self,
+        context: &RequestContext,
+        model_id: &str,
+    ) -> ServiceResult<LoggedModel> {
+        self.authz.require_logged_model(context, model_id, Access::Read).await?;
         Ok(self.store.get_logged_model(model_id).await?)
     }
 
@@ -372,6 +443,7 @@ impl TrackingService {
         model_id: &str,
         status: LoggedModelStatus,
     ) -> ServiceResult<LoggedModel> {
+        self.authz.require_logged_model(context, model_id, Access::Write).await?;
         Ok(self.store.finalize_logged_model(context, model_id, status).await?)
     }
 
@@ -382,6 +454,7 @@ impl TrackingService {
         model_id: &str,
         tags: &[Tag],
     ) -> ServiceResult<LoggedModel> {
+        self.authz.require_logged_model(context, model_id, Access::Write).await?;
         self.store.set_logged_model_tags(context, model_id, tags).await?;
         Ok(self.store.get_logged_model(model_id).await?)
     }
@@ -393,6 +466,7 @@ impl TrackingService {
         model_id: &str,
         key: &str,
     ) -> ServiceResult<()> {
+        self.authz.require_logged_model(context, model_id, Access::Write).await?;
         Ok(self.store.delete_logged_model_tag(context, model_id, key).await?)
     }
 
@@ -403,6 +477,7 @@ impl TrackingService {
         model_id: &str,
         params: &[Param],
     ) -> ServiceResult<()> {
+        self.authz.require_logged_model(context, model_id, Access::Write).await?;
         Ok(self.store.log_logged_model_params(context, model_id, params).await?)
     }
 
@@ -412,15 +487,18 @@ impl TrackingService {
         context: &RequestContext,
         model_id: &str,
     ) -> ServiceResult<()> {
+        self.authz.require_logged_model(context, model_id, Access::Write).await?;
         Ok(self.store.delete_logged_model(context, model_id).await?)
     }
 
     /// Searches logged models.
     pub async fn search_logged_models(
         &self,
+        context: &RequestContext,
         mut search: LoggedModelSearch,
         page_token: &str,
     ) -> ServiceResult<Page<LoggedModel>> {
+        search.experiment_ids = self.readable(context, &search.experiment_ids).await?;
         search.offset = decode_offset(page_token)?;
         let offset = search.offset;
         let (models, has_more) = self.store.search_logged_models(&search).await?;
@@ -431,11 +509,15 @@ impl TrackingService {
     /// Samples each run's history of `key` for charts; every run must exist.
     pub async fn sample_metric_histories(
         &self,
+        context: &RequestContext,
         run_ids: &[String],
         key: &str,
         max_results: i64,
         steps: Option<(i64, i64)>,
     ) -> ServiceResult<Vec<Metric>> {
+        for run_id in run_ids {
+            self.authz.require_run(context, run_id, Access::Read).await?;
+        }
         let mut points = Vec::new();
         for run_id in run_ids {
             points.extend(self.store.sample_metric_history(run_id, key, max_results, steps).await?);
@@ -446,18 +528,26 @@ impl TrackingService {
     /// Raw history of `key` across several runs.
     pub async fn metric_history_bulk(
         &self,
+        context: &RequestContext,
         run_ids: &[String],
         key: &str,
         max_results: i64,
     ) -> ServiceResult<Vec<Metric>> {
+        for run_id in run_ids {
+            if self.store.run_project(run_id).await?.is_some() {
+                self.authz.require_run(context, run_id, Access::Read).await?;
+            }
+        }
         Ok(self.store.metric_history_bulk(run_ids, key, max_results).await?)
     }
 
     /// Dataset summaries of experiments.
     pub async fn search_datasets(
         &self,
+        context: &RequestContext,
         experiment_ids: &[ExperimentId],
     ) -> ServiceResult<Vec<DatasetSummary>> {
+        let experiment_ids = self.readable(context, experiment_ids).await?;
         let ids: Vec<i64> = experiment_ids.iter().map(|id| id.0).collect();
         Ok(self.store.search_datasets(&ids).await?)
     }
@@ -469,6 +559,7 @@ impl TrackingService {
         run_id: &str,
         model: serde_json::Value,
     ) -> ServiceResult<()> {
+        self.authz.require_run(context, run_id, Access::Write).await?;
         Ok(self.store.record_logged_model(context, run_id, model).await?)
     }
 }

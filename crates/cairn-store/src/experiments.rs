@@ -14,12 +14,14 @@ use sqlx::any::AnyRow;
 use crate::sql::Sql;
 use crate::{Store, StoreError, StoreResult};
 
-const EXPERIMENT_COLUMNS: &str =
-    "experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time";
+const EXPERIMENT_COLUMNS: &str = "experiment_id, project_id, name, artifact_location, lifecycle_stage, \
+     creation_time, last_update_time";
 
 /// A parsed experiment search.
 #[derive(Debug, Clone, Default)]
 pub struct ExperimentSearch {
+    /// The project searched (all projects when absent).
+    pub project_id: Option<i64>,
     /// Conditions, all of which must hold.
     pub filter: Vec<ExperimentComparison>,
     /// Ordering keys, before the implicit tie-breakers.
@@ -35,6 +37,7 @@ pub struct ExperimentSearch {
 fn experiment_from_row(row: &AnyRow) -> sqlx::Result<Experiment> {
     Ok(Experiment {
         experiment_id: ExperimentId(row.try_get("experiment_id")?),
+        project_id: row.try_get("project_id")?,
         name: row.try_get("name")?,
         artifact_location: row.try_get("artifact_location")?,
         lifecycle_stage: LifecycleStage::from_stored(&row.try_get::<String, _>("lifecycle_stage")?),
@@ -53,6 +56,7 @@ impl Store {
     pub async fn create_experiment(
         &self,
         context: &RequestContext,
+        project_id: i64,
         name: &str,
         artifact_location: Option<&str>,
         tags: &[Tag],
@@ -60,9 +64,10 @@ impl Store {
         let now = now_millis();
         let mut transaction = self.begin().await?;
         let inserted = sqlx::query(
-            "INSERT INTO experiments (name, artifact_location, lifecycle_stage, creation_time, \
-             last_update_time) VALUES ($1, $2, 'active', $3, $3) RETURNING experiment_id",
+            "INSERT INTO experiments (project_id, name, artifact_location, lifecycle_stage, creation_time, \
+             last_update_time) VALUES ($1, $2, $3, 'active', $4, $4) RETURNING experiment_id",
         )
+        .bind(project_id)
         .bind(name)
         .bind(artifact_location.unwrap_or(""))
         .bind(now)
@@ -120,10 +125,15 @@ impl Store {
     }
 
     /// Loads an experiment by its unique name (active or deleted).
-    pub async fn get_experiment_by_name(&self, name: &str) -> StoreResult<Experiment> {
+    pub async fn get_experiment_by_name(
+        &self,
+        project_id: i64,
+        name: &str,
+    ) -> StoreResult<Experiment> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE name = $1"
+            "SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE project_id = $1 AND name = $2"
         )))
+        .bind(project_id)
         .bind(name)
         .fetch_optional(self.reader())
         .await?
@@ -335,6 +345,9 @@ impl Store {
         let mut sql = Sql::new("SELECT ");
         sql.push(EXPERIMENT_COLUMNS).push(" FROM experiments e WHERE ");
         push_view_type(&mut sql, search.view_type, "e.lifecycle_stage");
+        if let Some(project_id) = search.project_id {
+            sql.push(" AND e.project_id = ").bind(project_id);
+        }
         for comparison in &search.filter {
             sql.push(" AND ");
             push_experiment_condition(&mut sql, comparison)?;

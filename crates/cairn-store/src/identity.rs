@@ -146,7 +146,7 @@ impl Store {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let hash: Option<String> = row.try_get("password_hash")?;
-        Ok(hash.map(|hash| user_from_row(&row).map(|user| (user, hash))).transpose()?)
+        hash.map(|hash| user_from_row(&row).map(|user| (user, hash))).transpose()
     }
 
     /// Activates or deactivates a user. Deactivated users cannot authenticate; everything

@@ -46,6 +46,77 @@ pub enum AdminCommand {
     /// API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Projects and their members.
+    #[command(subcommand)]
+    Project(ProjectCommand),
+}
+
+/// `cairn admin project …`.
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    /// Create a project.
+    Create(ProjectCreateArgs),
+    /// List projects.
+    List(BackendArgs),
+    /// Add a member, or change their role (owner, contributor, viewer).
+    SetMember(ProjectMemberArgs),
+    /// Remove a member.
+    RemoveMember(ProjectUserArgs),
+    /// List a project's members.
+    Members(ProjectNameArgs),
+}
+
+/// Flags of `cairn admin project create`.
+#[derive(Debug, Args)]
+pub struct ProjectCreateArgs {
+    /// The project's name (used in tracking URIs: http://host/p/NAME).
+    pub name: String,
+    /// What it is for.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// A user who becomes its first owner.
+    #[arg(long)]
+    pub owner: Option<String>,
+    /// Backends.
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+/// A project, a user and a role.
+#[derive(Debug, Args)]
+pub struct ProjectMemberArgs {
+    /// The project.
+    pub project: String,
+    /// The user.
+    pub user: String,
+    /// The role: owner, contributor or viewer.
+    #[arg(long, default_value = "contributor")]
+    pub role: String,
+    /// Backends.
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+/// A project and a user.
+#[derive(Debug, Args)]
+pub struct ProjectUserArgs {
+    /// The project.
+    pub project: String,
+    /// The user.
+    pub user: String,
+    /// Backends.
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+/// A project name.
+#[derive(Debug, Args)]
+pub struct ProjectNameArgs {
+    /// The project.
+    pub project: String,
+    /// Backends.
+    #[command(flatten)]
+    pub backend: BackendArgs,
 }
 
 /// Flags of `cairn admin bootstrap`.

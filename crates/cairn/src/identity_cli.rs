@@ -5,10 +5,11 @@ use std::io::BufRead;
 
 use anyhow::Context;
 use cairn_domain::audit::RequestContext;
+use cairn_domain::identity::ProjectRole;
 use cairn_domain::identity::SiteRole;
-use cairn_service::{IdentityService, UserSpec};
+use cairn_service::{IdentityService, ProjectService, UserSpec};
 
-use crate::cli::{BootstrapArgs, TokenCommand, UserCommand};
+use crate::cli::{BootstrapArgs, ProjectCommand, TokenCommand, UserCommand};
 
 /// Runs `cairn admin bootstrap`.
 pub async fn bootstrap(args: &BootstrapArgs) -> anyhow::Result<()> {
@@ -64,7 +65,7 @@ pub async fn user(command: &UserCommand) -> anyhow::Result<()> {
             })
         }
         UserCommand::List(_) => identity.list_users().await.map(|users| {
-            println!("{:<32} {:<20} {:<16} {}", "USER", "ROLE", "KIND", "STATUS");
+            println!("{:<32} {:<20} {:<16} STATUS", "USER", "ROLE", "KIND");
             for user in users {
                 let status = if user.active { "active" } else { "deactivated" };
                 println!(
@@ -110,7 +111,7 @@ pub async fn token(command: &TokenCommand) -> anyhow::Result<()> {
                 println!("token {} for '{}' (shown once):\n{secret}", info.id, args.user)
             }),
         TokenCommand::List(args) => identity.list_tokens(&args.username).await.map(|tokens| {
-            println!("{:<6} {:<24} {:<14} {}", "ID", "NAME", "HINT", "STATUS");
+            println!("{:<6} {:<24} {:<14} STATUS", "ID", "NAME", "HINT");
             for token in tokens {
                 let status = match (token.revoked_at, token.expires_at) {
                     (Some(_), _) => "revoked".to_string(),
@@ -129,6 +130,57 @@ pub async fn token(command: &TokenCommand) -> anyhow::Result<()> {
             .revoke_token(&context, args.id, None)
             .await
             .map(|()| println!("revoked token {}", args.id)),
+    };
+    store.close().await;
+    Ok(outcome?)
+}
+
+/// Runs `cairn admin project …`.
+pub async fn project(command: &ProjectCommand) -> anyhow::Result<()> {
+    let backend = match command {
+        ProjectCommand::Create(args) => &args.backend,
+        ProjectCommand::List(backend) => backend,
+        ProjectCommand::SetMember(args) => &args.backend,
+        ProjectCommand::RemoveMember(args) => &args.backend,
+        ProjectCommand::Members(args) => &args.backend,
+    };
+    let store = crate::connect_store(&backend.config()).await?;
+    let projects = ProjectService::new(store.clone());
+    let context = RequestContext::system();
+    let outcome = match command {
+        ProjectCommand::Create(args) => projects
+            .create(&context, &args.name, args.description.as_deref(), args.owner.as_deref())
+            .await
+            .map(|project| {
+                println!(
+                    "created project '{}'; tracking URI suffix: /p/{}",
+                    project.name, project.name
+                )
+            }),
+        ProjectCommand::List(_) => projects.list().await.map(|list| {
+            for project in list {
+                println!("{:<32} {}", project.name, project.description.unwrap_or_default());
+            }
+        }),
+        ProjectCommand::SetMember(args) => match ProjectRole::parse(&args.role) {
+            Ok(role) => {
+                projects.set_member(&context, &args.project, &args.user, role).await.map(|()| {
+                    println!("'{}' is now a {} of '{}'", args.user, role.as_str(), args.project)
+                })
+            }
+            Err(error) => Err(error.into()),
+        },
+        ProjectCommand::RemoveMember(args) => projects
+            .remove_member(&context, &args.project, &args.user)
+            .await
+            .map(|()| println!("removed '{}' from '{}'", args.user, args.project)),
+        ProjectCommand::Members(args) => {
+            projects.members(&context, &args.project).await.map(|members| {
+                for member in members {
+                    println!("{:<32} {}", member.username, member.role.as_str());
+                }
+            })
+        }
     };
     store.close().await;
     Ok(outcome?)

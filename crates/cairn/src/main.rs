@@ -114,6 +114,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Admin(AdminCommand::User(command)) => cairn::identity_cli::user(&command).await,
         Command::Admin(AdminCommand::Token(command)) => cairn::identity_cli::token(&command).await,
+        Command::Admin(AdminCommand::Project(command)) => {
+            cairn::identity_cli::project(&command).await
+        }
         Command::Admin(AdminCommand::Audit(AuditCommand::Verify(args))) => {
             let store = cairn::connect_store(&args.config()).await?;
             let intact = cairn::admin::verify(&store).await?;

@@ -42,9 +42,10 @@ fn guess_content_type(path: &str) -> &'static str {
 /// `GET mlflow-artifacts/artifacts?path=dir`: entries named by basename, as MLflow answers.
 pub async fn list(
     State(services): State<Services>,
+    Caller(context): Caller,
     Query(query): Query<ListQuery>,
 ) -> MlflowResult<Json<Value>> {
-    let entries = services.artifacts.list(query.path.as_deref()).await?;
+    let entries = services.artifacts.list(&context, query.path.as_deref()).await?;
     let mut body = Map::new();
     if !entries.is_empty() {
         let files: Vec<Value> = entries
@@ -68,9 +69,10 @@ pub async fn list(
 /// `GET mlflow-artifacts/artifacts/{path}`: streams the file.
 pub async fn download(
     State(services): State<Services>,
+    Caller(context): Caller,
     Path(path): Path<String>,
 ) -> MlflowResult<Response> {
-    let outcome = services.artifacts.download(&path).await?;
+    let outcome = services.artifacts.download(&context, &path).await?;
     let stream = outcome.stream.map_err(std::io::Error::other);
     let file_name = path.rsplit('/').next().unwrap_or("artifact").replace('"', "");
     Ok((
@@ -123,11 +125,12 @@ fn under(root: &str, relative: &str) -> String {
 /// Lists `relative` under the artifact URI `root_uri`, answering paths relative to that root.
 async fn list_under(
     services: &Services,
+    context: &cairn_domain::audit::RequestContext,
     root_uri: &str,
     relative: &str,
 ) -> MlflowResult<Json<Value>> {
     let root = proxied_root(root_uri)?;
-    let entries = services.artifacts.list(Some(&under(root, relative))).await?;
+    let entries = services.artifacts.list(context, Some(&under(root, relative))).await?;
     let mut body = Map::new();
     body.insert("root_uri".into(), json!(root_uri));
     if !entries.is_empty() {
@@ -153,43 +156,47 @@ async fn list_under(
 /// `GET artifacts/list` (tracking API): entries relative to the run's artifact root.
 pub async fn list_run(
     State(services): State<Services>,
+    Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
-    let run = services.tracking.get_run(&request.run_id()?).await?;
+    let run = services.tracking.get_run(&context, &request.run_id()?).await?;
     let relative = request.string("path")?.unwrap_or_default();
-    list_under(&services, &run.info.artifact_uri, &relative).await
+    list_under(&services, &context, &run.info.artifact_uri, &relative).await
 }
 
 /// `GET logged-models/{model_id}/artifacts/directories`: entries relative to the model's root.
 pub async fn list_logged_model(
     State(services): State<Services>,
+    Caller(context): Caller,
     Path(model_id): Path<String>,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
-    let model = services.tracking.get_logged_model(&model_id).await?;
+    let model = services.tracking.get_logged_model(&context, &model_id).await?;
     let relative = request.string("artifact_directory_path")?.unwrap_or_default();
-    list_under(&services, &model.artifact_uri, &relative).await
+    list_under(&services, &context, &model.artifact_uri, &relative).await
 }
 
 /// `GET logged-models/{model_id}/artifacts/files` (UI): one file of a logged model.
 pub async fn logged_model_file(
     State(services): State<Services>,
+    Caller(context): Caller,
     Path(model_id): Path<String>,
     request: MlflowRequest,
 ) -> MlflowResult<Response> {
-    let model = services.tracking.get_logged_model(&model_id).await?;
+    let model = services.tracking.get_logged_model(&context, &model_id).await?;
     let relative = request.required_string("artifact_file_path")?;
     let path = under(proxied_root(&model.artifact_uri)?, &relative);
-    download(State(services), Path(path)).await
+    download(State(services), Caller(context), Path(path)).await
 }
 
 /// `GET /get-artifact?run_uuid=…&path=…` (UI): one file of a run.
 pub async fn run_file(
     State(services): State<Services>,
+    Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Response> {
-    let run = services.tracking.get_run(&request.run_id()?).await?;
+    let run = services.tracking.get_run(&context, &request.run_id()?).await?;
     let relative = request.required_string("path")?;
     let path = under(proxied_root(&run.info.artifact_uri)?, &relative);
-    download(State(services), Path(path)).await
+    download(State(services), Caller(context), Path(path)).await
 }

@@ -43,6 +43,7 @@ fn metrics_body(metrics: &[cairn_domain::entities::Metric]) -> Json<Value> {
 /// `GET metrics/get-history-bulk-interval`.
 pub async fn history_bulk_interval(
     State(services): State<Services>,
+    Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
     let ids = run_ids(&request, "GetMetricHistoryBulkInterval")?;
@@ -67,25 +68,28 @@ pub async fn history_bulk_interval(
             ));
         }
     };
-    let metrics = services.tracking.sample_metric_histories(&ids, &key, max_results, steps).await?;
+    let metrics =
+        services.tracking.sample_metric_histories(&context, &ids, &key, max_results, steps).await?;
     Ok(metrics_body(&metrics))
 }
 
 /// `GET metrics/get-history-bulk` (UI): raw points, sorted by run, timestamp, step, value.
 pub async fn history_bulk(
     State(services): State<Services>,
+    Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
     let ids = run_ids(&request, "GetMetricHistoryBulk")?;
     let key = request.required_string("metric_key")?;
     let max_results = request.int("max_results")?.unwrap_or(25000).clamp(1, 25000);
-    let metrics = services.tracking.metric_history_bulk(&ids, &key, max_results).await?;
+    let metrics = services.tracking.metric_history_bulk(&context, &ids, &key, max_results).await?;
     Ok(metrics_body(&metrics))
 }
 
 /// `POST experiments/search-datasets` (UI).
 pub async fn search_datasets(
     State(services): State<Services>,
+    Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
     let experiment_ids = request
@@ -93,7 +97,7 @@ pub async fn search_datasets(
         .iter()
         .map(|raw| ExperimentId::parse(raw).map_err(|error| MlflowError::invalid(error.message)))
         .collect::<MlflowResult<Vec<_>>>()?;
-    let summaries = services.tracking.search_datasets(&experiment_ids).await?;
+    let summaries = services.tracking.search_datasets(&context, &experiment_ids).await?;
     let mut body = Map::new();
     if !summaries.is_empty() {
         let items: Vec<Value> = summaries

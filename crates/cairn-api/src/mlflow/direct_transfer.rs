@@ -6,6 +6,8 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use cairn_service::Services;
+
+use crate::context::Caller;
 use serde_json::Value;
 
 use super::error::{MlflowError, MlflowResult};
@@ -43,6 +45,7 @@ pub async fn presigned(
 /// `POST artifacts/presigned-upload-url`.
 pub async fn presigned_upload_url(
     State(services): State<Services>,
+    Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
     let run_id = request.string("run_id")?.filter(|id| !id.is_empty());
@@ -54,8 +57,10 @@ pub async fn presigned_upload_url(
     }
     services.artifacts.validate_path(&path)?;
     let artifact_uri = match (&run_id, &model_id) {
-        (Some(run_id), _) => services.tracking.get_run(run_id).await?.info.artifact_uri,
-        (_, Some(model_id)) => services.tracking.get_logged_model(model_id).await?.artifact_uri,
+        (Some(run_id), _) => services.tracking.get_run(&context, run_id).await?.info.artifact_uri,
+        (_, Some(model_id)) => {
+            services.tracking.get_logged_model(&context, model_id).await?.artifact_uri
+        }
         (None, None) => return Err(missing("run_id")),
     };
     let uri_scheme = scheme(&artifact_uri);
@@ -70,6 +75,7 @@ pub async fn presigned_upload_url(
 /// `POST artifacts/presigned-download-url`.
 pub async fn presigned_download_url(
     State(services): State<Services>,
+    Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
     let run_id = request.required_string("run_id")?;
@@ -81,7 +87,7 @@ pub async fn presigned_download_url(
             "expiration must be between 1 and {MAX_EXPIRATION_SECONDS} seconds (got {expiration})."
         )));
     }
-    let artifact_uri = services.tracking.get_run(&run_id).await?.info.artifact_uri;
+    let artifact_uri = services.tracking.get_run(&context, &run_id).await?.info.artifact_uri;
     let uri_scheme = scheme(&artifact_uri);
     if matches!(uri_scheme, "http" | "https" | "mlflow-artifacts") {
         return Err(MlflowError::invalid(format!(

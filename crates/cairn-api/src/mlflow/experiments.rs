@@ -81,25 +81,28 @@ pub async fn create(
 /// `GET experiments/get`.
 pub async fn get(
     State(services): State<Services>,
+    Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
-    let experiment = services.tracking.get_experiment(experiment_id(&request)?).await?;
+    let experiment = services.tracking.get_experiment(&context, experiment_id(&request)?).await?;
     Ok(Json(json!({ "experiment": wire::experiment(&experiment) })))
 }
 
 /// `GET experiments/get-by-name`.
 pub async fn get_by_name(
     State(services): State<Services>,
+    Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
     let name = request.required_string("experiment_name")?;
-    let experiment = services.tracking.get_experiment_by_name(&name).await?;
+    let experiment = services.tracking.get_experiment_by_name(&context, &name).await?;
     Ok(Json(json!({ "experiment": wire::experiment(&experiment) })))
 }
 
 /// `POST|GET experiments/search`.
 pub async fn search(
     State(services): State<Services>,
+    Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
     let max_results = request.int("max_results")?.unwrap_or(0);
@@ -119,6 +122,7 @@ pub async fn search(
     let (experiments, next) = services
         .tracking
         .search_experiments(
+            &context,
             &filter,
             &order_by,
             view_type(&request, "view_type")?,

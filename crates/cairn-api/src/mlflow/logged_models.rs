@@ -49,9 +49,10 @@ pub async fn create(
 /// `GET logged-models/{model_id}`.
 pub async fn get(
     State(services): State<Services>,
+    Caller(context): Caller,
     Path(model_id): Path<String>,
 ) -> MlflowResult<Json<Value>> {
-    let model = services.tracking.get_logged_model(&model_id).await?;
+    let model = services.tracking.get_logged_model(&context, &model_id).await?;
     Ok(model_body(&model))
 }
 
@@ -154,6 +155,7 @@ fn parse_filter(filter: &str) -> MlflowResult<Vec<(LoggedModelField, Comparator,
 /// `POST logged-models/search`.
 pub async fn search(
     State(services): State<Services>,
+    Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
     let experiment_ids = request
@@ -181,7 +183,8 @@ pub async fn search(
         offset: 0,
     };
     let page_token = request.string("page_token")?.unwrap_or_default();
-    let (models, next) = services.tracking.search_logged_models(search, &page_token).await?;
+    let (models, next) =
+        services.tracking.search_logged_models(&context, search, &page_token).await?;
     let mut body = Map::new();
     body.insert("models".into(), models.iter().map(wire::logged_model).collect());
     if let Some(token) = next {

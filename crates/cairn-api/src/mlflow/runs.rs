@@ -107,9 +107,10 @@ pub async fn create(
 /// `GET runs/get`.
 pub async fn get(
     State(services): State<Services>,
+    Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
-    let run = services.tracking.get_run(&request.run_id()?).await?;
+    let run = services.tracking.get_run(&context, &request.run_id()?).await?;
     Ok(Json(json!({ "run": wire::run(&run) })))
 }
 
@@ -310,6 +311,7 @@ pub async fn log_outputs(
 /// `POST|GET runs/search`.
 pub async fn search(
     State(services): State<Services>,
+    Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
     let max_results = request.int("max_results")?.unwrap_or(1000);
@@ -329,6 +331,7 @@ pub async fn search(
     let (runs, next) = services
         .tracking
         .search_runs(
+            &context,
             experiment_ids,
             &filter,
             &order_by,
@@ -350,6 +353,7 @@ pub async fn search(
 /// `GET metrics/get-history`.
 pub async fn get_history(
     State(services): State<Services>,
+    Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
     let run_id = request.run_id()?;
@@ -364,8 +368,10 @@ pub async fn get_history(
         None => i64::from(i32::MAX),
     };
     let page_token = request.string("page_token")?.unwrap_or_default();
-    let (metrics, next) =
-        services.tracking.get_metric_history(&run_id, &key, &page_token, max_results).await?;
+    let (metrics, next) = services
+        .tracking
+        .get_metric_history(&context, &run_id, &key, &page_token, max_results)
+        .await?;
     let mut body = Map::new();
     if !metrics.is_empty() {
         body.insert("metrics".into(), metrics.iter().map(wire::metric).collect());

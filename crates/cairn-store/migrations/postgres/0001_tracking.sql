@@ -1,11 +1,19 @@
--- Tracking: experiments, runs, params, metrics, tags, datasets, logged models.
+-- Tracking: projects, experiments, runs, params, metrics, tags, datasets, logged models.
+CREATE TABLE projects (
+    id BIGSERIAL PRIMARY KEY,
+    name TEXT COLLATE "C" NOT NULL UNIQUE,
+    description TEXT COLLATE "C",
+    created_at BIGINT NOT NULL
+);
 CREATE TABLE experiments (
     experiment_id BIGSERIAL PRIMARY KEY,
-    name TEXT COLLATE "C" NOT NULL UNIQUE,
+    project_id BIGINT NOT NULL REFERENCES projects(id),
+    name TEXT COLLATE "C" NOT NULL,
     artifact_location TEXT COLLATE "C" NOT NULL,
     lifecycle_stage TEXT COLLATE "C" NOT NULL DEFAULT 'active',
     creation_time BIGINT NOT NULL,
-    last_update_time BIGINT NOT NULL
+    last_update_time BIGINT NOT NULL,
+    UNIQUE (project_id, name)
 );
 CREATE TABLE experiment_tags (
     experiment_id BIGINT NOT NULL REFERENCES experiments(experiment_id),
@@ -132,6 +140,9 @@ CREATE TABLE logged_model_metrics (
     dataset_digest TEXT COLLATE "C" NOT NULL DEFAULT '',
     PRIMARY KEY (model_id, key, step, timestamp, run_uuid, dataset_name, dataset_digest)
 );
-INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time)
-VALUES (0, 'Default', 'mlflow-artifacts:/0', 'active',
+INSERT INTO projects (id, name, description, created_at)
+VALUES (1, 'default', 'The project of MLflow calls that name no other', (EXTRACT(EPOCH FROM now()) * 1000)::BIGINT);
+INSERT INTO experiments (experiment_id, project_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time)
+VALUES (0, 1, 'Default', 'mlflow-artifacts:/0', 'active',
         (EXTRACT(EPOCH FROM now()) * 1000)::BIGINT, (EXTRACT(EPOCH FROM now()) * 1000)::BIGINT);
+SELECT setval(pg_get_serial_sequence('projects', 'id'), 1);

@@ -1,11 +1,19 @@
--- Tracking: experiments, runs, params, metrics, tags, datasets, logged models.
+-- Tracking: projects, experiments, runs, params, metrics, tags, datasets, logged models.
+CREATE TABLE projects (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    description TEXT,
+    created_at INTEGER NOT NULL
+);
 CREATE TABLE experiments (
     experiment_id INTEGER PRIMARY KEY AUTOINCREMENT,
-    name TEXT NOT NULL UNIQUE,
+    project_id INTEGER NOT NULL REFERENCES projects(id),
+    name TEXT NOT NULL,
     artifact_location TEXT NOT NULL,
     lifecycle_stage TEXT NOT NULL DEFAULT 'active',
     creation_time INTEGER NOT NULL,
-    last_update_time INTEGER NOT NULL
+    last_update_time INTEGER NOT NULL,
+    UNIQUE (project_id, name)
 );
 CREATE TABLE experiment_tags (
     experiment_id INTEGER NOT NULL REFERENCES experiments(experiment_id),
@@ -132,6 +140,8 @@ CREATE TABLE logged_model_metrics (
     dataset_digest TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (model_id, key, step, timestamp, run_uuid, dataset_name, dataset_digest)
 );
-INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time)
-VALUES (0, 'Default', 'mlflow-artifacts:/0', 'active',
+INSERT INTO projects (id, name, description, created_at)
+VALUES (1, 'default', 'The project of MLflow calls that name no other', CAST(strftime('%s', 'now') AS INTEGER) * 1000);
+INSERT INTO experiments (experiment_id, project_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time)
+VALUES (0, 1, 'Default', 'mlflow-artifacts:/0', 'active',
         CAST(strftime('%s', 'now') AS INTEGER) * 1000, CAST(strftime('%s', 'now') AS INTEGER) * 1000);

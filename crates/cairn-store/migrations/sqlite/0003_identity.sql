@@ -22,3 +22,10 @@ CREATE TABLE api_tokens (
     revoked_at INTEGER
 );
 CREATE INDEX api_tokens_user ON api_tokens (user_id);
+CREATE TABLE project_members (
+    project_id INTEGER NOT NULL REFERENCES projects(id),
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    role TEXT NOT NULL,
+    PRIMARY KEY (project_id, user_id)
+);
+CREATE INDEX project_members_user ON project_members (user_id);

@@ -14,8 +14,8 @@ pub(super) async fn run(store: &Store) {
 
     let last_seq = before.last().map(|record| record.seq).unwrap_or(0);
     let experiment =
-        store.create_experiment(&ctx(), "conf-audit", None, &[]).await.expect("create");
-    let failed = store.create_experiment(&ctx(), "conf-audit", None, &[]).await;
+        store.create_experiment(&ctx(), 1, "conf-audit", None, &[]).await.expect("create");
+    let failed = store.create_experiment(&ctx(), 1, "conf-audit", None, &[]).await;
     assert!(failed.is_err());
     let after = store.audit_records(last_seq, i64::MIN, 100).await.expect("records");
     assert_eq!(after.len(), 1, "a failed mutation leaves no record");

@@ -23,21 +23,21 @@ async fn default_experiment_exists(store: &Store) {
 
 async fn create_get_rename_delete(store: &Store) {
     let tags = [Tag { key: "team".into(), value: "churn".into() }];
-    let id = store.create_experiment(&ctx(), "conf-exp", None, &tags).await.expect("create");
+    let id = store.create_experiment(&ctx(), 1, "conf-exp", None, &tags).await.expect("create");
     assert!(id.0 > 0, "user experiments are numbered from 1");
     let experiment = store.get_experiment(id).await.expect("get");
     assert_eq!(experiment.artifact_location, format!("mlflow-artifacts:/{id}"));
     assert_eq!(experiment.tags, tags);
-    let duplicate = store.create_experiment(&ctx(), "conf-exp", None, &[]).await.unwrap_err();
+    let duplicate = store.create_experiment(&ctx(), 1, "conf-exp", None, &[]).await.unwrap_err();
     assert_eq!(duplicate.kind(), ErrorKind::AlreadyExists);
     assert_eq!(duplicate.to_string(), "Experiment(name=conf-exp) already exists.");
 
     store.rename_experiment(&ctx(), id, "conf-exp-renamed").await.expect("rename");
     assert_eq!(
-        store.get_experiment_by_name("conf-exp-renamed").await.expect("by name").experiment_id,
+        store.get_experiment_by_name(1, "conf-exp-renamed").await.expect("by name").experiment_id,
         id
     );
-    let missing = store.get_experiment_by_name("conf-exp").await.unwrap_err();
+    let missing = store.get_experiment_by_name(1, "conf-exp").await.unwrap_err();
     assert_eq!(missing.kind(), ErrorKind::NotFound);
 
     store.delete_experiment(&ctx(), id).await.expect("delete");
@@ -45,7 +45,8 @@ async fn create_get_rename_delete(store: &Store) {
         store.get_experiment(id).await.expect("get deleted").lifecycle_stage,
         LifecycleStage::Deleted
     );
-    let reused = store.create_experiment(&ctx(), "conf-exp-renamed", None, &[]).await.unwrap_err();
+    let reused =
+        store.create_experiment(&ctx(), 1, "conf-exp-renamed", None, &[]).await.unwrap_err();
     assert_eq!(reused.kind(), ErrorKind::AlreadyExists, "deleted experiments keep their name");
     store.restore_experiment(&ctx(), id).await.expect("restore");
     let again = store.restore_experiment(&ctx(), id).await.unwrap_err();
@@ -58,7 +59,7 @@ async fn create_get_rename_delete(store: &Store) {
 
 async fn search_orders_and_pages(store: &Store) {
     for name in ["srch-a", "srch-ab", "srch-Abc"] {
-        store.create_experiment(&ctx(), name, None, &[]).await.expect("create");
+        store.create_experiment(&ctx(), 1, name, None, &[]).await.expect("create");
         tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     }
     let search = ExperimentSearch {

@@ -3,6 +3,7 @@
 
 mod audit;
 mod experiments;
+mod projects;
 mod runs;
 mod search;
 
@@ -16,6 +17,7 @@ pub(crate) fn ctx() -> cairn_domain::audit::RequestContext {
         actor: "conformance".into(),
         request_id: Some("test-request".into()),
         principal: None,
+        project: None,
     }
 }
 
@@ -24,6 +26,7 @@ pub async fn run_all(store: &Store) {
     experiments::run(store).await;
     runs::run(store).await;
     search::run(store).await;
+    projects::run(store).await;
     audit::run(store).await;
 }
 

@@ -30,9 +30,11 @@ fn metric(key: &str, value: f64, timestamp: i64, step: i64) -> Metric {
 }
 
 async fn new_run(store: &Store, experiment: &str) -> String {
-    let experiment_id = match store.get_experiment_by_name(experiment).await {
+    let experiment_id = match store.get_experiment_by_name(1, experiment).await {
         Ok(experiment) => experiment.experiment_id,
-        Err(_) => store.create_experiment(&ctx(), experiment, None, &[]).await.expect("experiment"),
+        Err(_) => {
+            store.create_experiment(&ctx(), 1, experiment, None, &[]).await.expect("experiment")
+        }
     };
     let run = store
         .create_run(&ctx(), &NewRun { experiment_id, user_id: "ada".into(), ..NewRun::default() })
@@ -43,7 +45,7 @@ async fn new_run(store: &Store, experiment: &str) -> String {
 
 async fn lifecycle(store: &Store) {
     let experiment_id =
-        store.create_experiment(&ctx(), "conf-runs", None, &[]).await.expect("experiment");
+        store.create_experiment(&ctx(), 1, "conf-runs", None, &[]).await.expect("experiment");
     let run = store
         .create_run(
             &ctx(),

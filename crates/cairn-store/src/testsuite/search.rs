@@ -8,7 +8,7 @@ use crate::{LogBatch, NewRun, RunSearch, Store};
 
 pub(super) async fn run(store: &Store) {
     let experiment_id =
-        store.create_experiment(&ctx(), "conf-search", None, &[]).await.expect("experiment");
+        store.create_experiment(&ctx(), 1, "conf-search", None, &[]).await.expect("experiment");
     let mut ids = Vec::new();
     for index in 0..12_i64 {
         let run = store

@@ -81,6 +81,12 @@ async fn authentication(backend: Backend) {
         email: None,
     };
     identity.create_user(&system, &alice).await.unwrap();
+    app.app
+        .services
+        .projects
+        .set_member(&system, "default", "alice", cairn_domain::identity::ProjectRole::Viewer)
+        .await
+        .unwrap();
     assert_eq!(
         status_with(&app, SEARCH, Some(&basic("alice", "correct horse battery"))).await.0,
         StatusCode::OK

@@ -12,3 +12,4 @@ mod mlflow_client;
 mod mlflow_wire;
 mod native_audit;
 mod ops;
+mod rbac;

@@ -99,6 +99,36 @@ async fn mlflow_client_with_token_auth_and_no_secret_in_logs() {
         let mode = std::fs::metadata(&token_file).expect("metadata").permissions().mode();
         assert_eq!(mode & 0o077, 0, "the token file is private to its owner");
     }
+    // A project with a contributor, a viewer, and a member of another project, made with the CLI.
+    let admin = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .arg("admin")
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .output()
+            .expect("run cairn admin");
+        assert!(
+            output.status.success(),
+            "cairn admin {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    admin(&["project", "create", "churn"]);
+    admin(&["project", "create", "elsewhere"]);
+    let mut member_tokens = Vec::new();
+    for (user, project, role) in [
+        ("contributor", "churn", "contributor"),
+        ("viewer", "churn", "viewer"),
+        ("outsider", "elsewhere", "owner"),
+    ] {
+        admin(&["user", "create", user, "--service-account"]);
+        admin(&["project", "set-member", project, user, "--role", role]);
+        let printed = admin(&["token", "create", "--user", user]);
+        let secret = printed.lines().last().expect("token line").trim().to_string();
+        member_tokens.push((format!("CAIRN_TEST_{}_TOKEN", user.to_uppercase()), secret));
+    }
     let tests_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/mlflow");
     let url = format!("http://127.0.0.1:{port}");
     let client_token = token.clone();
@@ -109,6 +139,8 @@ async fn mlflow_client_with_token_auth_and_no_secret_in_logs() {
             .env("MLFLOW_TRACKING_URI", url)
             .env("MLFLOW_TRACKING_TOKEN", &client_token)
             .env("CAIRN_TEST_AUTH_TOKEN", &client_token)
+            .env("CAIRN_TEST_PROJECT", "churn")
+            .envs(member_tokens)
             .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
             .output()
             .expect("run pytest")

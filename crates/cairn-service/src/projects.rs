@@ -1,0 +1,88 @@
+//! Projects and memberships: the unit of permission. Creating a project takes a site admin;
+//! managing its members takes its owner (or a site admin).
+
+use cairn_domain::audit::RequestContext;
+use cairn_domain::identity::{Access, Project, ProjectRole, validate_project_name};
+use cairn_store::{Member, Store};
+
+use crate::{Authorizer, ServiceResult};
+
+/// Projects and their members.
+#[derive(Clone)]
+pub struct ProjectService {
+    store: Store,
+    authz: Authorizer,
+}
+
+impl ProjectService {
+    /// Wraps the store.
+    pub fn new(store: Store) -> Self {
+        Self { authz: Authorizer::new(store.clone()), store }
+    }
+
+    /// Creates a project; `owner`, if given, becomes its first owner.
+    pub async fn create(
+        &self,
+        context: &RequestContext,
+        name: &str,
+        description: Option<&str>,
+        owner: Option<&str>,
+    ) -> ServiceResult<Project> {
+        self.authz.require_admin(context)?;
+        validate_project_name(name)?;
+        let owner = match owner {
+            Some(username) => Some(self.store.get_user(username).await?),
+            None => None,
+        };
+        let project = self.store.create_project(context, name, description).await?;
+        if let Some(owner) = owner {
+            self.store
+                .set_member(context, &project, owner.id, &owner.username, ProjectRole::Owner)
+                .await?;
+        }
+        Ok(project)
+    }
+
+    /// Lists projects.
+    pub async fn list(&self) -> ServiceResult<Vec<Project>> {
+        Ok(self.store.list_projects().await?)
+    }
+
+    /// Adds a member or changes their role.
+    pub async fn set_member(
+        &self,
+        context: &RequestContext,
+        project: &str,
+        username: &str,
+        role: ProjectRole,
+    ) -> ServiceResult<()> {
+        let project = self.store.get_project(project).await?;
+        self.authz.require(context, project.id, Access::Manage).await?;
+        let user = self.store.get_user(username).await?;
+        Ok(self.store.set_member(context, &project, user.id, &user.username, role).await?)
+    }
+
+    /// Removes a member.
+    pub async fn remove_member(
+        &self,
+        context: &RequestContext,
+        project: &str,
+        username: &str,
+    ) -> ServiceResult<()> {
+        let project = self.store.get_project(project).await?;
+        self.authz.require(context, project.id, Access::Manage).await?;
+        let user = self.store.get_user(username).await?;
+        Ok(self.store.remove_member(context, &project, user.id, &user.username).await?)
+    }
+
+    /// Lists a project's members.
+    pub async fn members(
+        &self,
+        context: &RequestContext,
+        project: &str,
+    ) -> ServiceResult<Vec<Member>> {
+        let project = self.store.get_project(project).await?;
+        self.authz.require(context, project.id, Access::Read).await?;
+        Ok(self.store.list_members(project.id).await?)
+    }
+}

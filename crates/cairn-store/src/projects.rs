@@ -1,0 +1,226 @@
+//! Projects and their members, and the lookups authorisation needs: which project an
+//! experiment, run or logged model belongs to, and what role a user holds in it.
+
+use cairn_domain::DomainError;
+use cairn_domain::audit::RequestContext;
+use cairn_domain::identity::{Project, ProjectRole};
+use cairn_domain::time::now_millis;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::audit::{append, entry};
+use crate::{Store, StoreError, StoreResult};
+
+fn project_from_row(row: &AnyRow) -> StoreResult<Project> {
+    Ok(Project {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// A project member as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The user's name.
+    pub username: String,
+    /// Their role.
+    pub role: ProjectRole,
+}
+
+impl Store {
+    /// Creates a project.
+    pub async fn create_project(
+        &self,
+        context: &RequestContext,
+        name: &str,
+        description: Option<&str>,
+    ) -> StoreResult<Project> {
+        let mut transaction = self.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO projects (name, description, created_at) VALUES ($1, $2, $3) \
+             RETURNING id, name, description, created_at",
+        )
+        .bind(name)
+        .bind(description)
+        .bind(now_millis())
+        .fetch_one(&mut *transaction)
+        .await
+        .map_err(StoreError::from);
+        let row = match inserted {
+            Err(error) if error.is_unique_violation() => {
+                return Err(DomainError::already_exists(format!(
+                    "a project named '{name}' already exists"
+                ))
+                .into());
+            }
+            other => other?,
+        };
+        let project = project_from_row(&row)?;
+        append(
+            &mut transaction,
+            self.dialect,
+            context,
+            entry(
+                "project.create",
+                format!("project:{name}"),
+                serde_json::json!({"description": description}),
+            ),
+        )
+        .await?;
+        transaction.commit().await?;
+        Ok(project)
+    }
+
+    /// Loads a project by name.
+    pub async fn get_project(&self, name: &str) -> StoreResult<Project> {
+        let row =
+            sqlx::query("SELECT id, name, description, created_at FROM projects WHERE name = $1")
+                .bind(name)
+                .fetch_optional(self.reader())
+                .await?
+                .ok_or_else(|| {
+                    StoreError::from(DomainError::not_found(format!("no project named '{name}'")))
+                })?;
+        project_from_row(&row)
+    }
+
+    /// Lists projects by name.
+    pub async fn list_projects(&self) -> StoreResult<Vec<Project>> {
+        let rows =
+            sqlx::query("SELECT id, name, description, created_at FROM projects ORDER BY name")
+                .fetch_all(self.reader())
+                .await?;
+        rows.iter().map(project_from_row).collect()
+    }
+
+    /// Adds a member or changes their role.
+    pub async fn set_member(
+        &self,
+        context: &RequestContext,
+        project: &Project,
+        user_id: i64,
+        username: &str,
+        role: ProjectRole,
+    ) -> StoreResult<()> {
+        let mut transaction = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO project_members (project_id, user_id, role) VALUES ($1, $2, $3) \
+             ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role",
+        )
+        .bind(project.id)
+        .bind(user_id)
+        .bind(role.as_str())
+        .execute(&mut *transaction)
+        .await?;
+        let details = serde_json::json!({"user": username, "role": role.as_str()});
+        append(
+            &mut transaction,
+            self.dialect,
+            context,
+            entry("project.member.set", format!("project:{}", project.name), details),
+        )
+        .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// Removes a member.
+    pub async fn remove_member(
+        &self,
+        context: &RequestContext,
+        project: &Project,
+        user_id: i64,
+        username: &str,
+    ) -> StoreResult<()> {
+        let mut transaction = self.begin().await?;
+        let removed =
+            sqlx::query("DELETE FROM project_members WHERE project_id = $1 AND user_id = $2")
+                .bind(project.id)
+                .bind(user_id)
+                .execute(&mut *transaction)
+                .await?;
+        if removed.rows_affected() == 0 {
+            return Err(DomainError::not_found(format!(
+                "'{username}' is not a member of project '{}'",
+                project.name
+            ))
+            .into());
+        }
+        let details = serde_json::json!({"user": username});
+        append(
+            &mut transaction,
+            self.dialect,
+            context,
+            entry("project.member.remove", format!("project:{}", project.name), details),
+        )
+        .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// Lists a project's members by name.
+    pub async fn list_members(&self, project_id: i64) -> StoreResult<Vec<Member>> {
+        let rows = sqlx::query(
+            "SELECT u.username, m.role FROM project_members m JOIN users u ON u.id = m.user_id \
+             WHERE m.project_id = $1 ORDER BY u.username",
+        )
+        .bind(project_id)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Member {
+                    username: row.try_get("username")?,
+                    role: ProjectRole::parse(&row.try_get::<String, _>("role")?)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The role a user holds in a project, if any.
+    pub async fn member_role(
+        &self,
+        project_id: i64,
+        user_id: i64,
+    ) -> StoreResult<Option<ProjectRole>> {
+        let role: Option<String> = sqlx::query_scalar(
+            "SELECT role FROM project_members WHERE project_id = $1 AND user_id = $2",
+        )
+        .bind(project_id)
+        .bind(user_id)
+        .fetch_optional(self.reader())
+        .await?;
+        Ok(role.map(|role| ProjectRole::parse(&role)).transpose()?)
+    }
+
+    /// The project of an experiment, if the experiment exists.
+    pub async fn experiment_project(&self, experiment_id: i64) -> StoreResult<Option<i64>> {
+        Ok(sqlx::query_scalar("SELECT project_id FROM experiments WHERE experiment_id = $1")
+            .bind(experiment_id)
+            .fetch_optional(self.reader())
+            .await?)
+    }
+
+    /// The project of a run, if the run exists.
+    pub async fn run_project(&self, run_id: &str) -> StoreResult<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT e.project_id FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id WHERE r.run_uuid = $1",
+        )
+        .bind(run_id)
+        .fetch_optional(self.reader())
+        .await?)
+    }
+
+    /// The project of a logged model, if it exists.
+    pub async fn logged_model_project(&self, model_id: &str) -> StoreResult<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT e.project_id FROM logged_models m JOIN experiments e ON e.experiment_id = m.experiment_id \
+             WHERE m.model_id = $1",
+        )
+        .bind(model_id)
+        .fetch_optional(self.reader())
+        .await?)
+    }
+}
