@@ -5,6 +5,9 @@ mod auth;
 pub mod context;
 pub mod mlflow;
 pub mod native;
+mod routes;
+
+pub use routes::{Needs, RouteSpec};
 mod ops;
 
 use axum::Router;
@@ -27,6 +30,14 @@ async fn not_found() -> impl IntoResponse {
     )
 }
 
+/// Every authenticated route with what it needs, taken from the same tables the router is
+/// built from.
+pub fn route_table() -> Vec<RouteSpec> {
+    let (_, mut specs) = mlflow::routes().into_parts();
+    specs.extend(native::routes().1);
+    specs
+}
+
 /// Builds the whole HTTP application.
 pub fn router(services: Services) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
@@ -38,9 +49,11 @@ pub fn router(services: Services) -> Router {
             .unwrap_or("-");
         tracing::info_span!("request", request.id = %id, http.method = %request.method(), http.path = %request.uri().path())
     });
+    let (mlflow_routes, _) = mlflow::routes().into_parts();
+    let (native_routes, _) = native::routes();
     let authenticated = Router::new()
-        .merge(mlflow::router())
-        .merge(native::router())
+        .merge(mlflow_routes)
+        .merge(native_routes)
         .layer(axum::middleware::from_fn_with_state(services.clone(), auth::authenticate));
     let routed = Router::new()
         .merge(ops::router())

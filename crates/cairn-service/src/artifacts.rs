@@ -127,6 +127,18 @@ impl ArtifactService {
         }
     }
 
+    /// Checks that `path` is safe and that the caller has `access` to it, without touching the
+    /// store (for endpoints that refuse the transfer itself).
+    pub async fn check_access(
+        &self,
+        context: &RequestContext,
+        path: &str,
+        access: Access,
+    ) -> ServiceResult<()> {
+        let path = parse_path(path)?;
+        self.authorize(context, Some(path.as_str()), access).await
+    }
+
     /// Checks that `path` is a safe relative artifact path, without touching the store.
     pub fn validate_path(&self, path: &str) -> ServiceResult<()> {
         parse_path(path).map(|_| ())

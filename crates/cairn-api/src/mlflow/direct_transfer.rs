@@ -5,6 +5,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use cairn_domain::identity::Access;
 use cairn_service::Services;
 
 use crate::context::Caller;
@@ -27,18 +28,20 @@ fn scheme(uri: &str) -> &str {
 /// `POST mlflow-artifacts/mpu/{create,complete,abort}/{path}`.
 pub async fn multipart(
     State(services): State<Services>,
+    Caller(context): Caller,
     Path(path): Path<String>,
 ) -> MlflowResult<Json<Value>> {
-    services.artifacts.validate_path(&path)?;
+    services.artifacts.check_access(&context, &path, Access::Write).await?;
     Err(not_implemented("Multipart upload is not supported for the current artifact repository"))
 }
 
 /// `GET mlflow-artifacts/presigned/{path}`.
 pub async fn presigned(
     State(services): State<Services>,
+    Caller(context): Caller,
     Path(path): Path<String>,
 ) -> MlflowResult<Json<Value>> {
-    services.artifacts.validate_path(&path)?;
+    services.artifacts.check_access(&context, &path, Access::Read).await?;
     Err(not_implemented("Multipart download is not supported for the current artifact repository"))
 }
 

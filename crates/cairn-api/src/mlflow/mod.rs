@@ -11,76 +11,85 @@ mod request;
 mod runs;
 mod wire;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
-use cairn_service::Services;
 use serde_json::json;
 
 pub use error::{MlflowError, MlflowResult};
 
+use crate::routes::{Needs, RouteTable};
+
 /// The tracking and logged-model routes, relative to `/api/2.0/mlflow`.
-fn tracking_routes() -> Router<Services> {
-    Router::new()
-        .route("/experiments/create", post(experiments::create))
-        .route("/experiments/get", get(experiments::get))
-        .route("/experiments/get-by-name", get(experiments::get_by_name))
-        .route("/experiments/search", post(experiments::search).get(experiments::search))
-        .route("/experiments/delete", post(experiments::delete))
-        .route("/experiments/restore", post(experiments::restore))
-        .route("/experiments/update", post(experiments::update))
-        .route("/experiments/set-experiment-tag", post(experiments::set_tag))
-        .route("/experiments/delete-experiment-tag", post(experiments::delete_tag))
-        .route("/runs/create", post(runs::create))
-        .route("/runs/get", get(runs::get))
-        .route("/runs/update", post(runs::update))
-        .route("/runs/delete", post(runs::delete))
-        .route("/runs/restore", post(runs::restore))
-        .route("/runs/log-metric", post(runs::log_metric))
-        .route("/runs/log-parameter", post(runs::log_param))
-        .route("/runs/set-tag", post(runs::set_tag))
-        .route("/runs/delete-tag", post(runs::delete_tag))
-        .route("/runs/log-batch", post(runs::log_batch))
-        .route("/runs/log-inputs", post(runs::log_inputs))
-        .route("/runs/outputs", post(runs::log_outputs))
-        .route("/runs/search", post(runs::search).get(runs::search))
-        .route("/metrics/get-history", get(runs::get_history))
-        .route("/metrics/get-history-bulk-interval", get(charts::history_bulk_interval))
-        .route("/metrics/get-history-bulk", get(charts::history_bulk))
-        .route("/experiments/search-datasets", post(charts::search_datasets))
-        .route("/runs/log-model", post(charts::log_model))
-        .route("/artifacts/list", get(artifacts::list_run))
-        .route("/logged-models", post(logged_models::create))
-        .route("/logged-models/search", post(logged_models::search))
-        .route(
-            "/logged-models/{model_id}",
-            get(logged_models::get).patch(logged_models::finalize).delete(logged_models::delete),
+fn tracking_routes() -> RouteTable {
+    use Needs::{Authenticated, Read, Write};
+    RouteTable::new()
+        .add("POST", "/experiments/create", Write, experiments::create)
+        .add("GET", "/experiments/get", Read, experiments::get)
+        .add("GET", "/experiments/get-by-name", Read, experiments::get_by_name)
+        .add("POST", "/experiments/search", Read, experiments::search)
+        .add("GET", "/experiments/search", Read, experiments::search)
+        .add("POST", "/experiments/delete", Write, experiments::delete)
+        .add("POST", "/experiments/restore", Write, experiments::restore)
+        .add("POST", "/experiments/update", Write, experiments::update)
+        .add("POST", "/experiments/set-experiment-tag", Write, experiments::set_tag)
+        .add("POST", "/experiments/delete-experiment-tag", Write, experiments::delete_tag)
+        .add("POST", "/experiments/search-datasets", Read, charts::search_datasets)
+        .add("POST", "/runs/create", Write, runs::create)
+        .add("GET", "/runs/get", Read, runs::get)
+        .add("POST", "/runs/update", Write, runs::update)
+        .add("POST", "/runs/delete", Write, runs::delete)
+        .add("POST", "/runs/restore", Write, runs::restore)
+        .add("POST", "/runs/log-metric", Write, runs::log_metric)
+        .add("POST", "/runs/log-parameter", Write, runs::log_param)
+        .add("POST", "/runs/set-tag", Write, runs::set_tag)
+        .add("POST", "/runs/delete-tag", Write, runs::delete_tag)
+        .add("POST", "/runs/log-batch", Write, runs::log_batch)
+        .add("POST", "/runs/log-inputs", Write, runs::log_inputs)
+        .add("POST", "/runs/outputs", Write, runs::log_outputs)
+        .add("POST", "/runs/log-model", Write, charts::log_model)
+        .add("POST", "/runs/search", Read, runs::search)
+        .add("GET", "/runs/search", Read, runs::search)
+        .add("GET", "/metrics/get-history", Read, runs::get_history)
+        .add("GET", "/metrics/get-history-bulk-interval", Read, charts::history_bulk_interval)
+        .add("GET", "/metrics/get-history-bulk", Read, charts::history_bulk)
+        .add("GET", "/artifacts/list", Read, artifacts::list_run)
+        // Never writes: the lookup is authorised, then proxied storage is refused as in MLflow.
+        .add("POST", "/artifacts/presigned-upload-url", Read, direct_transfer::presigned_upload_url)
+        .add(
+            "POST",
+            "/artifacts/presigned-download-url",
+            Read,
+            direct_transfer::presigned_download_url,
         )
-        .route("/logged-models/{model_id}/tags", axum::routing::patch(logged_models::set_tags))
-        .route(
-            "/logged-models/{model_id}/tags/{tag_key}",
-            axum::routing::delete(logged_models::delete_tag),
+        .add("POST", "/logged-models", Write, logged_models::create)
+        .add("POST", "/logged-models/search", Read, logged_models::search)
+        .add("GET", "/logged-models/{model_id}", Read, logged_models::get)
+        .add("PATCH", "/logged-models/{model_id}", Write, logged_models::finalize)
+        .add("DELETE", "/logged-models/{model_id}", Write, logged_models::delete)
+        .add("PATCH", "/logged-models/{model_id}/tags", Write, logged_models::set_tags)
+        .add("DELETE", "/logged-models/{model_id}/tags/{tag_key}", Write, logged_models::delete_tag)
+        .add("POST", "/logged-models/{model_id}/params", Write, logged_models::log_params)
+        .add(
+            "GET",
+            "/logged-models/{model_id}/artifacts/directories",
+            Read,
+            artifacts::list_logged_model,
         )
-        .route("/logged-models/{model_id}/params", post(logged_models::log_params))
-        .route("/logged-models/{model_id}/artifacts/directories", get(artifacts::list_logged_model))
-        .route("/logged-models/{model_id}/artifacts/files", get(artifacts::logged_model_file))
-        .route("/artifacts/presigned-upload-url", post(direct_transfer::presigned_upload_url))
-        .route("/artifacts/presigned-download-url", post(direct_transfer::presigned_download_url))
-        .route("/server-info", get(server_info))
+        .add("GET", "/logged-models/{model_id}/artifacts/files", Read, artifacts::logged_model_file)
+        .add("GET", "/server-info", Authenticated, server_info)
 }
 
 /// The artifact proxy routes, relative to `/api/2.0/mlflow-artifacts`.
-fn artifact_routes() -> Router<Services> {
-    Router::new()
-        .route("/artifacts", get(artifacts::list))
-        .route(
-            "/artifacts/{*path}",
-            get(artifacts::download).put(artifacts::upload).delete(artifacts::delete),
-        )
-        .route("/mpu/create/{*path}", post(direct_transfer::multipart))
-        .route("/mpu/complete/{*path}", post(direct_transfer::multipart))
-        .route("/mpu/abort/{*path}", post(direct_transfer::multipart))
-        .route("/presigned/{*path}", get(direct_transfer::presigned))
+fn artifact_routes() -> RouteTable {
+    use Needs::{Read, Write};
+    RouteTable::new()
+        .add("GET", "/artifacts", Read, artifacts::list)
+        .add("GET", "/artifacts/{*path}", Read, artifacts::download)
+        .add("PUT", "/artifacts/{*path}", Write, artifacts::upload)
+        .add("DELETE", "/artifacts/{*path}", Write, artifacts::delete)
+        .add("POST", "/mpu/create/{*path}", Write, direct_transfer::multipart)
+        .add("POST", "/mpu/complete/{*path}", Write, direct_transfer::multipart)
+        .add("POST", "/mpu/abort/{*path}", Write, direct_transfer::multipart)
+        .add("GET", "/presigned/{*path}", Read, direct_transfer::presigned)
         .layer(DefaultBodyLimit::disable())
 }
 
@@ -96,14 +105,15 @@ async fn server_info() -> axum::Json<serde_json::Value> {
     }))
 }
 
-/// Every MLflow route, mounted under `/api` and `/ajax-api`, versions 2.0 and 3.0.
-pub fn router() -> Router<Services> {
-    let mut router = Router::new();
+/// Every MLflow route, mounted under `/api` and `/ajax-api`, versions 2.0 and 3.0, with the
+/// declaration of what each needs.
+pub fn routes() -> RouteTable {
+    let mut table = RouteTable::new();
     for prefix in ["/api", "/ajax-api"] {
         for version in ["2.0", "3.0"] {
-            router = router.nest(&format!("{prefix}/{version}/mlflow"), tracking_routes());
+            table = table.nest(&format!("{prefix}/{version}/mlflow"), tracking_routes());
         }
-        router = router.nest(&format!("{prefix}/2.0/mlflow-artifacts"), artifact_routes());
+        table = table.nest(&format!("{prefix}/2.0/mlflow-artifacts"), artifact_routes());
     }
-    router.route("/get-artifact", get(artifacts::run_file))
+    table.add("GET", "/get-artifact", Needs::Read, artifacts::run_file)
 }

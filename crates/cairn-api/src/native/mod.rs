@@ -15,6 +15,8 @@ use utoipa_axum::routes;
 
 pub use error::{ApiError, ApiResult};
 
+use crate::routes::{Needs, RouteSpec};
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Cairn native API", description = "The system of record's own API: audit now; identity, projects, registry, deployments and monitoring as they land."),
@@ -22,13 +24,45 @@ pub use error::{ApiError, ApiResult};
 )]
 struct ApiDoc;
 
-/// The native routes and their OpenAPI document, mounted at `/api/v1`.
-pub fn router() -> Router<Services> {
+/// What each native operation needs; every path of the OpenAPI document must appear here
+/// (the permission-matrix test fails on a path without a rule).
+pub fn needs_for(method: &str, path: &str) -> Option<Needs> {
+    match (method, path) {
+        ("GET", "/api/v1/audit-events") => Some(Needs::Admin),
+        ("GET", "/api/v1/openapi.json") => Some(Needs::Authenticated),
+        _ => None,
+    }
+}
+
+/// The native routes with their declarations (taken from the OpenAPI document the router
+/// produces), mounted at `/api/v1`.
+pub fn routes() -> (Router<Services>, Vec<RouteSpec>) {
     let (routes, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(audit::search))
         .split_for_parts();
     document.servers = Some(vec![utoipa::openapi::Server::new("/api/v1")]);
     let document = std::sync::Arc::new(document);
+    let mut specs = vec![RouteSpec {
+        method: "GET",
+        path: "/api/v1/openapi.json".into(),
+        needs: Needs::Authenticated,
+    }];
+    for (path, item) in &document.paths.paths {
+        let full = format!("/api/v1{path}");
+        let methods: [(&'static str, bool); 5] = [
+            ("GET", item.get.is_some()),
+            ("POST", item.post.is_some()),
+            ("PUT", item.put.is_some()),
+            ("PATCH", item.patch.is_some()),
+            ("DELETE", item.delete.is_some()),
+        ];
+        for (method, present) in methods {
+            if present {
+                let needs = needs_for(method, &full).unwrap_or(Needs::Admin);
+                specs.push(RouteSpec { method, path: full.clone(), needs });
+            }
+        }
+    }
     let openapi = Router::new().route(
         "/openapi.json",
         get(move || {
@@ -36,5 +70,5 @@ pub fn router() -> Router<Services> {
             async move { Json(document.as_ref().clone()) }
         }),
     );
-    Router::new().nest("/api/v1", routes.merge(openapi))
+    (Router::new().nest("/api/v1", routes.merge(openapi)), specs)
 }

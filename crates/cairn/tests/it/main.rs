@@ -12,4 +12,5 @@ mod mlflow_client;
 mod mlflow_wire;
 mod native_audit;
 mod ops;
+mod permission_matrix;
 mod rbac;

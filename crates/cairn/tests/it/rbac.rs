@@ -11,11 +11,11 @@ use serde_json::json;
 
 use crate::support::{Backend, TestApp};
 
-struct Fixture {
-    experiment_id: String,
-    run_id: String,
-    model_id: String,
-    tokens: Vec<(&'static str, String)>,
+pub(crate) struct Fixture {
+    pub(crate) experiment_id: String,
+    pub(crate) run_id: String,
+    pub(crate) model_id: String,
+    pub(crate) tokens: Vec<(&'static str, String)>,
 }
 
 async fn call(
@@ -40,7 +40,7 @@ async fn call(
     (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
 }
 
-async fn fixture(app: &TestApp) -> Fixture {
+pub(crate) async fn fixture(app: &TestApp) -> Fixture {
     let system = RequestContext::system();
     let services = &app.app.services;
     let (_, admin_token) = services.identity.bootstrap(&system, "admin").await.unwrap().unwrap();
