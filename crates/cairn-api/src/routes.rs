@@ -16,6 +16,8 @@ pub enum Needs {
     Read,
     /// Write access to the project the request touches.
     Write,
+    /// Owner access to the project the request touches (members, settings).
+    Manage,
     /// A site admin.
     Admin,
 }

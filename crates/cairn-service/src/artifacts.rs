@@ -74,13 +74,23 @@ impl ArtifactService {
     ) -> ServiceResult<GetOutcome> {
         let path = parse_path(path)?;
         self.authorize(context, Some(path.as_str()), Access::Read).await?;
-        self.store.get(&path).await.map_err(|error| {
+        let outcome = self.store.get(&path).await.map_err(|error| {
             let mut mapped = ServiceError::from(error);
             if mapped.kind == cairn_domain::ErrorKind::NotFound {
                 mapped.message = format!("No such artifact: '{}'", path.as_str());
             }
             mapped
-        })
+        })?;
+        // A download with credentials is a sensitive read: who fetched which file is recorded.
+        if context.principal.is_some() {
+            let entry = AuditEntry {
+                action: "artifact.read".into(),
+                target: format!("artifact:{}", path.as_str()),
+                details: serde_json::json!({"size": outcome.size}),
+            };
+            self.metadata.record_audit(context, entry).await?;
+        }
+        Ok(outcome)
     }
 
     /// Lists one directory level; `None` or an empty path lists the root.

@@ -66,6 +66,7 @@ pub struct UserSpec {
 #[derive(Clone)]
 pub struct IdentityService {
     store: Store,
+    authz: crate::Authorizer,
     password_cache: Arc<Mutex<HashMap<String, (Principal, Instant)>>>,
 }
 
@@ -86,7 +87,11 @@ fn new_secret() -> String {
 impl IdentityService {
     /// Wraps the store.
     pub fn new(store: Store) -> Self {
-        Self { store, password_cache: Arc::new(Mutex::new(HashMap::new())) }
+        Self {
+            authz: crate::Authorizer::new(store.clone()),
+            store,
+            password_cache: Arc::new(Mutex::new(HashMap::new())),
+        }
     }
 
     /// Creates the first admin and a token for it, if the site has no users yet. Returns the
@@ -118,6 +123,7 @@ impl IdentityService {
         context: &RequestContext,
         spec: &UserSpec,
     ) -> ServiceResult<User> {
+        self.authz.require_admin(context)?;
         validate_username(&spec.username)?;
         if spec.service_account && spec.password.is_some() {
             return Err(ServiceError::invalid(
@@ -148,8 +154,9 @@ impl IdentityService {
         Ok(self.store.get_user(username).await?)
     }
 
-    /// Lists users.
-    pub async fn list_users(&self) -> ServiceResult<Vec<User>> {
+    /// Lists users (site admins only).
+    pub async fn list_users(&self, context: &RequestContext) -> ServiceResult<Vec<User>> {
+        self.authz.require_admin(context)?;
         Ok(self.store.list_users().await?)
     }
 
@@ -160,6 +167,7 @@ impl IdentityService {
         username: &str,
         active: bool,
     ) -> ServiceResult<User> {
+        self.authz.require_admin(context)?;
         let user = self.store.set_user_active(context, username, active).await?;
         if let Ok(mut cache) = self.password_cache.lock() {
             cache.retain(|_, (principal, _)| principal.username != username);
@@ -175,6 +183,7 @@ impl IdentityService {
         name: &str,
         expires_in_days: Option<u32>,
     ) -> ServiceResult<(TokenInfo, String)> {
+        self.require_self_or_admin(context, username)?;
         let user = self.store.get_user(username).await?;
         if !user.active {
             return Err(ServiceError::invalid(format!("user '{username}' is deactivated")));
@@ -199,7 +208,12 @@ impl IdentityService {
     }
 
     /// Lists a user's tokens (never their secrets).
-    pub async fn list_tokens(&self, username: &str) -> ServiceResult<Vec<TokenInfo>> {
+    pub async fn list_tokens(
+        &self,
+        context: &RequestContext,
+        username: &str,
+    ) -> ServiceResult<Vec<TokenInfo>> {
+        self.require_self_or_admin(context, username)?;
         let user = self.store.get_user(username).await?;
         Ok(self.store.list_tokens(user.id).await?)
     }
@@ -211,11 +225,24 @@ impl IdentityService {
         token_id: i64,
         owner: Option<&str>,
     ) -> ServiceResult<()> {
+        if let Some(username) = owner {
+            self.require_self_or_admin(context, username)?;
+        } else {
+            self.authz.require_admin(context)?;
+        }
         let owner_id = match owner {
             Some(username) => Some(self.store.get_user(username).await?.id),
             None => None,
         };
         Ok(self.store.revoke_token(context, token_id, owner_id).await?)
+    }
+
+    /// Allows a user to act on their own tokens, and site admins on anyone's.
+    fn require_self_or_admin(&self, context: &RequestContext, username: &str) -> ServiceResult<()> {
+        if context.principal.as_ref().is_some_and(|principal| principal.username == username) {
+            return Ok(());
+        }
+        self.authz.require_admin(context)
     }
 
     /// Authenticates credentials; an unknown, revoked or expired secret is `Unauthenticated`.

@@ -43,9 +43,21 @@ impl ProjectService {
         Ok(project)
     }
 
-    /// Lists projects.
-    pub async fn list(&self) -> ServiceResult<Vec<Project>> {
-        Ok(self.store.list_projects().await?)
+    /// Lists the projects the caller belongs to (every project for site admins).
+    pub async fn list(&self, context: &RequestContext) -> ServiceResult<Vec<Project>> {
+        let projects = self.store.list_projects().await?;
+        let Some(principal) =
+            context.principal.as_ref().filter(|_| !Authorizer::is_unrestricted(context))
+        else {
+            return Ok(projects);
+        };
+        let mut visible = Vec::new();
+        for project in projects {
+            if self.store.member_role(project.id, principal.user_id).await?.is_some() {
+                visible.push(project);
+            }
+        }
+        Ok(visible)
     }
 
     /// Adds a member or changes their role.

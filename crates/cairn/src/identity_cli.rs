@@ -64,7 +64,7 @@ pub async fn user(command: &UserCommand) -> anyhow::Result<()> {
                 );
             })
         }
-        UserCommand::List(_) => identity.list_users().await.map(|users| {
+        UserCommand::List(_) => identity.list_users(&context).await.map(|users| {
             println!("{:<32} {:<20} {:<16} STATUS", "USER", "ROLE", "KIND");
             for user in users {
                 let status = if user.active { "active" } else { "deactivated" };
@@ -110,22 +110,24 @@ pub async fn token(command: &TokenCommand) -> anyhow::Result<()> {
             .map(|(info, secret)| {
                 println!("token {} for '{}' (shown once):\n{secret}", info.id, args.user)
             }),
-        TokenCommand::List(args) => identity.list_tokens(&args.username).await.map(|tokens| {
-            println!("{:<6} {:<24} {:<14} STATUS", "ID", "NAME", "HINT");
-            for token in tokens {
-                let status = match (token.revoked_at, token.expires_at) {
-                    (Some(_), _) => "revoked".to_string(),
-                    (None, Some(expires)) if expires <= cairn_domain::time::now_millis() => {
-                        "expired".to_string()
-                    }
-                    (None, Some(expires)) => {
-                        format!("expires {}", cairn_domain::time::format_utc(expires))
-                    }
-                    (None, None) => "active".to_string(),
-                };
-                println!("{:<6} {:<24} {:<14} {status}", token.id, token.name, token.hint);
-            }
-        }),
+        TokenCommand::List(args) => {
+            identity.list_tokens(&context, &args.username).await.map(|tokens| {
+                println!("{:<6} {:<24} {:<14} STATUS", "ID", "NAME", "HINT");
+                for token in tokens {
+                    let status = match (token.revoked_at, token.expires_at) {
+                        (Some(_), _) => "revoked".to_string(),
+                        (None, Some(expires)) if expires <= cairn_domain::time::now_millis() => {
+                            "expired".to_string()
+                        }
+                        (None, Some(expires)) => {
+                            format!("expires {}", cairn_domain::time::format_utc(expires))
+                        }
+                        (None, None) => "active".to_string(),
+                    };
+                    println!("{:<6} {:<24} {:<14} {status}", token.id, token.name, token.hint);
+                }
+            })
+        }
         TokenCommand::Revoke(args) => identity
             .revoke_token(&context, args.id, None)
             .await
@@ -157,7 +159,7 @@ pub async fn project(command: &ProjectCommand) -> anyhow::Result<()> {
                     project.name, project.name
                 )
             }),
-        ProjectCommand::List(_) => projects.list().await.map(|list| {
+        ProjectCommand::List(_) => projects.list(&context).await.map(|list| {
             for project in list {
                 println!("{:<32} {}", project.name, project.description.unwrap_or_default());
             }

@@ -1,7 +1,7 @@
 //! Extractors whose rejections come back in the native error format, never as axum's plain
 //! text.
 
-use axum::extract::{FromRequestParts, Query as AxumQuery};
+use axum::extract::{FromRequest, FromRequestParts, Json as AxumJson, Query as AxumQuery, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
@@ -18,6 +18,21 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Query<T
         AxumQuery::<T>::from_request_parts(parts, state)
             .await
             .map(|AxumQuery(value)| Query(value))
+            .map_err(|rejection| ApiError::invalid(rejection.body_text()))
+    }
+}
+
+/// A JSON body, deserialised into `T`.
+#[derive(Debug)]
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        AxumJson::<T>::from_request(request, state)
+            .await
+            .map(|AxumJson(value)| Json(value))
             .map_err(|rejection| ApiError::invalid(rejection.body_text()))
     }
 }

@@ -4,6 +4,7 @@
 mod audit;
 mod error;
 mod extract;
+mod identity;
 
 use axum::Json;
 use axum::Router;
@@ -20,7 +21,11 @@ use crate::routes::{Needs, RouteSpec};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Cairn native API", description = "The system of record's own API: audit now; identity, projects, registry, deployments and monitoring as they land."),
-    tags((name = "audit", description = "The tamper-evident audit log")),
+    tags(
+        (name = "audit", description = "The tamper-evident audit log"),
+        (name = "identity", description = "Users, service accounts and API tokens"),
+        (name = "projects", description = "Projects and their members"),
+    ),
 )]
 struct ApiDoc;
 
@@ -30,6 +35,16 @@ pub fn needs_for(method: &str, path: &str) -> Option<Needs> {
     match (method, path) {
         ("GET", "/api/v1/audit-events") => Some(Needs::Admin),
         ("GET", "/api/v1/openapi.json") => Some(Needs::Authenticated),
+        ("GET", "/api/v1/me") => Some(Needs::Authenticated),
+        ("GET" | "POST", "/api/v1/users") => Some(Needs::Admin),
+        ("POST", "/api/v1/users/{username}/deactivate") => Some(Needs::Admin),
+        ("GET" | "POST", "/api/v1/tokens") | ("DELETE", "/api/v1/tokens/{id}") => {
+            Some(Needs::Authenticated)
+        }
+        ("GET", "/api/v1/projects") => Some(Needs::Authenticated),
+        ("POST", "/api/v1/projects") => Some(Needs::Admin),
+        ("GET", "/api/v1/projects/{project}/members") => Some(Needs::Read),
+        ("PUT" | "DELETE", "/api/v1/projects/{project}/members/{username}") => Some(Needs::Manage),
         _ => None,
     }
 }
@@ -39,6 +54,14 @@ pub fn needs_for(method: &str, path: &str) -> Option<Needs> {
 pub fn routes() -> (Router<Services>, Vec<RouteSpec>) {
     let (routes, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(audit::search))
+        .routes(routes!(identity::me))
+        .routes(routes!(identity::list_users, identity::create_user))
+        .routes(routes!(identity::deactivate_user))
+        .routes(routes!(identity::list_tokens, identity::create_token))
+        .routes(routes!(identity::revoke_token))
+        .routes(routes!(identity::list_projects, identity::create_project))
+        .routes(routes!(identity::list_members))
+        .routes(routes!(identity::set_member, identity::remove_member))
         .split_for_parts();
     document.servers = Some(vec![utoipa::openapi::Server::new("/api/v1")]);
     let document = std::sync::Arc::new(document);

@@ -118,7 +118,7 @@ async fn authentication(backend: Backend) {
         StatusCode::UNAUTHORIZED,
         "revoked"
     );
-    let listed = identity.list_tokens("alice").await.unwrap();
+    let listed = identity.list_tokens(&system, "alice").await.unwrap();
     assert_eq!(listed.len(), 2);
     assert!(
         listed.iter().all(|t| !t.hint.contains(&alice_secret[10..])),

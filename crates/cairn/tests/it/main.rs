@@ -11,6 +11,7 @@ mod mlflow_charts;
 mod mlflow_client;
 mod mlflow_wire;
 mod native_audit;
+mod native_identity;
 mod ops;
 mod permission_matrix;
 mod rbac;

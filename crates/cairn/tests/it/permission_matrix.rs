@@ -25,6 +25,7 @@ fn fields(f: &Fixture, spec: &RouteSpec, index: usize) -> Value {
         "experiment_name": "churn-exp", "max_results": 10, "path": "a.txt",
         "artifact_file_path": "a.txt", "metrics": [], "params": [], "tags": [], "datasets": [],
         "models": [], "status": "FINISHED", "model_json": model_json,
+        "username": format!("matrix-user-{index}"), "role": "viewer",
     });
     if spec.method == "PATCH" && spec.path.ends_with("/logged-models/{model_id}") {
         body["status"] = json!("LOGGED_MODEL_READY");
@@ -43,6 +44,9 @@ fn request(f: &Fixture, spec: &RouteSpec, index: usize, token: Option<&str>) -> 
         .path
         .replace("{model_id}", &f.model_id)
         .replace("{tag_key}", "k")
+        .replace("{username}", "bystander")
+        .replace("{project}", "churn")
+        .replace("{id}", "999999")
         .replace("{*path}", &format!("{}/{}/artifacts/a.txt", f.experiment_id, f.run_id));
     let fields = fields(f, spec, index);
     let mut builder = Request::builder().method(spec.method);
@@ -68,7 +72,9 @@ fn request(f: &Fixture, spec: &RouteSpec, index: usize, token: Option<&str>) -> 
             }
             builder.uri(format!("{scoped}?{}", query.finish())).body(Body::empty()).unwrap()
         }
-        "PUT" => builder.uri(scoped).body(Body::from("matrix")).unwrap(),
+        "PUT" if !path.starts_with("/api/v1") => {
+            builder.uri(scoped).body(Body::from("matrix")).unwrap()
+        }
         _ => builder
             .uri(scoped)
             .header(header::CONTENT_TYPE, "application/json")
@@ -80,7 +86,8 @@ fn request(f: &Fixture, spec: &RouteSpec, index: usize, token: Option<&str>) -> 
 fn allowed(who: &str, needs: Needs) -> bool {
     match who {
         "admin" => true,
-        "owner" | "contributor" => needs != Needs::Admin,
+        "owner" => needs != Needs::Admin,
+        "contributor" => !matches!(needs, Needs::Admin | Needs::Manage),
         "viewer" => matches!(needs, Needs::Authenticated | Needs::Read),
         _ => needs == Needs::Authenticated,
     }
@@ -89,6 +96,20 @@ fn allowed(who: &str, needs: Needs) -> bool {
 async fn matrix(backend: Backend) {
     let Some(app) = TestApp::with_auth(backend).await else { return };
     let f = fixture(&app).await;
+    let bystander = cairn_service::UserSpec {
+        username: "bystander".into(),
+        site_role: cairn_domain::identity::SiteRole::Member,
+        service_account: true,
+        password: None,
+        display_name: None,
+        email: None,
+    };
+    app.app
+        .services
+        .identity
+        .create_user(&cairn_domain::audit::RequestContext::system(), &bystander)
+        .await
+        .unwrap();
     let table = cairn_api::route_table();
     assert!(
         table.len() > 150,

@@ -272,6 +272,15 @@ async fn rbac(backend: Backend) {
         "names are looked up in the scoped project"
     );
 
+    // Reading an artifact with credentials is recorded as a sensitive read.
+    let records = app.app.store.audit_records(0, i64::MIN, 10_000).await.unwrap();
+    assert!(
+        records.iter().any(|r| r.action == "artifact.read"
+            && r.actor == "viewer"
+            && r.target.ends_with("/artifacts/a.txt")),
+        "the viewer's download is in the audit log"
+    );
+
     // Managing members takes the owner; listing the audit log takes a site admin.
     let owner = &f.tokens.iter().find(|(who, _)| *who == "owner").unwrap().1;
     let (status, _) = call(&app, owner, "GET", "/api/v1/audit-events", None).await;
