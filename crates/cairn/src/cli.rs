@@ -27,9 +27,89 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate(BackendArgs),
-    /// Administration: the audit log.
+    /// Administration straight against the database: audit, users, tokens, projects.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Save a server URL and token for the client commands below (checks them first).
+    Login(LoginArgs),
+    /// My API tokens, through a running server.
+    #[command(subcommand)]
+    Token(ClientTokenCommand),
+    /// Projects and members, through a running server.
+    #[command(subcommand)]
+    Project(ClientProjectCommand),
+}
+
+/// Flags of `cairn login`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The server, e.g. http://127.0.0.1:5000
+    #[arg(long, env = "CAIRN_SERVER", default_value = "http://127.0.0.1:5000")]
+    pub server: String,
+    /// An API token (read from standard input when absent).
+    #[arg(long, env = "CAIRN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+/// `cairn token …` (client).
+#[derive(Debug, Subcommand)]
+pub enum ClientTokenCommand {
+    /// Create a token for myself and print it (shown once).
+    Create {
+        /// A label.
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// Days until it expires.
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    /// List my tokens.
+    List,
+    /// Revoke one of my tokens.
+    Revoke {
+        /// The token's id.
+        id: i64,
+    },
+}
+
+/// `cairn project …` (client).
+#[derive(Debug, Subcommand)]
+pub enum ClientProjectCommand {
+    /// Create a project (site admins).
+    Create {
+        /// The name.
+        name: String,
+        /// What it is for.
+        #[arg(long)]
+        description: Option<String>,
+        /// Its first owner.
+        #[arg(long)]
+        owner: Option<String>,
+    },
+    /// List my projects.
+    List,
+    /// List a project's members.
+    Members {
+        /// The project.
+        project: String,
+    },
+    /// Add a member or change their role (owners).
+    SetMember {
+        /// The project.
+        project: String,
+        /// The user.
+        user: String,
+        /// owner, contributor or viewer.
+        #[arg(long, default_value = "contributor")]
+        role: String,
+    },
+    /// Remove a member (owners).
+    RemoveMember {
+        /// The project.
+        project: String,
+        /// The user.
+        user: String,
+    },
 }
 
 /// `cairn admin …`.

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod cli;
+pub mod client;
 pub mod identity_cli;
 
 use std::path::PathBuf;

@@ -109,6 +109,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             tracing::info!("migrations are up to date");
             Ok(())
         }
+        Command::Login(args) => cairn::client::login(&args).await,
+        Command::Token(command) => cairn::client::token(&command).await,
+        Command::Project(command) => cairn::client::project(&command).await,
         Command::Admin(AdminCommand::Bootstrap(args)) => {
             cairn::identity_cli::bootstrap(&args).await
         }

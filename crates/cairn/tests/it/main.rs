@@ -7,6 +7,7 @@ mod support;
 mod artifacts_proxy;
 mod audit;
 mod auth;
+mod cli_client;
 mod mlflow_charts;
 mod mlflow_client;
 mod mlflow_wire;

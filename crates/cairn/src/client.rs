@@ -1,0 +1,200 @@
+//! The client commands (`cairn login`, `cairn token …`, `cairn project …`): they talk to a
+//! running server's native API with a saved or given token. The saved login lives in
+//! `$CAIRN_CONFIG` or `~/.config/cairn/login.json`, readable by its owner only.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::cli::{ClientProjectCommand, ClientTokenCommand, LoginArgs};
+
+/// A server and a token.
+struct Login {
+    server: String,
+    token: String,
+}
+
+fn config_path() -> anyhow::Result<PathBuf> {
+    if let Ok(path) = std::env::var("CAIRN_CONFIG") {
+        return Ok(PathBuf::from(path));
+    }
+    let home = std::env::var("HOME").context("HOME is not set; set CAIRN_CONFIG")?;
+    Ok(PathBuf::from(home).join(".config/cairn/login.json"))
+}
+
+fn load_login() -> anyhow::Result<Login> {
+    if let (Ok(server), Ok(token)) = (std::env::var("CAIRN_SERVER"), std::env::var("CAIRN_TOKEN")) {
+        return Ok(Login { server, token });
+    }
+    let path = config_path()?;
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!("not logged in (no {}): run `cairn login` first", path.display())
+    })?;
+    let saved: Value =
+        serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+    match (saved["server"].as_str(), saved["token"].as_str()) {
+        (Some(server), Some(token)) => {
+            Ok(Login { server: server.to_string(), token: token.to_string() })
+        }
+        _ => bail!("{} is not a cairn login file; run `cairn login` again", path.display()),
+    }
+}
+
+async fn call(
+    login: &Login,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> anyhow::Result<Value> {
+    let url = format!("{}/api/v1{path}", login.server.trim_end_matches('/'));
+    let mut request = reqwest::Client::new().request(method, &url).bearer_auth(&login.token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.with_context(|| format!("reaching {}", login.server))?;
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    if !status.is_success() {
+        let message = value["error"]["message"].as_str().unwrap_or(&text);
+        bail!("{status}: {message}");
+    }
+    Ok(value)
+}
+
+/// Runs `cairn login`.
+pub async fn login(args: &LoginArgs) -> anyhow::Result<()> {
+    let token = match &args.token {
+        Some(token) => token.clone(),
+        None => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading the token from standard input")?;
+            line.trim().to_string()
+        }
+    };
+    let login = Login { server: args.server.clone(), token };
+    let me = call(&login, Method::GET, "/me", None).await?;
+    let path = config_path()?;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&path).with_context(|| format!("writing {}", path.display()))?;
+    let saved = json!({"server": login.server, "token": login.token});
+    std::io::Write::write_all(&mut file, saved.to_string().as_bytes())?;
+    println!(
+        "logged in to {} as {}; saved to {}",
+        login.server,
+        me["actor"].as_str().unwrap_or("?"),
+        path.display()
+    );
+    Ok(())
+}
+
+/// Runs `cairn token …`.
+pub async fn token(command: &ClientTokenCommand) -> anyhow::Result<()> {
+    let login = load_login()?;
+    match command {
+        ClientTokenCommand::Create { name, expires_in_days } => {
+            let created = call(
+                &login,
+                Method::POST,
+                "/tokens",
+                Some(json!({"name": name, "expires_in_days": expires_in_days})),
+            )
+            .await?;
+            println!(
+                "token {} (shown once):\n{}",
+                created["token"]["id"],
+                created["secret"].as_str().unwrap_or_default()
+            );
+        }
+        ClientTokenCommand::List => {
+            let tokens = call(&login, Method::GET, "/tokens", None).await?;
+            println!("{:<6} {:<24} {:<14} STATUS", "ID", "NAME", "HINT");
+            for token in tokens.as_array().into_iter().flatten() {
+                let status = if token["revoked_at"].is_null() { "active" } else { "revoked" };
+                println!(
+                    "{:<6} {:<24} {:<14} {status}",
+                    token["id"],
+                    token["name"].as_str().unwrap_or_default(),
+                    token["hint"].as_str().unwrap_or_default()
+                );
+            }
+        }
+        ClientTokenCommand::Revoke { id } => {
+            call(&login, Method::DELETE, &format!("/tokens/{id}"), None).await?;
+            println!("revoked token {id}");
+        }
+    }
+    Ok(())
+}
+
+/// Runs `cairn project …`.
+pub async fn project(command: &ClientProjectCommand) -> anyhow::Result<()> {
+    let login = load_login()?;
+    match command {
+        ClientProjectCommand::Create { name, description, owner } => {
+            call(
+                &login,
+                Method::POST,
+                "/projects",
+                Some(json!({"name": name, "description": description, "owner": owner})),
+            )
+            .await?;
+            println!(
+                "created project '{name}'; tracking URI: {}/p/{name}",
+                login.server.trim_end_matches('/')
+            );
+        }
+        ClientProjectCommand::List => {
+            for project in
+                call(&login, Method::GET, "/projects", None).await?.as_array().into_iter().flatten()
+            {
+                println!(
+                    "{:<32} {}",
+                    project["name"].as_str().unwrap_or_default(),
+                    project["description"].as_str().unwrap_or_default()
+                );
+            }
+        }
+        ClientProjectCommand::Members { project } => {
+            for member in call(&login, Method::GET, &format!("/projects/{project}/members"), None)
+                .await?
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                println!(
+                    "{:<32} {}",
+                    member["username"].as_str().unwrap_or_default(),
+                    member["role"].as_str().unwrap_or_default()
+                );
+            }
+        }
+        ClientProjectCommand::SetMember { project, user, role } => {
+            call(
+                &login,
+                Method::PUT,
+                &format!("/projects/{project}/members/{user}"),
+                Some(json!({"role": role})),
+            )
+            .await?;
+            println!("'{user}' is now a {role} of '{project}'");
+        }
+        ClientProjectCommand::RemoveMember { project, user } => {
+            call(&login, Method::DELETE, &format!("/projects/{project}/members/{user}"), None)
+                .await?;
+            println!("removed '{user}' from '{project}'");
+        }
+    }
+    Ok(())
+}
