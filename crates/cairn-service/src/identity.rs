@@ -160,6 +160,54 @@ impl IdentityService {
         Ok(self.store.list_users().await?)
     }
 
+    /// Deactivates a user: their tokens and password stop working, everything they made stays.
+    /// Projects they own pass to `transfer_to`; without one, a project they alone own stops the
+    /// deactivation (it would be left without an owner).
+    pub async fn deactivate_user(
+        &self,
+        context: &RequestContext,
+        username: &str,
+        transfer_to: Option<&str>,
+    ) -> ServiceResult<User> {
+        self.authz.require_admin(context)?;
+        let user = self.store.get_user(username).await?;
+        let heir = match transfer_to {
+            Some(name) if name == username => {
+                return Err(ServiceError::invalid(
+                    "cannot transfer ownership to the user being deactivated",
+                ));
+            }
+            Some(name) => Some(self.store.get_user(name).await?),
+            None => None,
+        };
+        for project in self.store.owned_projects(user.id).await? {
+            match &heir {
+                Some(heir) => {
+                    self.store
+                        .set_member(
+                            context,
+                            &project,
+                            heir.id,
+                            &heir.username,
+                            cairn_domain::identity::ProjectRole::Owner,
+                        )
+                        .await?;
+                }
+                None if self.store.active_owner_count(project.id).await? <= 1 => {
+                    return Err(ServiceError {
+                        kind: ErrorKind::FailedPrecondition,
+                        message: format!(
+                            "'{username}' is the only owner of project '{}': name a user to transfer ownership to",
+                            project.name
+                        ),
+                    });
+                }
+                None => {}
+            }
+        }
+        self.set_user_active(context, username, false).await
+    }
+
     /// Deactivates or reactivates a user; a deactivated user's tokens and password stop working.
     pub async fn set_user_active(
         &self,

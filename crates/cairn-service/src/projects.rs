@@ -97,4 +97,39 @@ impl ProjectService {
         self.authz.require(context, project.id, Access::Read).await?;
         Ok(self.store.list_members(project.id).await?)
     }
+
+    /// Creates a team (site admins).
+    pub async fn create_team(&self, context: &RequestContext, name: &str) -> ServiceResult<()> {
+        self.authz.require_admin(context)?;
+        validate_project_name(name)
+            .map_err(|_| crate::ServiceError::invalid(format!("invalid team name '{name}'")))?;
+        self.store.create_team(context, name).await?;
+        Ok(())
+    }
+
+    /// Adds a user to a team or removes them (site admins).
+    pub async fn set_team_user(
+        &self,
+        context: &RequestContext,
+        team: &str,
+        username: &str,
+        member: bool,
+    ) -> ServiceResult<()> {
+        self.authz.require_admin(context)?;
+        let user = self.store.get_user(username).await?;
+        Ok(self.store.set_team_membership(context, team, user.id, &user.username, member).await?)
+    }
+
+    /// Gives a team a role in a project, or removes it (the project's owners).
+    pub async fn set_project_team(
+        &self,
+        context: &RequestContext,
+        project: &str,
+        team: &str,
+        role: Option<ProjectRole>,
+    ) -> ServiceResult<()> {
+        let project = self.store.get_project(project).await?;
+        self.authz.require(context, project.id, Access::Manage).await?;
+        Ok(self.store.set_project_team(context, &project, team, role).await?)
+    }
 }

@@ -31,6 +31,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_identity.sql"),
         postgres: include_str!("../migrations/postgres/0003_identity.sql"),
     },
+    Migration {
+        version: 4,
+        name: "teams",
+        sqlite: include_str!("../migrations/sqlite/0004_teams.sql"),
+        postgres: include_str!("../migrations/postgres/0004_teams.sql"),
+    },
 ];
 
 /// A lock id shared by every Cairn process, so concurrent start-ups migrate once.

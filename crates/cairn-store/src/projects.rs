@@ -179,20 +179,165 @@ impl Store {
             .collect()
     }
 
-    /// The role a user holds in a project, if any.
+    /// The strongest role a user holds in a project, directly or through a team.
     pub async fn member_role(
         &self,
         project_id: i64,
         user_id: i64,
     ) -> StoreResult<Option<ProjectRole>> {
-        let role: Option<String> = sqlx::query_scalar(
-            "SELECT role FROM project_members WHERE project_id = $1 AND user_id = $2",
+        let roles: Vec<String> = sqlx::query_scalar(
+            "SELECT role FROM project_members WHERE project_id = $1 AND user_id = $2 \
+             UNION ALL SELECT p.role FROM project_teams p JOIN team_members t ON t.team_id = p.team_id \
+             WHERE p.project_id = $1 AND t.user_id = $2",
         )
         .bind(project_id)
         .bind(user_id)
-        .fetch_optional(self.reader())
+        .fetch_all(self.reader())
         .await?;
-        Ok(role.map(|role| ProjectRole::parse(&role)).transpose()?)
+        let mut strongest = None;
+        for role in roles {
+            strongest = strongest.max(Some(ProjectRole::parse(&role)?));
+        }
+        Ok(strongest)
+    }
+
+    /// Creates a team.
+    pub async fn create_team(&self, context: &RequestContext, name: &str) -> StoreResult<i64> {
+        let mut transaction = self.begin().await?;
+        let inserted =
+            sqlx::query_scalar("INSERT INTO teams (name, created_at) VALUES ($1, $2) RETURNING id")
+                .bind(name)
+                .bind(now_millis())
+                .fetch_one(&mut *transaction)
+                .await
+                .map_err(StoreError::from);
+        let id: i64 = match inserted {
+            Err(error) if error.is_unique_violation() => {
+                return Err(DomainError::already_exists(format!(
+                    "a team named '{name}' already exists"
+                ))
+                .into());
+            }
+            other => other?,
+        };
+        append(
+            &mut transaction,
+            self.dialect,
+            context,
+            entry("team.create", format!("team:{name}"), serde_json::json!({})),
+        )
+        .await?;
+        transaction.commit().await?;
+        Ok(id)
+    }
+
+    async fn team_id(&self, name: &str) -> StoreResult<i64> {
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM teams WHERE name = $1")
+            .bind(name)
+            .fetch_optional(self.reader())
+            .await?;
+        id.ok_or_else(|| DomainError::not_found(format!("no team named '{name}'")).into())
+    }
+
+    /// Adds a user to a team, or removes them.
+    pub async fn set_team_membership(
+        &self,
+        context: &RequestContext,
+        team: &str,
+        user_id: i64,
+        username: &str,
+        member: bool,
+    ) -> StoreResult<()> {
+        let team_id = self.team_id(team).await?;
+        let mut transaction = self.begin().await?;
+        if member {
+            sqlx::query("INSERT INTO team_members (team_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(team_id)
+                .bind(user_id)
+                .execute(&mut *transaction)
+                .await?;
+        } else {
+            sqlx::query("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2")
+                .bind(team_id)
+                .bind(user_id)
+                .execute(&mut *transaction)
+                .await?;
+        }
+        let action = if member { "team.member.add" } else { "team.member.remove" };
+        append(
+            &mut transaction,
+            self.dialect,
+            context,
+            entry(action, format!("team:{team}"), serde_json::json!({"user": username})),
+        )
+        .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// Gives a team a role in a project (or removes it with `None`).
+    pub async fn set_project_team(
+        &self,
+        context: &RequestContext,
+        project: &Project,
+        team: &str,
+        role: Option<ProjectRole>,
+    ) -> StoreResult<()> {
+        let team_id = self.team_id(team).await?;
+        let mut transaction = self.begin().await?;
+        match role {
+            Some(role) => {
+                sqlx::query(
+                    "INSERT INTO project_teams (project_id, team_id, role) VALUES ($1, $2, $3) \
+                     ON CONFLICT (project_id, team_id) DO UPDATE SET role = excluded.role",
+                )
+                .bind(project.id)
+                .bind(team_id)
+                .bind(role.as_str())
+                .execute(&mut *transaction)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM project_teams WHERE project_id = $1 AND team_id = $2")
+                    .bind(project.id)
+                    .bind(team_id)
+                    .execute(&mut *transaction)
+                    .await?;
+            }
+        }
+        let details = serde_json::json!({"team": team, "role": role.map(ProjectRole::as_str)});
+        append(
+            &mut transaction,
+            self.dialect,
+            context,
+            entry("project.team.set", format!("project:{}", project.name), details),
+        )
+        .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// The projects a user owns directly.
+    pub async fn owned_projects(&self, user_id: i64) -> StoreResult<Vec<Project>> {
+        let rows = sqlx::query(
+            "SELECT p.id, p.name, p.description, p.created_at FROM projects p JOIN project_members m \
+             ON m.project_id = p.id WHERE m.user_id = $1 AND m.role = 'owner' ORDER BY p.name",
+        )
+        .bind(user_id)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(project_from_row).collect()
+    }
+
+    /// How many active users own a project directly.
+    pub async fn active_owner_count(&self, project_id: i64) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM project_members m JOIN users u ON u.id = m.user_id \
+             WHERE m.project_id = $1 AND m.role = 'owner' AND u.active = 1",
+        )
+        .bind(project_id)
+        .fetch_one(self.reader())
+        .await?)
     }
 
     /// The project of an experiment, if the experiment exists.

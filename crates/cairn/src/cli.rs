@@ -129,6 +129,9 @@ pub enum AdminCommand {
     /// Projects and their members.
     #[command(subcommand)]
     Project(ProjectCommand),
+    /// Teams of users.
+    #[command(subcommand)]
+    Team(TeamCommand),
 }
 
 /// `cairn admin project …`.
@@ -144,6 +147,56 @@ pub enum ProjectCommand {
     RemoveMember(ProjectUserArgs),
     /// List a project's members.
     Members(ProjectNameArgs),
+    /// Give a team a role in a project (`--role none` removes it).
+    SetTeam(ProjectTeamArgs),
+}
+
+/// A project, a team and a role.
+#[derive(Debug, Args)]
+pub struct ProjectTeamArgs {
+    /// The project.
+    pub project: String,
+    /// The team.
+    pub team: String,
+    /// owner, contributor, viewer or none.
+    #[arg(long, default_value = "contributor")]
+    pub role: String,
+    /// Backends.
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+/// `cairn admin team …`.
+#[derive(Debug, Subcommand)]
+pub enum TeamCommand {
+    /// Create a team.
+    Create(TeamArgs),
+    /// Add a user to a team.
+    AddUser(TeamUserArgs),
+    /// Remove a user from a team.
+    RemoveUser(TeamUserArgs),
+}
+
+/// A team name.
+#[derive(Debug, Args)]
+pub struct TeamArgs {
+    /// The team.
+    pub team: String,
+    /// Backends.
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+/// A team and a user.
+#[derive(Debug, Args)]
+pub struct TeamUserArgs {
+    /// The team.
+    pub team: String,
+    /// The user.
+    pub user: String,
+    /// Backends.
+    #[command(flatten)]
+    pub backend: BackendArgs,
 }
 
 /// Flags of `cairn admin project create`.
@@ -218,7 +271,7 @@ pub enum UserCommand {
     /// List users.
     List(BackendArgs),
     /// Deactivate a user: their tokens and password stop working, their work stays.
-    Deactivate(UserNameArgs),
+    Deactivate(UserDeactivateArgs),
     /// Reactivate a user.
     Activate(UserNameArgs),
 }
@@ -243,6 +296,19 @@ pub struct UserCreateArgs {
     /// E-mail address.
     #[arg(long)]
     pub email: Option<String>,
+    /// Backends.
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+/// Flags of `cairn admin user deactivate`.
+#[derive(Debug, Args)]
+pub struct UserDeactivateArgs {
+    /// The user name.
+    pub username: String,
+    /// Who takes over the projects this user owns.
+    #[arg(long)]
+    pub transfer_to: Option<String>,
     /// Backends.
     #[command(flatten)]
     pub backend: BackendArgs,

@@ -9,7 +9,7 @@ use cairn_domain::identity::ProjectRole;
 use cairn_domain::identity::SiteRole;
 use cairn_service::{IdentityService, ProjectService, UserSpec};
 
-use crate::cli::{BootstrapArgs, ProjectCommand, TokenCommand, UserCommand};
+use crate::cli::{BootstrapArgs, ProjectCommand, TeamCommand, TokenCommand, UserCommand};
 
 /// Runs `cairn admin bootstrap`.
 pub async fn bootstrap(args: &BootstrapArgs) -> anyhow::Result<()> {
@@ -33,7 +33,8 @@ pub async fn user(command: &UserCommand) -> anyhow::Result<()> {
     let backend = match command {
         UserCommand::Create(args) => &args.backend,
         UserCommand::List(backend) => backend,
-        UserCommand::Deactivate(args) | UserCommand::Activate(args) => &args.backend,
+        UserCommand::Deactivate(args) => &args.backend,
+        UserCommand::Activate(args) => &args.backend,
     };
     let store = crate::connect_store(&backend.config()).await?;
     let identity = IdentityService::new(store.clone());
@@ -77,7 +78,7 @@ pub async fn user(command: &UserCommand) -> anyhow::Result<()> {
             }
         }),
         UserCommand::Deactivate(args) => identity
-            .set_user_active(&context, &args.username, false)
+            .deactivate_user(&context, &args.username, args.transfer_to.as_deref())
             .await
             .map(|user| println!("deactivated '{}'", user.username)),
         UserCommand::Activate(args) => identity
@@ -145,6 +146,7 @@ pub async fn project(command: &ProjectCommand) -> anyhow::Result<()> {
         ProjectCommand::SetMember(args) => &args.backend,
         ProjectCommand::RemoveMember(args) => &args.backend,
         ProjectCommand::Members(args) => &args.backend,
+        ProjectCommand::SetTeam(args) => &args.backend,
     };
     let store = crate::connect_store(&backend.config()).await?;
     let projects = ProjectService::new(store.clone());
@@ -176,6 +178,20 @@ pub async fn project(command: &ProjectCommand) -> anyhow::Result<()> {
             .remove_member(&context, &args.project, &args.user)
             .await
             .map(|()| println!("removed '{}' from '{}'", args.user, args.project)),
+        ProjectCommand::SetTeam(args) => {
+            let role = match args.role.as_str() {
+                "none" => Ok(None),
+                other => ProjectRole::parse(other).map(Some),
+            };
+            match role {
+                Ok(role) => {
+                    projects.set_project_team(&context, &args.project, &args.team, role).await.map(
+                        |()| println!("team '{}' in '{}': {}", args.team, args.project, args.role),
+                    )
+                }
+                Err(error) => Err(error.into()),
+            }
+        }
         ProjectCommand::Members(args) => {
             projects.members(&context, &args.project).await.map(|members| {
                 for member in members {
@@ -183,6 +199,33 @@ pub async fn project(command: &ProjectCommand) -> anyhow::Result<()> {
                 }
             })
         }
+    };
+    store.close().await;
+    Ok(outcome?)
+}
+
+/// Runs `cairn admin team …`.
+pub async fn team(command: &TeamCommand) -> anyhow::Result<()> {
+    let backend = match command {
+        TeamCommand::Create(args) => &args.backend,
+        TeamCommand::AddUser(args) | TeamCommand::RemoveUser(args) => &args.backend,
+    };
+    let store = crate::connect_store(&backend.config()).await?;
+    let projects = ProjectService::new(store.clone());
+    let context = RequestContext::system();
+    let outcome = match command {
+        TeamCommand::Create(args) => projects
+            .create_team(&context, &args.team)
+            .await
+            .map(|()| println!("created team '{}'", args.team)),
+        TeamCommand::AddUser(args) => projects
+            .set_team_user(&context, &args.team, &args.user, true)
+            .await
+            .map(|()| println!("added '{}' to team '{}'", args.user, args.team)),
+        TeamCommand::RemoveUser(args) => projects
+            .set_team_user(&context, &args.team, &args.user, false)
+            .await
+            .map(|()| println!("removed '{}' from team '{}'", args.user, args.team)),
     };
     store.close().await;
     Ok(outcome?)

@@ -120,6 +120,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Admin(AdminCommand::Project(command)) => {
             cairn::identity_cli::project(&command).await
         }
+        Command::Admin(AdminCommand::Team(command)) => cairn::identity_cli::team(&command).await,
         Command::Admin(AdminCommand::Audit(AuditCommand::Verify(args))) => {
             let store = cairn::connect_store(&args.config()).await?;
             let intact = cairn::admin::verify(&store).await?;

@@ -99,14 +99,37 @@ pub async fn create_user(
     Ok((StatusCode::CREATED, axum::Json(user.into())))
 }
 
-/// Deactivate a user (site admins): their tokens and password stop working, their work stays.
-#[utoipa::path(post, path = "/users/{username}/deactivate", tag = "identity", params(("username" = String, Path)), responses((status = OK, body = UserView)))]
+/// Where a deactivated user's projects go.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct DeactivateBody {
+    /// Who takes over the projects the user owns.
+    transfer_to: Option<String>,
+}
+
+/// Deactivate a user (site admins): their tokens and password stop working, their work stays;
+/// projects they own pass to `transfer_to`.
+#[utoipa::path(post, path = "/users/{username}/deactivate", tag = "identity", params(("username" = String, Path)), request_body = DeactivateBody, responses((status = OK, body = UserView), (status = CONFLICT, body = ErrorBody)))]
 pub async fn deactivate_user(
     State(services): State<Services>,
     Caller(context): Caller,
     Path(username): Path<String>,
+    body: axum::body::Bytes,
 ) -> ApiResult<axum::Json<UserView>> {
-    Ok(axum::Json(services.identity.set_user_active(&context, &username, false).await?.into()))
+    // The body is optional: none means "no transfer".
+    let body: DeactivateBody = if body.iter().all(u8::is_ascii_whitespace) {
+        DeactivateBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|error| ApiError::invalid(format!("invalid body: {error}")))?
+    };
+    let transfer_to = body.transfer_to;
+    Ok(axum::Json(
+        services
+            .identity
+            .deactivate_user(&context, &username, transfer_to.as_deref())
+            .await?
+            .into(),
+    ))
 }
 
 /// A token as listed (never its secret).

@@ -297,3 +297,82 @@ async fn rbac_on_sqlite() {
 async fn rbac_on_postgres() {
     rbac(Backend::Postgres).await;
 }
+
+async fn teams_and_deactivation(backend: Backend) {
+    let Some(app) = TestApp::with_auth(backend).await else { return };
+    let f = fixture(&app).await;
+    let system = RequestContext::system();
+    let services = &app.app.services;
+    let spec = UserSpec {
+        username: "analyst".into(),
+        site_role: SiteRole::Member,
+        service_account: true,
+        password: None,
+        display_name: None,
+        email: None,
+    };
+    services.identity.create_user(&system, &spec).await.unwrap();
+    let (_, analyst) = services.identity.create_token(&system, "analyst", "t", None).await.unwrap();
+    let read = format!("/api/2.0/mlflow/runs/get?run_id={}", f.run_id);
+    let write = json!({"run_id": f.run_id, "key": "team", "value": "1"});
+    assert_eq!(call(&app, &analyst, "GET", &read, None).await.0, StatusCode::FORBIDDEN);
+    services.projects.create_team(&system, "analysts").await.unwrap();
+    services.projects.set_team_user(&system, "analysts", "analyst", true).await.unwrap();
+    services
+        .projects
+        .set_project_team(&system, "churn", "analysts", Some(ProjectRole::Viewer))
+        .await
+        .unwrap();
+    assert_eq!(
+        call(&app, &analyst, "GET", &read, None).await.0,
+        StatusCode::OK,
+        "a team role grants access"
+    );
+    assert_eq!(
+        call(&app, &analyst, "POST", "/api/2.0/mlflow/runs/set-tag", Some(write.clone())).await.0,
+        StatusCode::FORBIDDEN
+    );
+    services
+        .projects
+        .set_project_team(&system, "churn", "analysts", Some(ProjectRole::Contributor))
+        .await
+        .unwrap();
+    assert_eq!(
+        call(&app, &analyst, "POST", "/api/2.0/mlflow/runs/set-tag", Some(write)).await.0,
+        StatusCode::OK
+    );
+    services.projects.set_team_user(&system, "analysts", "analyst", false).await.unwrap();
+    assert_eq!(
+        call(&app, &analyst, "GET", &read, None).await.0,
+        StatusCode::FORBIDDEN,
+        "leaving the team ends it"
+    );
+
+    // The only owner cannot vanish without an heir; with one, ownership moves and work stays.
+    let refused = services.identity.deactivate_user(&system, "owner", None).await.unwrap_err();
+    assert!(refused.message.contains("only owner of project 'churn'"), "{}", refused.message);
+    services.identity.deactivate_user(&system, "owner", Some("contributor")).await.unwrap();
+    let owner_token = &f.tokens.iter().find(|(who, _)| *who == "owner").unwrap().1;
+    assert_eq!(call(&app, owner_token, "GET", &read, None).await.0, StatusCode::UNAUTHORIZED);
+    let members = services.projects.members(&system, "churn").await.unwrap();
+    assert!(
+        members.iter().any(|m| m.username == "contributor" && m.role == ProjectRole::Owner),
+        "{members:?}"
+    );
+    let admin = &f.tokens[0].1;
+    assert_eq!(
+        call(&app, admin, "GET", &read, None).await.0,
+        StatusCode::OK,
+        "their work stays readable"
+    );
+}
+
+#[tokio::test]
+async fn teams_and_deactivation_on_sqlite() {
+    teams_and_deactivation(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn teams_and_deactivation_on_postgres() {
+    teams_and_deactivation(Backend::Postgres).await;
+}

@@ -1,0 +1,18 @@
+-- Teams: groups of users that can be project members as a whole.
+CREATE TABLE teams (
+    id BIGSERIAL PRIMARY KEY,
+    name TEXT COLLATE "C" NOT NULL UNIQUE,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE team_members (
+    team_id BIGINT NOT NULL REFERENCES teams(id),
+    user_id BIGINT NOT NULL REFERENCES users(id),
+    PRIMARY KEY (team_id, user_id)
+);
+CREATE INDEX team_members_user ON team_members (user_id);
+CREATE TABLE project_teams (
+    project_id BIGINT NOT NULL REFERENCES projects(id),
+    team_id BIGINT NOT NULL REFERENCES teams(id),
+    role TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (project_id, team_id)
+);
