@@ -3,7 +3,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use cairn_domain::ids::ExperimentId;
 use cairn_service::Services;
 
 use crate::context::Caller;
@@ -92,11 +91,7 @@ pub async fn search_datasets(
     Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
-    let experiment_ids = request
-        .strings("experiment_ids")?
-        .iter()
-        .map(|raw| ExperimentId::parse(raw).map_err(|error| MlflowError::invalid(error.message)))
-        .collect::<MlflowResult<Vec<_>>>()?;
+    let experiment_ids = request.experiment_ids()?;
     let summaries = services.tracking.search_datasets(&context, &experiment_ids).await?;
     let mut body = Map::new();
     if !summaries.is_empty() {

@@ -3,7 +3,6 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use cairn_domain::entities::{LoggedModelStatus, Param};
-use cairn_domain::ids::ExperimentId;
 use cairn_domain::search::{Comparator, FilterValue};
 use cairn_service::Services;
 
@@ -158,11 +157,7 @@ pub async fn search(
     Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
-    let experiment_ids = request
-        .strings("experiment_ids")?
-        .iter()
-        .map(|raw| ExperimentId::parse(raw).map_err(|error| MlflowError::invalid(error.message)))
-        .collect::<MlflowResult<Vec<_>>>()?;
+    let experiment_ids = request.experiment_ids()?;
     let order_by = request
         .objects("order_by")?
         .iter()

@@ -178,6 +178,17 @@ impl MlflowRequest {
         }
     }
 
+    /// The repeated `experiment_ids` field, each parsed as MLflow does.
+    pub fn experiment_ids(&self) -> Result<Vec<cairn_domain::ids::ExperimentId>, MlflowError> {
+        self.strings("experiment_ids")?
+            .iter()
+            .map(|raw| {
+                cairn_domain::ids::ExperimentId::parse(raw)
+                    .map_err(|error| MlflowError::invalid(error.message))
+            })
+            .collect()
+    }
+
     /// `run_id`, falling back to the legacy `run_uuid`.
     pub fn run_id(&self) -> Result<String, MlflowError> {
         if let Some(run_id) = self.string("run_id")?.filter(|id| !id.is_empty()) {

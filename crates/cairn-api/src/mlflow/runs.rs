@@ -320,11 +320,7 @@ pub async fn search(
             "Invalid value {max_results} for parameter 'max_results' supplied. See the API docs for more information about request parameters."
         )));
     }
-    let experiment_ids = request
-        .strings("experiment_ids")?
-        .iter()
-        .map(|raw| ExperimentId::parse(raw).map_err(|error| MlflowError::invalid(error.message)))
-        .collect::<MlflowResult<Vec<_>>>()?;
+    let experiment_ids = request.experiment_ids()?;
     let filter = request.string("filter")?.unwrap_or_default();
     let order_by = request.strings("order_by")?;
     let page_token = request.string("page_token")?.unwrap_or_default();
