@@ -1,0 +1,295 @@
+//! `cairn-bench`: drives the same HTTP workload against Cairn and stock MLflow, each started
+//! here with fresh temporary directories and a free port, and prints a markdown table of the
+//! results, their ratios and the targets.
+//!
+//! Progress goes to stderr, the report to stdout. The exit status is non-zero only for harness
+//! errors (a server that cannot start, a broken flag); missed targets and failed requests are
+//! reported in the table.
+
+mod client;
+mod procfs;
+mod report;
+mod server;
+mod workload;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+
+use crate::client::Api;
+use crate::report::ServerResults;
+use crate::server::{Server, ServerSpec};
+
+/// Side-by-side benchmark of Cairn against stock MLflow (SQLite) on this machine.
+#[derive(Debug, Parser)]
+#[command(name = "cairn-bench", about, long_about = None)]
+struct Args {
+    /// Runs in workload (a), each runs/create + one log-batch of 5 params, 5 metrics, 1 tag
+    /// [default: 2000, 500 with --quick].
+    #[arg(long)]
+    runs: Option<usize>,
+    /// log-batch calls of 10 keys × 100 steps in workload (b) [default: 200, 50 with --quick].
+    #[arg(long)]
+    batch_calls: Option<usize>,
+    /// Concurrent clients for (a), (b) and the seeding.
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    /// Runs in the searched experiment of workload (c) [default: 10000, 2000 with --quick].
+    #[arg(long)]
+    search_runs: Option<usize>,
+    /// Timed runs/search calls in workload (c), after one untimed warm-up call.
+    #[arg(long, default_value_t = 30)]
+    search_repeats: usize,
+    /// Cairn cold starts measured before the benchmarked instance (which is timed too).
+    #[arg(long, default_value_t = 4)]
+    cold_starts: usize,
+    /// Smaller sizes for a smoke run; explicit size flags still win.
+    #[arg(long)]
+    quick: bool,
+    /// Cairn release binary [default: $CARGO_TARGET_DIR/release/cairn, else target/release/cairn].
+    #[arg(long)]
+    cairn_bin: Option<PathBuf>,
+    /// The `mlflow` console script of an MLflow 3.17.2 install [default: `mlflow` beside
+    /// $CAIRN_TEST_PYTHON (the test venv), else on PATH].
+    #[arg(long)]
+    mlflow_bin: Option<PathBuf>,
+    /// Benchmark Cairn only (no ratios).
+    #[arg(long)]
+    skip_mlflow: bool,
+    /// Also run Cairn with `--auth enabled` (token on every request) and report the overhead.
+    #[arg(long)]
+    with_auth: bool,
+}
+
+/// Workload sizes after applying `--quick` and explicit flags.
+#[derive(Debug, Clone, Copy)]
+struct Sizes {
+    runs: usize,
+    batch_calls: usize,
+    search_runs: usize,
+    clients: usize,
+    search_repeats: usize,
+}
+
+/// Steps per metric key in workload (b): 10 keys × 100 steps = 1000 points per request.
+const BATCH_STEPS: usize = 100;
+/// Untimed runs created on each server before measuring, to warm every worker.
+const WARM_UP_RUNS: usize = 20;
+
+impl Args {
+    fn sizes(&self) -> Sizes {
+        let pick = |explicit: Option<usize>, full: usize, quick: usize| {
+            explicit.unwrap_or(if self.quick { quick } else { full })
+        };
+        Sizes {
+            runs: pick(self.runs, 2000, 500),
+            batch_calls: pick(self.batch_calls, 200, 50),
+            search_runs: pick(self.search_runs, 10_000, 2000),
+            clients: self.clients.max(1),
+            search_repeats: self.search_repeats.max(1),
+        }
+    }
+
+    fn mlflow_bin(&self) -> PathBuf {
+        if let Some(bin) = &self.mlflow_bin {
+            return bin.clone();
+        }
+        if let Some(python) = std::env::var_os("CAIRN_TEST_PYTHON") {
+            let beside = PathBuf::from(python).with_file_name("mlflow");
+            if beside.is_file() {
+                return beside;
+            }
+        }
+        std::env::var_os("PATH")
+            .into_iter()
+            .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+            .map(|dir| dir.join("mlflow"))
+            .find(|candidate| candidate.is_file())
+            .unwrap_or_else(|| PathBuf::from("mlflow"))
+    }
+
+    fn cairn_bin(&self) -> PathBuf {
+        if let Some(bin) = &self.cairn_bin {
+            return bin.clone();
+        }
+        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
+            PathBuf::from,
+        );
+        target.join("release/cairn")
+    }
+}
+
+fn progress(message: &str) {
+    eprintln!("[bench] {message}");
+}
+
+fn load() -> String {
+    procfs::load_average().unwrap_or_else(|| "unknown".into())
+}
+
+/// Starts a server, runs every workload against it, measures memory and stops it.
+async fn bench_server(
+    spec: &ServerSpec,
+    sizes: Sizes,
+    extra_starts: usize,
+) -> Result<ServerResults> {
+    let label = spec.label();
+    let health = reqwest::Client::builder().build().context("building the health client")?;
+    let mut results = ServerResults::default();
+    for attempt in 0..extra_starts {
+        let (server, elapsed) = Server::start(spec, &health).await?;
+        progress(&format!("{label} cold start {}: {} ms", attempt + 1, elapsed.as_millis()));
+        results.start_times.push(elapsed);
+        server.stop().await?;
+    }
+    let (server, elapsed) = Server::start(spec, &health).await?;
+    progress(&format!(
+        "{label} healthy in {} ms at {} (load {})",
+        elapsed.as_millis(),
+        server.base_url,
+        load()
+    ));
+    results.start_times.push(elapsed);
+    let api = Api::new(&server.base_url, sizes.clients, server.bootstrap_token().as_deref())?;
+    run_workloads(&api, label, sizes, &mut results).await?;
+    results.memory = server.memory();
+    results.requests = api.request_count();
+    results.failure_count = api.failure_count();
+    results.failures = api.failures();
+    progress(&format!(
+        "{label} done: VmHWM sum {} KiB over {} processes, {} failed requests (load {})",
+        results.memory.hwm_sum_kib,
+        results.memory.processes,
+        results.failure_count,
+        load()
+    ));
+    server.stop().await?;
+    Ok(results)
+}
+
+async fn run_workloads(
+    api: &Api,
+    label: &str,
+    sizes: Sizes,
+    results: &mut ServerResults,
+) -> Result<()> {
+    let warm_up =
+        api.create_experiment("bench-warmup").await.context("creating the warm-up experiment")?;
+    workload::small_runs(api, &format!("{label} warm-up"), &warm_up, WARM_UP_RUNS, sizes.clients)
+        .await;
+
+    progress(&format!("{label} (a): {} runs with {} clients", sizes.runs, sizes.clients));
+    let experiment = api.create_experiment("bench-a").await.context("creating experiment (a)")?;
+    results.small_runs =
+        workload::small_runs(api, &format!("{label} (a)"), &experiment, sizes.runs, sizes.clients)
+            .await;
+
+    progress(&format!(
+        "{label} (b): {} log-batch calls of {} points",
+        sizes.batch_calls,
+        10 * BATCH_STEPS
+    ));
+    let experiment = api.create_experiment("bench-b").await.context("creating experiment (b)")?;
+    results.points_per_batch = 10 * BATCH_STEPS;
+    results.large_batches = workload::large_batches(
+        api,
+        &format!("{label} (b)"),
+        &experiment,
+        sizes.batch_calls,
+        BATCH_STEPS,
+        sizes.clients,
+    )
+    .await;
+
+    progress(&format!("{label} (c): seeding {} runs", sizes.search_runs));
+    let experiment = api.create_experiment("bench-c").await.context("creating experiment (c)")?;
+    results.seed = workload::small_runs(
+        api,
+        &format!("{label} seed"),
+        &experiment,
+        sizes.search_runs,
+        sizes.clients,
+    )
+    .await;
+
+    progress(&format!("{label} (c): {} searches", sizes.search_repeats));
+    results.search = workload::search(api, &experiment, sizes.search_repeats).await;
+    Ok(())
+}
+
+async fn run(args: Args) -> Result<()> {
+    let sizes = args.sizes();
+    let cairn_bin = args.cairn_bin();
+    if !cairn_bin.is_file() {
+        bail!(
+            "no Cairn binary at {} (cargo build --release -p cairn, or --cairn-bin)",
+            cairn_bin.display()
+        );
+    }
+    let mlflow_bin = args.mlflow_bin();
+    if !args.skip_mlflow && !mlflow_bin.is_file() {
+        bail!("no mlflow at {} (--mlflow-bin, or --skip-mlflow)", mlflow_bin.display());
+    }
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let started_load = load();
+    progress(&format!("{cores} cores, load average {started_load}, sizes {sizes:?}"));
+    let started = Instant::now();
+
+    let cairn = bench_server(
+        &ServerSpec::Cairn { bin: cairn_bin.clone(), auth: false },
+        sizes,
+        args.cold_starts,
+    )
+    .await?;
+    let cairn_auth = if args.with_auth {
+        Some(bench_server(&ServerSpec::Cairn { bin: cairn_bin, auth: true }, sizes, 0).await?)
+    } else {
+        None
+    };
+    let mlflow = if args.skip_mlflow {
+        None
+    } else {
+        let spec = ServerSpec::Mlflow { bin: mlflow_bin };
+        Some(bench_server(&spec, sizes, 0).await?)
+    };
+
+    println!("Machine: {cores} cores; load average at start {started_load}, at end {}", load());
+    println!("Sizes: {sizes:?}; total wall time {:.0} s\n", started.elapsed().as_secs_f64());
+    println!("{}", report::render(&cairn, mlflow.as_ref(), sizes.clients));
+    if let Some(with_auth) = &cairn_auth {
+        println!("{}", report::render_auth_overhead(&cairn, with_auth));
+        print!("{}", report::render_failures("Cairn with auth", with_auth));
+    }
+    print!("{}", report::render_failures("Cairn", &cairn));
+    if let Some(mlflow) = &mlflow {
+        print!("{}", report::render_failures("MLflow", mlflow));
+    }
+    Ok(())
+}
+
+/// Resolves when SIGINT or SIGTERM arrives, so the servers are dropped (and killed) on the way out.
+async fn interrupted() -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate =
+        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("waiting for SIGINT")?,
+        _ = terminate.recv() => {}
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    tokio::select! {
+        result = run(args) => result,
+        signal = interrupted() => {
+            signal?;
+            bail!("interrupted; servers stopped")
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Linux `/proc` helpers: process trees, process groups, memory fields and signals.
+//!
+//! Signals go through the `kill` command rather than libc, because the workspace forbids
+//! `unsafe` code. Every reader tolerates processes that vanish mid-scan.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result, bail};
+
+/// The fields of `/proc/<pid>/stat` the harness needs.
+#[derive(Debug, Clone, Copy)]
+struct Stat {
+    state: char,
+    parent: u32,
+    group: u32,
+}
+
+fn read_stat(pid: u32) -> Option<Stat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may itself contain spaces or parentheses.
+    let after_name = &text[text.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let parent = fields.next()?.parse().ok()?;
+    let group = fields.next()?.parse().ok()?;
+    Some(Stat { state, parent, group })
+}
+
+fn all_pids() -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok()).collect()
+}
+
+/// Returns `root` and all its live descendants (zombies excluded).
+pub fn process_tree(root: u32) -> Vec<u32> {
+    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+    for pid in all_pids() {
+        if let Some(stat) = read_stat(pid).filter(|stat| stat.state != 'Z') {
+            children.entry(stat.parent).or_default().push(pid);
+        }
+    }
+    let mut tree = Vec::new();
+    if is_alive(root) {
+        tree.push(root);
+    }
+    let mut index = 0;
+    while index < tree.len() {
+        if let Some(kids) = children.get(&tree[index]) {
+            tree.extend(kids);
+        }
+        index += 1;
+    }
+    tree
+}
+
+/// Returns the live (non-zombie) members of process group `group`.
+pub fn group_members(group: u32) -> Vec<u32> {
+    all_pids()
+        .into_iter()
+        .filter(|pid| read_stat(*pid).is_some_and(|stat| stat.group == group && stat.state != 'Z'))
+        .collect()
+}
+
+/// Tells whether `pid` exists and is not a zombie.
+pub fn is_alive(pid: u32) -> bool {
+    read_stat(pid).is_some_and(|stat| stat.state != 'Z')
+}
+
+/// Reads a `kB` field such as `VmRSS:` or `VmHWM:` from `/proc/<pid>/status`.
+pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = text.lines().find(|line| line.starts_with(field))?;
+    line[field.len()..].split_whitespace().next()?.parse().ok()
+}
+
+/// Sends `signal` (a name such as `TERM`) to every process in group `group`.
+pub fn signal_group(group: u32, signal: &str) -> Result<()> {
+    run_kill(signal, &format!("-{group}"))
+}
+
+/// Sends `signal` to a single process.
+pub fn signal_pid(pid: u32, signal: &str) -> Result<()> {
+    run_kill(signal, &pid.to_string())
+}
+
+fn run_kill(signal: &str, target: &str) -> Result<()> {
+    let output = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg("--")
+        .arg(target)
+        .output()
+        .context("running kill")?;
+    if !output.status.success() {
+        bail!(
+            "kill -{signal} -- {target} failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// Returns the 1, 5 and 15-minute load averages, or `None` when `/proc/loadavg` is unreadable.
+pub fn load_average() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    Some(text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+}

@@ -1,0 +1,359 @@
+//! The results of one server's session and the markdown table comparing Cairn with MLflow,
+//! with the ratios and the targets from the issue. Missed targets are reported, never fatal.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::client::Failure;
+use crate::server::MemoryReport;
+use crate::workload::{SearchOutcome, Throughput};
+
+/// Throughput target of workloads (a) and (b): Cairn at least this many times MLflow.
+const THROUGHPUT_TARGET: f64 = 50.0;
+/// Latency target of workload (c): Cairn's p50 at least this many times lower.
+const SEARCH_TARGET: f64 = 30.0;
+/// Cairn's cold start target, in milliseconds.
+const COLD_START_TARGET_MS: f64 = 500.0;
+/// Cairn's resident memory target, in MiB.
+const RSS_TARGET_MIB: f64 = 150.0;
+
+/// Everything measured on one server.
+#[derive(Debug, Clone, Default)]
+pub struct ServerResults {
+    /// Time from spawn to the first healthy answer, one entry per start.
+    pub start_times: Vec<Duration>,
+    /// Workload (a).
+    pub small_runs: Throughput,
+    /// Workload (b).
+    pub large_batches: Throughput,
+    /// Metric points per request in (b).
+    pub points_per_batch: usize,
+    /// Seeding the search experiment.
+    pub seed: Throughput,
+    /// Workload (c).
+    pub search: SearchOutcome,
+    /// Memory of the process tree at the end.
+    pub memory: MemoryReport,
+    /// Requests sent, including warm-up and setup.
+    pub requests: u64,
+    /// Requests that failed.
+    pub failure_count: u64,
+    /// The first failures verbatim.
+    pub failures: Vec<Failure>,
+}
+
+/// Returns the `p`-th percentile (nearest rank) in milliseconds, or NaN when empty.
+pub fn percentile_ms(latencies: &[Duration], p: f64) -> f64 {
+    if latencies.is_empty() {
+        return f64::NAN;
+    }
+    let mut sorted: Vec<f64> = latencies.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn yes_no(met: bool) -> &'static str {
+    if met { "yes" } else { "**NO**" }
+}
+
+/// One row of the table; `mlflow` and `ratio` are empty when MLflow was skipped.
+struct Row {
+    measure: String,
+    cairn: String,
+    mlflow: String,
+    ratio: String,
+    target: String,
+    met: String,
+}
+
+fn row(measure: impl Into<String>, cairn: String, mlflow: Option<String>) -> Row {
+    Row {
+        measure: measure.into(),
+        cairn,
+        mlflow: mlflow.unwrap_or_else(|| "—".into()),
+        ratio: "—".into(),
+        target: "—".into(),
+        met: "—".into(),
+    }
+}
+
+/// Fills ratio/target/met for a higher-is-better measure (Cairn ÷ MLflow).
+fn higher_is_better(mut row: Row, cairn: f64, mlflow: Option<f64>, target: Option<f64>) -> Row {
+    if let Some(mlflow) = mlflow {
+        let ratio = cairn / mlflow;
+        row.ratio = format!("{ratio:.1}×");
+        if let Some(target) = target {
+            row.met = yes_no(ratio >= target).into();
+        }
+    }
+    if let Some(target) = target {
+        row.target = format!("≥ {target:.0}×");
+    }
+    row
+}
+
+/// Fills ratio/target/met for a lower-is-better measure (MLflow ÷ Cairn, "× lower").
+fn lower_is_better(mut row: Row, cairn: f64, mlflow: Option<f64>, target: Option<f64>) -> Row {
+    if let Some(mlflow) = mlflow {
+        let ratio = mlflow / cairn;
+        row.ratio = format!("{ratio:.1}× lower");
+        if let Some(target) = target {
+            row.met = yes_no(ratio >= target).into();
+        }
+    }
+    if let Some(target) = target {
+        row.target = format!("≥ {target:.0}× lower");
+    }
+    row
+}
+
+fn latency_pair(latencies: &[Duration]) -> String {
+    format!("{:.1} / {:.1}", percentile_ms(latencies, 50.0), percentile_ms(latencies, 95.0))
+}
+
+/// Renders the comparison table as markdown; `mlflow` is `None` with `--skip-mlflow`.
+pub fn render(cairn: &ServerResults, mlflow: Option<&ServerResults>, clients: usize) -> String {
+    let mut rows = Vec::new();
+    let (a_c, a_m) = (&cairn.small_runs, mlflow.map(|m| &m.small_runs));
+    let runs = a_c.ok_jobs + a_c.failed_jobs;
+    rows.push(higher_is_better(
+        row(
+            format!("(a) runs/s — {runs} × (create + log-batch 5p/5m/1t), {clients} clients"),
+            format!("{:.1}", a_c.jobs_per_second()),
+            a_m.map(|m| format!("{:.1}", m.jobs_per_second())),
+        ),
+        a_c.jobs_per_second(),
+        a_m.map(Throughput::jobs_per_second),
+        Some(THROUGHPUT_TARGET),
+    ));
+    rows.push(higher_is_better(
+        row(
+            "(a) requests/s",
+            format!("{:.1}", a_c.requests_per_second()),
+            a_m.map(|m| format!("{:.1}", m.requests_per_second())),
+        ),
+        a_c.requests_per_second(),
+        a_m.map(Throughput::requests_per_second),
+        None,
+    ));
+    rows.push(lower_is_better(
+        row(
+            "(a) request latency p50 / p95, ms",
+            latency_pair(&a_c.latencies),
+            a_m.map(|m| latency_pair(&m.latencies)),
+        ),
+        percentile_ms(&a_c.latencies, 50.0),
+        a_m.map(|m| percentile_ms(&m.latencies, 50.0)),
+        None,
+    ));
+    let (b_c, b_m) = (&cairn.large_batches, mlflow.map(|m| &m.large_batches));
+    let points = |t: &Throughput| t.jobs_per_second() * cairn.points_per_batch as f64;
+    let calls = b_c.ok_jobs + b_c.failed_jobs;
+    rows.push(higher_is_better(
+        row(
+            format!(
+                "(b) metric points/s — {calls} × log-batch of {}, {clients} clients",
+                cairn.points_per_batch
+            ),
+            format!("{:.0}", points(b_c)),
+            b_m.map(|m| format!("{:.0}", points(m))),
+        ),
+        points(b_c),
+        b_m.map(points),
+        Some(THROUGHPUT_TARGET),
+    ));
+    rows.push(lower_is_better(
+        row(
+            "(b) log-batch latency p50 / p95, ms",
+            latency_pair(&b_c.latencies),
+            b_m.map(|m| latency_pair(&m.latencies)),
+        ),
+        percentile_ms(&b_c.latencies, 50.0),
+        b_m.map(|m| percentile_ms(&m.latencies, 50.0)),
+        None,
+    ));
+    let (s_c, s_m) = (&cairn.seed, mlflow.map(|m| &m.seed));
+    let seeded = s_c.ok_jobs + s_c.failed_jobs;
+    rows.push(higher_is_better(
+        row(
+            format!("seeding (c): {seeded} runs, runs/s"),
+            format!("{:.1}", s_c.jobs_per_second()),
+            s_m.map(|m| format!("{:.1}", m.jobs_per_second())),
+        ),
+        s_c.jobs_per_second(),
+        s_m.map(Throughput::jobs_per_second),
+        None,
+    ));
+    for (label, p, target) in [("p50", 50.0, Some(SEARCH_TARGET)), ("p95", 95.0, None)] {
+        let c = percentile_ms(&cairn.search.latencies, p);
+        let m = mlflow.map(|m| percentile_ms(&m.search.latencies, p));
+        rows.push(lower_is_better(
+            row(
+                format!("(c) runs/search {label}, ms ({} calls)", cairn.search.latencies.len()),
+                format!("{c:.1}"),
+                m.map(|m| format!("{m:.1}")),
+            ),
+            c,
+            m,
+            target,
+        ));
+    }
+    let page = |s: &SearchOutcome| {
+        format!("{} runs, valid: {}, next page: {}", s.run_names.len(), s.valid, s.has_next_page)
+    };
+    let mut page_row = row(
+        "(c) first page (filter + order checked)",
+        page(&cairn.search),
+        mlflow.map(|m| page(&m.search)),
+    );
+    if let Some(m) = mlflow {
+        page_row.ratio =
+            if m.search.run_names == cairn.search.run_names && !m.search.run_names.is_empty() {
+                "identical runs and order".into()
+            } else {
+                "**pages differ**".into()
+            };
+    }
+    rows.push(page_row);
+    rows.push(cold_start_row(cairn, mlflow));
+    rows.push(memory_row(cairn, mlflow));
+    let sampled = |r: &ServerResults| {
+        format!("{:.1} ({} samples)", mib(r.memory.sampled_peak_kib), r.memory.samples)
+    };
+    rows.push(row(
+        "peak sampled RSS (sum of VmRSS over tree), MiB",
+        sampled(cairn),
+        mlflow.map(sampled),
+    ));
+    let failures = |r: &ServerResults| format!("{} of {}", r.failure_count, r.requests);
+    rows.push(row("failed requests (non-2xx or transport)", failures(cairn), mlflow.map(failures)));
+    to_markdown(&rows)
+}
+
+fn cold_start_row(cairn: &ServerResults, mlflow: Option<&ServerResults>) -> Row {
+    let summary = |r: &ServerResults| {
+        let median = percentile_ms(&r.start_times, 50.0);
+        let max = percentile_ms(&r.start_times, 100.0);
+        (median, format!("{median:.0} (max {max:.0}, n={})", r.start_times.len()))
+    };
+    let (median, text) = summary(cairn);
+    let mut start =
+        row("start to healthy, ms (median, fresh data dir)", text, mlflow.map(|m| summary(m).1));
+    if let Some(m) = mlflow {
+        start.ratio = format!("{:.0}× faster", summary(m).0 / median);
+    }
+    start.target = format!("Cairn < {COLD_START_TARGET_MS:.0} ms");
+    start.met = yes_no(median < COLD_START_TARGET_MS).into();
+    start
+}
+
+fn memory_row(cairn: &ServerResults, mlflow: Option<&ServerResults>) -> Row {
+    let hwm = |r: &ServerResults| {
+        format!("{:.1} ({} proc)", mib(r.memory.hwm_sum_kib), r.memory.processes)
+    };
+    let mut memory =
+        row("peak RSS (VmHWM, summed over process tree), MiB", hwm(cairn), mlflow.map(hwm));
+    if let Some(m) = mlflow {
+        memory.ratio =
+            format!("{:.1}× less", m.memory.hwm_sum_kib as f64 / cairn.memory.hwm_sum_kib as f64);
+    }
+    memory.target = format!("Cairn < {RSS_TARGET_MIB:.0} MiB");
+    memory.met = yes_no(mib(cairn.memory.hwm_sum_kib) < RSS_TARGET_MIB).into();
+    memory
+}
+
+fn to_markdown(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "| Measure | Cairn | MLflow 3.17.2 | Ratio | Target | Met |\n|---|---:|---:|---:|---|---|\n",
+    );
+    for r in rows {
+        let _infallible = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            r.measure, r.cairn, r.mlflow, r.ratio, r.target, r.met
+        );
+    }
+    out
+}
+
+/// Renders the recorded failures of one server, endpoint, status and body, for the report.
+pub fn render_failures(label: &str, results: &ServerResults) -> String {
+    let mut out = String::new();
+    if results.failure_count == 0 {
+        return out;
+    }
+    let _infallible = writeln!(
+        out,
+        "\n{label}: {} failed requests; first {}:",
+        results.failure_count,
+        results.failures.len()
+    );
+    for failure in &results.failures {
+        let body: String = failure.body.chars().take(500).collect();
+        let _infallible =
+            writeln!(out, "- `{}` status {:?}: {body}", failure.endpoint, failure.status);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_uses_nearest_rank() {
+        let latencies: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert!((percentile_ms(&latencies, 50.0) - 50.0).abs() < 1e-9);
+        assert!((percentile_ms(&latencies, 95.0) - 95.0).abs() < 1e-9);
+        assert!((percentile_ms(&latencies, 100.0) - 100.0).abs() < 1e-9);
+        assert!(percentile_ms(&[], 50.0).is_nan());
+    }
+}
+
+/// The cost of authentication: the same workloads on Cairn without and with `--auth enabled`.
+pub fn render_auth_overhead(plain: &ServerResults, with_auth: &ServerResults) -> String {
+    const TARGET_PERCENT: f64 = 10.0;
+    let mut out = String::from(
+        "| Measure (Cairn) | auth disabled | auth enabled (Bearer token) | Overhead | Target | Met |\n|---|---:|---:|---:|---|---|\n",
+    );
+    let mut line = |measure: &str,
+                    plain_value: f64,
+                    auth_value: f64,
+                    higher_is_better: bool,
+                    unit: &str| {
+        let overhead = if higher_is_better {
+            (plain_value / auth_value - 1.0) * 100.0
+        } else {
+            (auth_value / plain_value - 1.0) * 100.0
+        };
+        let _ = writeln!(
+            out,
+            "| {measure} | {plain_value:.1} {unit} | {auth_value:.1} {unit} | {overhead:+.1} % | ≤ {TARGET_PERCENT:.0} % | {} |",
+            yes_no(overhead <= TARGET_PERCENT)
+        );
+    };
+    line(
+        "(a) runs/s",
+        plain.small_runs.jobs_per_second(),
+        with_auth.small_runs.jobs_per_second(),
+        true,
+        "",
+    );
+    let points = |results: &ServerResults| {
+        results.large_batches.jobs_per_second() * results.points_per_batch as f64
+    };
+    line("(b) metric points/s", points(plain), points(with_auth), true, "");
+    line(
+        "(c) runs/search p50",
+        percentile_ms(&plain.search.latencies, 50.0),
+        percentile_ms(&with_auth.search.latencies, 50.0),
+        false,
+        "ms",
+    );
+    out
+}
