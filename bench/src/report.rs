@@ -301,20 +301,6 @@ pub fn render_failures(label: &str, results: &ServerResults) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentile_uses_nearest_rank() {
-        let latencies: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
-        assert!((percentile_ms(&latencies, 50.0) - 50.0).abs() < 1e-9);
-        assert!((percentile_ms(&latencies, 95.0) - 95.0).abs() < 1e-9);
-        assert!((percentile_ms(&latencies, 100.0) - 100.0).abs() < 1e-9);
-        assert!(percentile_ms(&[], 50.0).is_nan());
-    }
-}
-
 /// The cost of authentication: the same workloads on Cairn without and with `--auth enabled`.
 pub fn render_auth_overhead(plain: &ServerResults, with_auth: &ServerResults) -> String {
     const TARGET_PERCENT: f64 = 10.0;
@@ -356,4 +342,18 @@ pub fn render_auth_overhead(plain: &ServerResults, with_auth: &ServerResults) ->
         "ms",
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_uses_nearest_rank() {
+        let latencies: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert!((percentile_ms(&latencies, 50.0) - 50.0).abs() < 1e-9);
+        assert!((percentile_ms(&latencies, 95.0) - 95.0).abs() < 1e-9);
+        assert!((percentile_ms(&latencies, 100.0) - 100.0).abs() < 1e-9);
+        assert!(percentile_ms(&[], 50.0).is_nan());
+    }
 }
