@@ -321,3 +321,66 @@ pub async fn remove_member(
     services.projects.remove_member(&context, &project, &username).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// A team to create.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewTeamBody {
+    name: String,
+}
+
+/// Create a team (site admins).
+#[utoipa::path(post, path = "/teams", tag = "projects", request_body = NewTeamBody, responses((status = CREATED), (status = CONFLICT, body = ErrorBody)))]
+pub async fn create_team(
+    State(services): State<Services>,
+    Caller(context): Caller,
+    Json(body): Json<NewTeamBody>,
+) -> ApiResult<StatusCode> {
+    services.projects.create_team(&context, &body.name).await?;
+    Ok(StatusCode::CREATED)
+}
+
+/// Add a user to a team (site admins).
+#[utoipa::path(put, path = "/teams/{team}/members/{username}", tag = "projects", params(("team" = String, Path), ("username" = String, Path)), responses((status = NO_CONTENT), (status = NOT_FOUND, body = ErrorBody)))]
+pub async fn add_team_member(
+    State(services): State<Services>,
+    Caller(context): Caller,
+    Path((team, username)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    services.projects.set_team_user(&context, &team, &username, true).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Remove a user from a team (site admins).
+#[utoipa::path(delete, path = "/teams/{team}/members/{username}", tag = "projects", params(("team" = String, Path), ("username" = String, Path)), responses((status = NO_CONTENT), (status = NOT_FOUND, body = ErrorBody)))]
+pub async fn remove_team_member(
+    State(services): State<Services>,
+    Caller(context): Caller,
+    Path((team, username)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    services.projects.set_team_user(&context, &team, &username, false).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Give a team a role in a project (the project's owners).
+#[utoipa::path(put, path = "/projects/{project}/teams/{team}", tag = "projects", params(("project" = String, Path), ("team" = String, Path)), request_body = RoleBody, responses((status = NO_CONTENT), (status = FORBIDDEN, body = ErrorBody)))]
+pub async fn set_project_team(
+    State(services): State<Services>,
+    Caller(context): Caller,
+    Path((project, team)): Path<(String, String)>,
+    Json(body): Json<RoleBody>,
+) -> ApiResult<StatusCode> {
+    let role = ProjectRole::parse(&body.role).map_err(|error| ApiError::invalid(error.message))?;
+    services.projects.set_project_team(&context, &project, &team, Some(role)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Take a team's role in a project away (the project's owners).
+#[utoipa::path(delete, path = "/projects/{project}/teams/{team}", tag = "projects", params(("project" = String, Path), ("team" = String, Path)), responses((status = NO_CONTENT), (status = FORBIDDEN, body = ErrorBody)))]
+pub async fn remove_project_team(
+    State(services): State<Services>,
+    Caller(context): Caller,
+    Path((project, team)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    services.projects.set_project_team(&context, &project, &team, None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -45,6 +45,9 @@ pub fn needs_for(method: &str, path: &str) -> Option<Needs> {
         ("POST", "/api/v1/projects") => Some(Needs::Admin),
         ("GET", "/api/v1/projects/{project}/members") => Some(Needs::Read),
         ("PUT" | "DELETE", "/api/v1/projects/{project}/members/{username}") => Some(Needs::Manage),
+        ("POST", "/api/v1/teams")
+        | ("PUT" | "DELETE", "/api/v1/teams/{team}/members/{username}") => Some(Needs::Admin),
+        ("PUT" | "DELETE", "/api/v1/projects/{project}/teams/{team}") => Some(Needs::Manage),
         _ => None,
     }
 }
@@ -62,6 +65,9 @@ pub fn routes() -> (Router<Services>, Vec<RouteSpec>) {
         .routes(routes!(identity::list_projects, identity::create_project))
         .routes(routes!(identity::list_members))
         .routes(routes!(identity::set_member, identity::remove_member))
+        .routes(routes!(identity::create_team))
+        .routes(routes!(identity::add_team_member, identity::remove_team_member))
+        .routes(routes!(identity::set_project_team, identity::remove_project_team))
         .split_for_parts();
     document.servers = Some(vec![utoipa::openapi::Server::new("/api/v1")]);
     let document = std::sync::Arc::new(document);

@@ -135,6 +135,47 @@ async fn identity_api(backend: Backend) {
         StatusCode::NO_CONTENT
     );
 
+    // Teams over the API: a team role reaches its members.
+    assert_eq!(
+        send(&app, &admin, "POST", "/api/v1/teams", Some(json!({"name": "fraud-ops"}))).await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        send(&app, &admin, "PUT", "/api/v1/teams/fraud-ops/members/bo", None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        send(
+            &app,
+            &ada,
+            "PUT",
+            "/api/v1/projects/fraud/teams/fraud-ops",
+            Some(json!({"role": "viewer"}))
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    let (_, bo) = app
+        .app
+        .services
+        .identity
+        .create_token(&RequestContext::system(), "bo", "t", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        send(&app, &bo, "GET", "/api/v1/projects/fraud/members", None).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(&app, &ada, "DELETE", "/api/v1/projects/fraud/teams/fraud-ops", None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        send(&app, &bo, "GET", "/api/v1/projects/fraud/members", None).await.0,
+        StatusCode::FORBIDDEN
+    );
+
     let token_id = created["token"]["id"].as_i64().unwrap();
     assert_eq!(
         send(&app, &ada, "DELETE", &format!("/api/v1/tokens/{token_id}"), None).await.0,

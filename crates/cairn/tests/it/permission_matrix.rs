@@ -46,6 +46,7 @@ fn request(f: &Fixture, spec: &RouteSpec, index: usize, token: Option<&str>) -> 
         .replace("{tag_key}", "k")
         .replace("{username}", "bystander")
         .replace("{project}", "churn")
+        .replace("{team}", "matrix-team")
         .replace("{id}", "999999")
         .replace("{*path}", &format!("{}/{}/artifacts/a.txt", f.experiment_id, f.run_id));
     let fields = fields(f, spec, index);
