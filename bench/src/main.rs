@@ -244,8 +244,15 @@ async fn run(args: Args) -> Result<()> {
         args.cold_starts,
     )
     .await?;
-    let cairn_auth = if args.with_auth {
-        Some(bench_server(&ServerSpec::Cairn { bin: cairn_bin, auth: true }, sizes, 0).await?)
+    // Authentication overhead in A-B-B-A order (plain, auth, auth, plain), so that drift over the
+    // session (the later of two identical runs was measured ~20 % slower here) cancels out.
+    let auth_comparison = if args.with_auth {
+        let auth_spec = ServerSpec::Cairn { bin: cairn_bin.clone(), auth: true };
+        let first_auth = bench_server(&auth_spec, sizes, 0).await?;
+        let second_auth = bench_server(&auth_spec, sizes, 0).await?;
+        let plain_spec = ServerSpec::Cairn { bin: cairn_bin.clone(), auth: false };
+        let second_plain = bench_server(&plain_spec, sizes, 0).await?;
+        Some((report::merge(&cairn, &second_plain), report::merge(&first_auth, &second_auth)))
     } else {
         None
     };
@@ -259,8 +266,8 @@ async fn run(args: Args) -> Result<()> {
     println!("Machine: {cores} cores; load average at start {started_load}, at end {}", load());
     println!("Sizes: {sizes:?}; total wall time {:.0} s\n", started.elapsed().as_secs_f64());
     println!("{}", report::render(&cairn, mlflow.as_ref(), sizes.clients));
-    if let Some(with_auth) = &cairn_auth {
-        println!("{}", report::render_auth_overhead(&cairn, with_auth));
+    if let Some((plain, with_auth)) = &auth_comparison {
+        println!("{}", report::render_auth_overhead(plain, with_auth));
         print!("{}", report::render_failures("Cairn with auth", with_auth));
     }
     print!("{}", report::render_failures("Cairn", &cairn));
