@@ -34,10 +34,18 @@ impl Authorizer {
         Self { store }
     }
 
-    /// The project a request is scoped to.
+    /// The project a request is scoped to: its `/p/<project>` prefix, else the caller's default
+    /// project, else the site's `default` project.
     pub async fn scoped_project(&self, context: &RequestContext) -> ServiceResult<Project> {
-        let name = context.project.as_deref().unwrap_or(DEFAULT_PROJECT);
-        Ok(self.store.get_project(name).await?)
+        if let Some(name) = &context.project {
+            return Ok(self.store.get_project(name).await?);
+        }
+        if let Some(principal) = &context.principal
+            && let Some(name) = self.store.default_project_name(principal.user_id).await?
+        {
+            return Ok(self.store.get_project(&name).await?);
+        }
+        Ok(self.store.get_project(DEFAULT_PROJECT).await?)
     }
 
     /// Whether the caller is unrestricted (a site admin, or anyone while auth is disabled).

@@ -223,6 +223,21 @@ impl IdentityService {
         Ok(user)
     }
 
+    /// Sets a user's default project (site admins, or the user for themselves).
+    pub async fn set_default_project(
+        &self,
+        context: &RequestContext,
+        username: &str,
+        project: Option<&str>,
+    ) -> ServiceResult<()> {
+        self.require_self_or_admin(context, username)?;
+        let project = match project {
+            Some(name) => Some(self.store.get_project(name).await?),
+            None => None,
+        };
+        Ok(self.store.set_default_project(context, username, project.as_ref()).await?)
+    }
+
     /// Creates a token for `username`; returns its metadata and its secret (shown once).
     pub async fn create_token(
         &self,

@@ -136,6 +136,44 @@ impl Store {
         rows.iter().map(user_from_row).collect()
     }
 
+    /// Sets (or clears) a user's default project.
+    pub async fn set_default_project(
+        &self,
+        context: &RequestContext,
+        username: &str,
+        project: Option<&cairn_domain::identity::Project>,
+    ) -> StoreResult<()> {
+        let mut transaction = self.begin().await?;
+        let updated = sqlx::query("UPDATE users SET default_project_id = $1 WHERE username = $2")
+            .bind(project.map(|project| project.id))
+            .bind(username)
+            .execute(&mut *transaction)
+            .await?;
+        if updated.rows_affected() == 0 {
+            return Err(user_not_found(username));
+        }
+        let details = serde_json::json!({"project": project.map(|project| project.name.clone())});
+        append(
+            &mut transaction,
+            self.dialect,
+            context,
+            entry("user.default_project", format!("user:{username}"), details),
+        )
+        .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// The name of a user's default project, if one is set.
+    pub async fn default_project_name(&self, user_id: i64) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT p.name FROM users u JOIN projects p ON p.id = u.default_project_id WHERE u.id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(self.reader())
+        .await?)
+    }
+
     /// The active user of this name and their password hash, for a password login.
     pub async fn password_login(&self, username: &str) -> StoreResult<Option<(User, String)>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(

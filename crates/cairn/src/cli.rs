@@ -274,6 +274,24 @@ pub enum UserCommand {
     Deactivate(UserDeactivateArgs),
     /// Reactivate a user.
     Activate(UserNameArgs),
+    /// Set where the user's MLflow calls go without a /p/<project> prefix.
+    SetDefaultProject(UserProjectArgs),
+}
+
+/// A user and a project (or `--clear`).
+#[derive(Debug, Args)]
+pub struct UserProjectArgs {
+    /// The user name.
+    pub username: String,
+    /// The project (omit with `--clear`).
+    #[arg(required_unless_present = "clear")]
+    pub project: Option<String>,
+    /// Go back to the site's `default` project.
+    #[arg(long)]
+    pub clear: bool,
+    /// Backends.
+    #[command(flatten)]
+    pub backend: BackendArgs,
 }
 
 /// Flags of `cairn admin user create`.

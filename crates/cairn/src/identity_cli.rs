@@ -35,6 +35,7 @@ pub async fn user(command: &UserCommand) -> anyhow::Result<()> {
         UserCommand::List(backend) => backend,
         UserCommand::Deactivate(args) => &args.backend,
         UserCommand::Activate(args) => &args.backend,
+        UserCommand::SetDefaultProject(args) => &args.backend,
     };
     let store = crate::connect_store(&backend.config()).await?;
     let identity = IdentityService::new(store.clone());
@@ -81,6 +82,16 @@ pub async fn user(command: &UserCommand) -> anyhow::Result<()> {
             .deactivate_user(&context, &args.username, args.transfer_to.as_deref())
             .await
             .map(|user| println!("deactivated '{}'", user.username)),
+        UserCommand::SetDefaultProject(args) => {
+            let project = if args.clear { None } else { args.project.as_deref() };
+            identity.set_default_project(&context, &args.username, project).await.map(|()| {
+                println!(
+                    "'{}' now works in '{}' by default",
+                    args.username,
+                    project.unwrap_or("default")
+                )
+            })
+        }
         UserCommand::Activate(args) => identity
             .set_user_active(&context, &args.username, true)
             .await

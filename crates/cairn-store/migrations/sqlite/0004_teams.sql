@@ -16,3 +16,5 @@ CREATE TABLE project_teams (
     role TEXT NOT NULL,
     PRIMARY KEY (project_id, team_id)
 );
+-- A user's default project: where MLflow calls without a /p/<project> prefix go.
+ALTER TABLE users ADD COLUMN default_project_id INTEGER REFERENCES projects(id);

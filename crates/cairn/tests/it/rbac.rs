@@ -348,6 +348,45 @@ async fn teams_and_deactivation(backend: Backend) {
         "leaving the team ends it"
     );
 
+    // A default project: calls without a /p/ prefix land there.
+    services.identity.set_default_project(&system, "contributor", Some("churn")).await.unwrap();
+    let contributor = &f.tokens.iter().find(|(who, _)| *who == "contributor").unwrap().1;
+    let (status, body) = call(
+        &app,
+        contributor,
+        "POST",
+        "/api/2.0/mlflow/experiments/create",
+        Some(json!({"name": "no-prefix"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, found) = call(
+        &app,
+        contributor,
+        "GET",
+        "/p/churn/api/2.0/mlflow/experiments/get-by-name?experiment_name=no-prefix",
+        None,
+    )
+    .await;
+    assert_eq!(
+        found["experiment"]["experiment_id"], body["experiment_id"],
+        "it was created in churn"
+    );
+    services.identity.set_default_project(&system, "contributor", None).await.unwrap();
+    let (status, _) = call(
+        &app,
+        contributor,
+        "POST",
+        "/api/2.0/mlflow/experiments/create",
+        Some(json!({"name": "no-prefix-2"})),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "back to the site default project, where they are no member"
+    );
+
     // The only owner cannot vanish without an heir; with one, ownership moves and work stays.
     let refused = services.identity.deactivate_user(&system, "owner", None).await.unwrap_err();
     assert!(refused.message.contains("only owner of project 'churn'"), "{}", refused.message);
