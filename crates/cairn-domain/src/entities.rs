@@ -306,3 +306,93 @@ pub struct LoggedModel {
     /// Metrics logged against it.
     pub metrics: Vec<Metric>,
 }
+
+/// A model version's stage (MLflow's deprecated-but-used stages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// No stage.
+    None,
+    /// Staging.
+    Staging,
+    /// Production.
+    Production,
+    /// Archived.
+    Archived,
+}
+
+impl Stage {
+    /// The canonical name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::None => "None",
+            Stage::Staging => "Staging",
+            Stage::Production => "Production",
+            Stage::Archived => "Archived",
+        }
+    }
+
+    /// Parses a stage case-insensitively, with MLflow's message for anything else.
+    pub fn parse(raw: &str) -> Result<Self, crate::DomainError> {
+        match raw.to_ascii_lowercase().as_str() {
+            "none" => Ok(Stage::None),
+            "staging" => Ok(Stage::Staging),
+            "production" => Ok(Stage::Production),
+            "archived" => Ok(Stage::Archived),
+            _ => Err(crate::DomainError::invalid(format!(
+                "Invalid Model Version stage: {raw}. Value must be one of None, Staging, Production, Archived."
+            ))),
+        }
+    }
+}
+
+/// One version of a registered model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelVersion {
+    /// The registered model's name.
+    pub name: String,
+    /// The version number (from 1, never reused).
+    pub version: i64,
+    /// Creation time in epoch milliseconds.
+    pub creation_timestamp: i64,
+    /// Last change in epoch milliseconds.
+    pub last_updated_timestamp: i64,
+    /// Who registered it.
+    pub user_id: Option<String>,
+    /// Its stage.
+    pub current_stage: Stage,
+    /// A description.
+    pub description: Option<String>,
+    /// Where its files are (`models:/m-…`, `runs:/…`, a URI).
+    pub source: String,
+    /// The run that produced it.
+    pub run_id: Option<String>,
+    /// A link to the run.
+    pub run_link: Option<String>,
+    /// The MLflow 3 logged model behind it.
+    pub model_id: Option<String>,
+    /// Its tags.
+    pub tags: Vec<Tag>,
+    /// Aliases pointing at it.
+    pub aliases: Vec<String>,
+}
+
+/// A registered model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegisteredModel {
+    /// The unique name.
+    pub name: String,
+    /// Creation time in epoch milliseconds.
+    pub creation_timestamp: i64,
+    /// Last change in epoch milliseconds.
+    pub last_updated_timestamp: i64,
+    /// Who created it.
+    pub user_id: Option<String>,
+    /// A description.
+    pub description: Option<String>,
+    /// The latest version per stage.
+    pub latest_versions: Vec<ModelVersion>,
+    /// Tags.
+    pub tags: Vec<Tag>,
+    /// Aliases and the versions they point at.
+    pub aliases: Vec<(String, i64)>,
+}

@@ -8,6 +8,7 @@ mod authz;
 mod error;
 mod identity;
 mod projects;
+mod registry;
 mod tracking;
 
 use cairn_artifacts::ArtifactStore;
@@ -18,11 +19,12 @@ pub use audit::{AuditService, MAX_AUDIT_PAGE};
 pub use authz::Authorizer;
 pub use cairn_store::{
     AuditQuery, DatasetSummary, LoggedModelField, LoggedModelSearch, Member, NewLoggedModel,
-    NewRun, RunUpdate,
+    NewModelVersion, NewRun, RunUpdate,
 };
 pub use error::{ServiceError, ServiceResult};
 pub use identity::{Credentials, IdentityService, UserSpec};
 pub use projects::ProjectService;
+pub use registry::RegistryService;
 pub use tracking::TrackingService;
 
 /// Every service, cheap to clone, shared by all request handlers.
@@ -38,6 +40,8 @@ pub struct Services {
     pub identity: IdentityService,
     /// Projects and memberships.
     pub projects: ProjectService,
+    /// The model registry.
+    pub registry: RegistryService,
     /// Whether every request must authenticate.
     pub auth_required: bool,
     store: Store,
@@ -52,6 +56,7 @@ impl Services {
             audit: AuditService::new(store.clone()),
             identity: IdentityService::new(store.clone()),
             projects: ProjectService::new(store.clone()),
+            registry: RegistryService::new(store.clone()),
             auth_required,
             store,
         }

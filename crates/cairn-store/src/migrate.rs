@@ -37,6 +37,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_teams.sql"),
         postgres: include_str!("../migrations/postgres/0004_teams.sql"),
     },
+    Migration {
+        version: 5,
+        name: "registry",
+        sqlite: include_str!("../migrations/sqlite/0005_registry.sql"),
+        postgres: include_str!("../migrations/postgres/0005_registry.sql"),
+    },
 ];
 
 /// A lock id shared by every Cairn process, so concurrent start-ups migrate once.

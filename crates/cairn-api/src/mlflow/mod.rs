@@ -7,6 +7,7 @@ mod direct_transfer;
 mod error;
 mod experiments;
 mod logged_models;
+mod registry;
 mod request;
 mod runs;
 mod wire;
@@ -76,6 +77,28 @@ fn tracking_routes() -> RouteTable {
         )
         .add("GET", "/logged-models/{model_id}/artifacts/files", Read, artifacts::logged_model_file)
         .add("GET", "/server-info", Authenticated, server_info)
+        .add("POST", "/registered-models/create", Write, registry::create_model)
+        .add("GET", "/registered-models/get", Read, registry::get_model)
+        .add("POST", "/registered-models/rename", Write, registry::rename_model)
+        .add("PATCH", "/registered-models/update", Write, registry::update_model)
+        .add("DELETE", "/registered-models/delete", Write, registry::delete_model)
+        .add("GET", "/registered-models/search", Read, registry::search_models)
+        .add("POST", "/registered-models/get-latest-versions", Read, registry::latest_versions)
+        .add("GET", "/registered-models/get-latest-versions", Read, registry::latest_versions)
+        .add("POST", "/registered-models/set-tag", Write, registry::set_model_tag)
+        .add("DELETE", "/registered-models/delete-tag", Write, registry::delete_model_tag)
+        .add("POST", "/registered-models/alias", Write, registry::set_alias)
+        .add("DELETE", "/registered-models/alias", Write, registry::delete_alias)
+        .add("GET", "/registered-models/alias", Read, registry::get_alias)
+        .add("POST", "/model-versions/create", Write, registry::create_version)
+        .add("GET", "/model-versions/get", Read, registry::get_version)
+        .add("PATCH", "/model-versions/update", Write, registry::update_version)
+        .add("DELETE", "/model-versions/delete", Write, registry::delete_version)
+        .add("POST", "/model-versions/transition-stage", Write, registry::transition_stage)
+        .add("GET", "/model-versions/search", Read, registry::search_versions)
+        .add("GET", "/model-versions/get-download-uri", Read, registry::download_uri)
+        .add("POST", "/model-versions/set-tag", Write, registry::set_version_tag)
+        .add("DELETE", "/model-versions/delete-tag", Write, registry::delete_version_tag)
 }
 
 /// The artifact proxy routes, relative to `/api/2.0/mlflow-artifacts`.

@@ -147,6 +147,17 @@ impl MlflowRequest {
         }
     }
 
+    /// An optional boolean field (`true`/`false`, or JSON booleans).
+    pub fn bool(&self, field: &str) -> Result<Option<bool>, MlflowError> {
+        match self.raw(field) {
+            None => Ok(None),
+            Some(Value::Bool(flag)) => Ok(Some(*flag)),
+            Some(Value::String(text)) if text.eq_ignore_ascii_case("true") => Ok(Some(true)),
+            Some(Value::String(text)) if text.eq_ignore_ascii_case("false") => Ok(Some(false)),
+            Some(other) => Err(wrong_type(field, other)),
+        }
+    }
+
     /// A repeated string field: an array, or a single value (from a query string).
     pub fn strings(&self, field: &str) -> Result<Vec<String>, MlflowError> {
         match self.raw(field) {

@@ -10,6 +10,7 @@ mod auth;
 mod cli_client;
 mod mlflow_charts;
 mod mlflow_client;
+mod mlflow_registry;
 mod mlflow_wire;
 mod native_audit;
 mod native_identity;

@@ -26,6 +26,7 @@ fn fields(f: &Fixture, spec: &RouteSpec, index: usize) -> Value {
         "artifact_file_path": "a.txt", "metrics": [], "params": [], "tags": [], "datasets": [],
         "models": [], "status": "FINISHED", "model_json": model_json,
         "username": format!("matrix-user-{index}"), "role": "viewer",
+        "version": "1", "alias": "champion", "stage": "Staging", "source": "models:/m-0", "stages": [],
     });
     if spec.method == "PATCH" && spec.path.ends_with("/logged-models/{model_id}") {
         body["status"] = json!("LOGGED_MODEL_READY");
