@@ -349,6 +349,24 @@ impl RegistryService {
         Ok(model_version.source)
     }
 
+    /// Builds a search over the request's project from MLflow's wire fields.
+    async fn search_request(
+        &self,
+        context: &RequestContext,
+        filter: &str,
+        order_by: &[String],
+        max_results: i64,
+        page_token: &str,
+    ) -> ServiceResult<RegistrySearch> {
+        Ok(RegistrySearch {
+            project_id: self.project(context, Access::Read).await?,
+            filter: parse_filter(filter)?,
+            order_by: parse_order(order_by)?,
+            max_results,
+            offset: decode_offset(page_token)?,
+        })
+    }
+
     /// Searches registered models.
     pub async fn search_models(
         &self,
@@ -358,16 +376,10 @@ impl RegistryService {
         max_results: i64,
         page_token: &str,
     ) -> ServiceResult<(Vec<RegisteredModel>, Option<String>)> {
-        let offset = decode_offset(page_token)?;
-        let search = RegistrySearch {
-            project_id: self.project(context, Access::Read).await?,
-            filter: parse_filter(filter)?,
-            order_by: parse_order(order_by)?,
-            max_results,
-            offset,
-        };
+        let search =
+            self.search_request(context, filter, order_by, max_results, page_token).await?;
         let (models, has_more) = self.store.search_registered_models(&search).await?;
-        let token = has_more.then(|| encode_offset(offset + models.len() as u64));
+        let token = has_more.then(|| encode_offset(search.offset + models.len() as u64));
         Ok((models, token))
     }
 
@@ -380,16 +392,10 @@ impl RegistryService {
         max_results: i64,
         page_token: &str,
     ) -> ServiceResult<(Vec<ModelVersion>, Option<String>)> {
-        let offset = decode_offset(page_token)?;
-        let search = RegistrySearch {
-            project_id: self.project(context, Access::Read).await?,
-            filter: parse_filter(filter)?,
-            order_by: parse_order(order_by)?,
-            max_results,
-            offset,
-        };
+        let search =
+            self.search_request(context, filter, order_by, max_results, page_token).await?;
         let (versions, has_more) = self.store.search_model_versions(&search).await?;
-        let token = has_more.then(|| encode_offset(offset + versions.len() as u64));
+        let token = has_more.then(|| encode_offset(search.offset + versions.len() as u64));
         Ok((versions, token))
     }
 }

@@ -98,6 +98,35 @@ fn empty() -> Json<Value> {
     Json(json!({}))
 }
 
+/// The search fields shared by both registry searches, with `max_results` checked.
+fn search_fields(
+    request: &MlflowRequest,
+    default: i64,
+    most: i64,
+) -> MlflowResult<(String, Vec<String>, i64, String)> {
+    let max_results = request.int("max_results")?.unwrap_or(default);
+    if !(1..=most).contains(&max_results) {
+        return Err(MlflowError::invalid(format!(
+            "Invalid value {max_results} for parameter 'max_results' supplied. It must be at most {most}"
+        )));
+    }
+    let filter = request.string("filter")?.unwrap_or_default();
+    let page_token = request.string("page_token")?.unwrap_or_default();
+    Ok((filter, request.strings("order_by")?, max_results, page_token))
+}
+
+/// A search answer: the items under `key` (omitted when empty) and the next page's token.
+fn page_body(key: &str, items: Vec<Value>, next: Option<String>) -> Json<Value> {
+    let mut body = Map::new();
+    if !items.is_empty() {
+        body.insert(key.into(), Value::Array(items));
+    }
+    if let Some(token) = next {
+        body.insert("next_page_token".into(), json!(token));
+    }
+    Json(Value::Object(body))
+}
+
 /// `POST registered-models/create`.
 pub async fn create_model(
     State(services): State<Services>,
@@ -160,27 +189,13 @@ pub async fn search_models(
     Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
-    let max_results = request.int("max_results")?.unwrap_or(100);
-    if !(1..=MAX_MODELS_PER_PAGE).contains(&max_results) {
-        return Err(MlflowError::invalid(format!(
-            "Invalid value {max_results} for parameter 'max_results' supplied. It must be at most {MAX_MODELS_PER_PAGE}"
-        )));
-    }
-    let filter = request.string("filter")?.unwrap_or_default();
-    let order_by = request.strings("order_by")?;
-    let page_token = request.string("page_token")?.unwrap_or_default();
+    let (filter, order_by, max_results, page_token) =
+        search_fields(&request, 100, MAX_MODELS_PER_PAGE)?;
     let (models, next) = services
         .registry
         .search_models(&context, &filter, &order_by, max_results, &page_token)
         .await?;
-    let mut body = Map::new();
-    if !models.is_empty() {
-        body.insert("registered_models".into(), models.iter().map(registered_model).collect());
-    }
-    if let Some(token) = next {
-        body.insert("next_page_token".into(), json!(token));
-    }
-    Ok(Json(Value::Object(body)))
+    Ok(page_body("registered_models", models.iter().map(registered_model).collect(), next))
 }
 
 /// `POST|GET registered-models/get-latest-versions`.
@@ -336,27 +351,13 @@ pub async fn search_versions(
     Caller(context): Caller,
     request: MlflowRequest,
 ) -> MlflowResult<Json<Value>> {
-    let max_results = request.int("max_results")?.unwrap_or(10_000);
-    if !(1..=MAX_VERSIONS_PER_PAGE).contains(&max_results) {
-        return Err(MlflowError::invalid(format!(
-            "Invalid value {max_results} for parameter 'max_results' supplied. It must be at most {MAX_VERSIONS_PER_PAGE}"
-        )));
-    }
-    let filter = request.string("filter")?.unwrap_or_default();
-    let order_by = request.strings("order_by")?;
-    let page_token = request.string("page_token")?.unwrap_or_default();
+    let (filter, order_by, max_results, page_token) =
+        search_fields(&request, 10_000, MAX_VERSIONS_PER_PAGE)?;
     let (versions, next) = services
         .registry
         .search_versions(&context, &filter, &order_by, max_results, &page_token)
         .await?;
-    let mut body = Map::new();
-    if !versions.is_empty() {
-        body.insert("model_versions".into(), versions.iter().map(model_version).collect());
-    }
-    if let Some(token) = next {
-        body.insert("next_page_token".into(), json!(token));
-    }
-    Ok(Json(Value::Object(body)))
+    Ok(page_body("model_versions", versions.iter().map(model_version).collect(), next))
 }
 
 /// `GET model-versions/get-download-uri`.
