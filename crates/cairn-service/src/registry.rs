@@ -192,6 +192,14 @@ impl RegistryService {
         new_version.tags.iter().try_for_each(check_tag)?;
         let project = self.project(context, Access::Write).await?;
         new_version.user_id = context.principal.as_ref().map(|p| p.username.clone());
+        // The client sends no run id for `models:/m-…`; MLflow's server takes the logged
+        // model's source run.
+        if new_version.run_id.is_none()
+            && let Some(model_id) = &new_version.model_id
+            && let Ok(logged) = self.store.get_logged_model(model_id).await
+        {
+            new_version.run_id = logged.source_run_id;
+        }
         let version = self.store.create_model_version(context, project, &new_version).await?;
         if let Some(model_id) = &version.model_id
             && let Ok(logged) = self.store.get_logged_model(model_id).await
