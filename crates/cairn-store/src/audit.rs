@@ -154,16 +154,27 @@ impl Store {
         Ok((records, has_more))
     }
 
+    /// Appends the audit record of a mutation and commits it with the change: every write
+    /// path ends here, so a change and its record are durable together or not at all.
+    pub(crate) async fn commit_audited(
+        &self,
+        mut transaction: Transaction<'static, Any>,
+        context: &RequestContext,
+        entry: AuditEntry,
+    ) -> StoreResult<()> {
+        append(&mut transaction, self.dialect, context, entry).await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
     /// Records an action that has no transaction of its own (an artifact upload, say).
     pub async fn record_audit(
         &self,
         context: &RequestContext,
         entry: AuditEntry,
     ) -> StoreResult<()> {
-        let mut transaction = self.begin().await?;
-        append(&mut transaction, self.dialect, context, entry).await?;
-        transaction.commit().await?;
-        Ok(())
+        let transaction = self.begin().await?;
+        self.commit_audited(transaction, context, entry).await
     }
 
     /// Reads records with `seq > after_seq` and `time >= since`, in order, at most `limit`.

@@ -95,9 +95,8 @@ impl Store {
         for tag in tags {
             upsert_experiment_tag(&mut transaction, experiment_id, tag).await?;
         }
-        crate::audit::append(
-            &mut transaction,
-            self.dialect,
+        self.commit_audited(
+            transaction,
             context,
             crate::audit::entry(
                 "experiment.create",
@@ -106,7 +105,6 @@ impl Store {
             ),
         )
         .await?;
-        transaction.commit().await?;
         Ok(experiment_id)
     }
 
@@ -208,9 +206,8 @@ impl Store {
         .bind(from)
         .execute(&mut *transaction)
         .await?;
-        crate::audit::append(
-            &mut transaction,
-            self.dialect,
+        self.commit_audited(
+            transaction,
             context,
             crate::audit::entry(
                 if target == LifecycleStage::Deleted {
@@ -223,7 +220,6 @@ impl Store {
             ),
         )
         .await?;
-        transaction.commit().await?;
         Ok(())
     }
 
@@ -261,9 +257,8 @@ impl Store {
             }
             other => other?,
         };
-        crate::audit::append(
-            &mut transaction,
-            self.dialect,
+        self.commit_audited(
+            transaction,
             context,
             crate::audit::entry(
                 "experiment.rename",
@@ -272,7 +267,6 @@ impl Store {
             ),
         )
         .await?;
-        transaction.commit().await?;
         Ok(())
     }
 
@@ -286,9 +280,8 @@ impl Store {
         let mut transaction = self.begin().await?;
         require_active_experiment(&mut transaction, experiment_id).await?;
         upsert_experiment_tag(&mut transaction, experiment_id, tag).await?;
-        crate::audit::append(
-            &mut transaction,
-            self.dialect,
+        self.commit_audited(
+            transaction,
             context,
             crate::audit::entry(
                 "experiment.tag.set",
@@ -297,7 +290,6 @@ impl Store {
             ),
         )
         .await?;
-        transaction.commit().await?;
         Ok(())
     }
 
@@ -322,9 +314,8 @@ impl Store {
             ))
             .into());
         }
-        crate::audit::append(
-            &mut transaction,
-            self.dialect,
+        self.commit_audited(
+            transaction,
             context,
             crate::audit::entry(
                 "experiment.tag.delete",
@@ -333,7 +324,6 @@ impl Store {
             ),
         )
         .await?;
-        transaction.commit().await?;
         Ok(())
     }
 

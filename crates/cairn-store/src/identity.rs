@@ -8,7 +8,7 @@ use cairn_domain::time::now_millis;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::audit::{append, entry};
+use crate::audit::entry;
 use crate::{Store, StoreError, StoreResult};
 
 const USER_COLUMNS: &str =
@@ -103,14 +103,12 @@ impl Store {
             "site_role": user.site_role.as_str(),
             "service_account": user.service_account,
         });
-        append(
-            &mut transaction,
-            self.dialect,
+        self.commit_audited(
+            transaction,
             context,
             entry("user.create", format!("user:{}", user.username), details),
         )
         .await?;
-        transaction.commit().await?;
         Ok(user)
     }
 
@@ -153,14 +151,12 @@ impl Store {
             return Err(user_not_found(username));
         }
         let details = serde_json::json!({"project": project.map(|project| project.name.clone())});
-        append(
-            &mut transaction,
-            self.dialect,
+        self.commit_audited(
+            transaction,
             context,
             entry("user.default_project", format!("user:{username}"), details),
         )
         .await?;
-        transaction.commit().await?;
         Ok(())
     }
 
@@ -208,14 +204,12 @@ impl Store {
             return Err(user_not_found(username));
         }
         let action = if active { "user.activate" } else { "user.deactivate" };
-        append(
-            &mut transaction,
-            self.dialect,
+        self.commit_audited(
+            transaction,
             context,
             entry(action, format!("user:{username}"), serde_json::json!({})),
         )
         .await?;
-        transaction.commit().await?;
         self.get_user(username).await
     }
 
@@ -244,14 +238,12 @@ impl Store {
         .await?;
         let token = token_from_row(&row)?;
         let details = serde_json::json!({"user_id": user_id, "name": name, "hint": hint, "expires_at": expires_at});
-        append(
-            &mut transaction,
-            self.dialect,
+        self.commit_audited(
+            transaction,
             context,
             entry("token.create", format!("token:{}", token.id), details),
         )
         .await?;
-        transaction.commit().await?;
         Ok(token)
     }
 
@@ -288,14 +280,12 @@ impl Store {
                 DomainError::not_found(format!("no active token with id {token_id}")).into()
             );
         }
-        append(
-            &mut transaction,
-            self.dialect,
+        self.commit_audited(
+            transaction,
             context,
             entry("token.revoke", format!("token:{token_id}"), serde_json::json!({})),
         )
         .await?;
-        transaction.commit().await?;
         Ok(())
     }
 

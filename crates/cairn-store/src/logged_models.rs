@@ -169,8 +169,7 @@ impl Store {
         for tag in &new_model.tags {
             upsert_model_tag(&mut transaction, &model_id, tag).await?;
         }
-        crate::audit::append(&mut transaction, self.dialect, context, crate::audit::entry("logged_model.create", format!("logged_model:{model_id}"), serde_json::json!({"experiment_id": new_model.experiment_id.0, "name": name, "source_run_id": new_model.source_run_id}))).await?;
-        transaction.commit().await?;
+        self.commit_audited(transaction, context, crate::audit::entry("logged_model.create", format!("logged_model:{model_id}"), serde_json::json!({"experiment_id": new_model.experiment_id.0, "name": name, "source_run_id": new_model.source_run_id}))).await?;
         self.get_logged_model(&model_id).await
     }
 
@@ -200,9 +199,8 @@ impl Store {
         if updated.rows_affected() == 0 {
             return Err(model_not_found(model_id));
         }
-        crate::audit::append(
-            &mut transaction,
-            self.dialect,
+        self.commit_audited(
+            transaction,
             context,
             crate::audit::entry(
                 "logged_model.finalize",
@@ -211,7 +209,6 @@ impl Store {
             ),
         )
         .await?;
-        transaction.commit().await?;
         self.get_logged_model(model_id).await
     }
 
@@ -232,8 +229,7 @@ impl Store {
             .bind(model_id)
             .execute(&mut *transaction)
             .await?;
-        crate::audit::append(&mut transaction, self.dialect, context, crate::audit::entry("logged_model.tags.set", format!("logged_model:{model_id}"), serde_json::json!({"keys": tags.iter().map(|t| t.key.as_str()).collect::<Vec<_>>()}))).await?;
-        transaction.commit().await?;
+        self.commit_audited(transaction, context, crate::audit::entry("logged_model.tags.set", format!("logged_model:{model_id}"), serde_json::json!({"keys": tags.iter().map(|t| t.key.as_str()).collect::<Vec<_>>()}))).await?;
         Ok(())
     }
 
@@ -257,9 +253,8 @@ impl Store {
             ))
             .into());
         }
-        crate::audit::append(
-            &mut transaction,
-            self.dialect,
+        self.commit_audited(
+            transaction,
             context,
             crate::audit::entry(
                 "logged_model.tag.delete",
@@ -268,7 +263,6 @@ impl Store {
             ),
         )
         .await?;
-        transaction.commit().await?;
         Ok(())
     }
 
@@ -292,8 +286,7 @@ impl Store {
             .execute(&mut *transaction)
             .await?;
         }
-        crate::audit::append(&mut transaction, self.dialect, context, crate::audit::entry("logged_model.params.log", format!("logged_model:{model_id}"), serde_json::json!({"keys": params.iter().map(|p| p.key.as_str()).collect::<Vec<_>>()}))).await?;
-        transaction.commit().await?;
+        self.commit_audited(transaction, context, crate::audit::entry("logged_model.params.log", format!("logged_model:{model_id}"), serde_json::json!({"keys": params.iter().map(|p| p.key.as_str()).collect::<Vec<_>>()}))).await?;
         Ok(())
     }
 
@@ -315,9 +308,8 @@ impl Store {
         if updated.rows_affected() == 0 {
             return Err(model_not_found(model_id));
         }
-        crate::audit::append(
-            &mut transaction,
-            self.dialect,
+        self.commit_audited(
+            transaction,
             context,
             crate::audit::entry(
                 "logged_model.delete",
@@ -326,7 +318,6 @@ impl Store {
             ),
         )
         .await?;
-        transaction.commit().await?;
         Ok(())
     }
 

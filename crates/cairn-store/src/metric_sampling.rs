@@ -7,7 +7,7 @@ use cairn_domain::audit::RequestContext;
 use cairn_domain::entities::{Metric, Tag};
 use sqlx::Row;
 
-use crate::runs::{metric_from_row, require_active_run, upsert_run_tag};
+use crate::runs::{metric_from_row, require_active_run, upsert_run_tags};
 use crate::sql::Sql;
 use crate::{Store, StoreResult};
 
@@ -161,16 +161,14 @@ impl Store {
             ))
             .into());
         }
-        upsert_run_tag(&mut transaction, run_id, &Tag { key: LOG_MODEL_HISTORY_TAG.into(), value })
-            .await?;
-        crate::audit::append(
-            &mut transaction,
-            self.dialect,
+        let tag = Tag { key: LOG_MODEL_HISTORY_TAG.into(), value };
+        upsert_run_tags(self.dialect, &mut transaction, run_id, &[tag]).await?;
+        self.commit_audited(
+            transaction,
             context,
             crate::audit::entry("run.log_model", format!("run:{run_id}"), serde_json::json!({})),
         )
         .await?;
-        transaction.commit().await?;
         Ok(())
     }
 }

@@ -8,7 +8,7 @@ use cairn_domain::time::now_millis;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::audit::{append, entry};
+use crate::audit::entry;
 use crate::{Store, StoreError, StoreResult};
 
 fn project_from_row(row: &AnyRow) -> StoreResult<Project> {
@@ -58,9 +58,8 @@ impl Store {
             other => other?,
         };
         let project = project_from_row(&row)?;
-        append(
-            &mut transaction,
-            self.dialect,
+        self.commit_audited(
+            transaction,
             context,
             entry(
                 "project.create",
@@ -69,7 +68,6 @@ impl Store {
             ),
         )
         .await?;
-        transaction.commit().await?;
         Ok(project)
     }
 
@@ -115,14 +113,12 @@ impl Store {
         .execute(&mut *transaction)
         .await?;
         let details = serde_json::json!({"user": username, "role": role.as_str()});
-        append(
-            &mut transaction,
-            self.dialect,
+        self.commit_audited(
+            transaction,
             context,
             entry("project.member.set", format!("project:{}", project.name), details),
         )
         .await?;
-        transaction.commit().await?;
         Ok(())
     }
 
@@ -149,14 +145,12 @@ impl Store {
             .into());
         }
         let details = serde_json::json!({"user": username});
-        append(
-            &mut transaction,
-            self.dialect,
+        self.commit_audited(
+            transaction,
             context,
             entry("project.member.remove", format!("project:{}", project.name), details),
         )
         .await?;
-        transaction.commit().await?;
         Ok(())
     }
 
@@ -220,14 +214,12 @@ impl Store {
             }
             other => other?,
         };
-        append(
-            &mut transaction,
-            self.dialect,
+        self.commit_audited(
+            transaction,
             context,
             entry("team.create", format!("team:{name}"), serde_json::json!({})),
         )
         .await?;
-        transaction.commit().await?;
         Ok(id)
     }
 
@@ -264,14 +256,12 @@ impl Store {
                 .await?;
         }
         let action = if member { "team.member.add" } else { "team.member.remove" };
-        append(
-            &mut transaction,
-            self.dialect,
+        self.commit_audited(
+            transaction,
             context,
             entry(action, format!("team:{team}"), serde_json::json!({"user": username})),
         )
         .await?;
-        transaction.commit().await?;
         Ok(())
     }
 
@@ -306,14 +296,12 @@ impl Store {
             }
         }
         let details = serde_json::json!({"team": team, "role": role.map(ProjectRole::as_str)});
-        append(
-            &mut transaction,
-            self.dialect,
+        self.commit_audited(
+            transaction,
             context,
             entry("project.team.set", format!("project:{}", project.name), details),
         )
         .await?;
-        transaction.commit().await?;
         Ok(())
     }
 

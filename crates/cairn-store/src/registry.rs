@@ -12,7 +12,7 @@ use cairn_domain::time::now_millis;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use crate::audit::{append, entry};
+use crate::audit::entry;
 use crate::experiments::{push_numeric_comparison, push_string_comparison};
 use crate::sql::Sql;
 use crate::{Store, StoreError, StoreResult};
@@ -162,9 +162,8 @@ impl Store {
         for tag in tags {
             upsert_tag(&mut transaction, "registered_model_tags", model, None, tag).await?;
         }
-        append(
-            &mut transaction,
-            self.dialect,
+        self.commit_audited(
+            transaction,
             context,
             entry(
                 "registered_model.create",
@@ -173,7 +172,6 @@ impl Store {
             ),
         )
         .await?;
-        transaction.commit().await?;
         self.get_registered_model(project_id, name).await
     }
 
@@ -279,9 +277,8 @@ impl Store {
             }
             other => other?,
         };
-        append(
-            &mut transaction,
-            self.dialect,
+        self.commit_audited(
+            transaction,
             context,
             entry(
                 "registered_model.rename",
@@ -290,7 +287,6 @@ impl Store {
             ),
         )
         .await?;
-        transaction.commit().await?;
         self.get_registered_model(project_id, new_name).await
     }
 
@@ -310,9 +306,8 @@ impl Store {
             .bind(model)
             .execute(&mut *transaction)
             .await?;
-        append(
-            &mut transaction,
-            self.dialect,
+        self.commit_audited(
+            transaction,
             context,
             entry(
                 "registered_model.update",
@@ -321,7 +316,6 @@ impl Store {
             ),
         )
         .await?;
-        transaction.commit().await?;
         self.get_registered_model(project_id, name).await
     }
 
@@ -349,9 +343,8 @@ impl Store {
             .bind(model)
             .execute(&mut *transaction)
             .await?;
-        append(
-            &mut transaction,
-            self.dialect,
+        self.commit_audited(
+            transaction,
             context,
             entry(
                 "registered_model.delete",
@@ -360,7 +353,6 @@ impl Store {
             ),
         )
         .await?;
-        transaction.commit().await?;
         Ok(())
     }
 
@@ -400,14 +392,12 @@ impl Store {
         } else {
             "registered_model.tag.delete"
         };
-        append(
-            &mut transaction,
-            self.dialect,
+        self.commit_audited(
+            transaction,
             context,
             entry(action, format!("registered_model:{name}"), serde_json::json!({"key": key})),
         )
         .await?;
-        transaction.commit().await?;
         Ok(())
     }
 
@@ -447,9 +437,8 @@ impl Store {
             upsert_tag(&mut transaction, "model_version_tags", model, Some(version), tag).await?;
         }
         let details = serde_json::json!({"version": version, "source": new_version.source, "run_id": new_version.run_id});
-        append(
-            &mut transaction,
-            self.dialect,
+        self.commit_audited(
+            transaction,
             context,
             entry(
                 "model_version.create",
@@ -458,7 +447,6 @@ impl Store {
             ),
         )
         .await?;
-        transaction.commit().await?;
         self.get_model_version(project_id, &new_version.name, version).await
     }
 
@@ -543,9 +531,8 @@ impl Store {
                 .execute(&mut *transaction)
                 .await?;
         }
-        append(
-            &mut transaction,
-            self.dialect,
+        self.commit_audited(
+            transaction,
             context,
             entry(
                 "model_version.update",
@@ -554,7 +541,6 @@ impl Store {
             ),
         )
         .await?;
-        transaction.commit().await?;
         self.get_model_version(project_id, name, version).await
     }
 
@@ -579,9 +565,8 @@ impl Store {
             .await?;
         }
         touch(&mut transaction, model).await?;
-        append(
-            &mut transaction,
-            self.dialect,
+        self.commit_audited(
+            transaction,
             context,
             entry(
                 "model_version.delete",
@@ -590,7 +575,6 @@ impl Store {
             ),
         )
         .await?;
-        transaction.commit().await?;
         Ok(())
     }
 
@@ -629,14 +613,12 @@ impl Store {
             .await?;
         touch(&mut transaction, model).await?;
         let details = serde_json::json!({"version": version, "stage": stage.as_str(), "archive_existing_versions": archive_existing});
-        append(
-            &mut transaction,
-            self.dialect,
+        self.commit_audited(
+            transaction,
             context,
             entry("model_version.stage", format!("registered_model:{name}"), details),
         )
         .await?;
-        transaction.commit().await?;
         self.get_model_version(project_id, name, version).await
     }
 
@@ -677,9 +659,8 @@ impl Store {
         }
         let action =
             if value.is_some() { "model_version.tag.set" } else { "model_version.tag.delete" };
-        append(
-            &mut transaction,
-            self.dialect,
+        self.commit_audited(
+            transaction,
             context,
             entry(
                 action,
@@ -688,7 +669,6 @@ impl Store {
             ),
         )
         .await?;
-        transaction.commit().await?;
         Ok(())
     }
 
@@ -730,9 +710,8 @@ impl Store {
         } else {
             "registered_model.alias.delete"
         };
-        append(
-            &mut transaction,
-            self.dialect,
+        self.commit_audited(
+            transaction,
             context,
             entry(
                 action,
@@ -741,7 +720,6 @@ impl Store {
             ),
         )
         .await?;
-        transaction.commit().await?;
         Ok(())
     }
 

@@ -76,8 +76,7 @@ impl Store {
         log_metrics(self.dialect, &mut transaction, run_id, experiment_id.0, &batch.metrics)
             .await?;
         upsert_run_tags(self.dialect, &mut transaction, run_id, &batch.tags).await?;
-        crate::audit::append(&mut transaction, self.dialect, context, crate::audit::entry("run.log_batch", format!("run:{run_id}"), serde_json::json!({"metrics": batch.metrics.len(), "params": batch.params.iter().map(|p| p.key.as_str()).collect::<Vec<_>>(), "tags": batch.tags.iter().map(|t| t.key.as_str()).collect::<Vec<_>>()}))).await?;
-        transaction.commit().await?;
+        self.commit_audited(transaction, context, crate::audit::entry("run.log_batch", format!("run:{run_id}"), serde_json::json!({"metrics": batch.metrics.len(), "params": batch.params.iter().map(|p| p.key.as_str()).collect::<Vec<_>>(), "tags": batch.tags.iter().map(|t| t.key.as_str()).collect::<Vec<_>>()}))).await?;
         Ok(())
     }
 
@@ -92,9 +91,8 @@ impl Store {
         require_active_run(&mut transaction, run_id).await?;
         log_params(self.dialect, &mut transaction, run_id, std::slice::from_ref(param), true)
             .await?;
-        crate::audit::append(
-            &mut transaction,
-            self.dialect,
+        self.commit_audited(
+            transaction,
             context,
             crate::audit::entry(
                 "run.log_param",
@@ -103,7 +101,6 @@ impl Store {
             ),
         )
         .await?;
-        transaction.commit().await?;
         Ok(())
     }
 
@@ -127,9 +124,8 @@ impl Store {
             ))
             .into());
         }
-        crate::audit::append(
-            &mut transaction,
-            self.dialect,
+        self.commit_audited(
+            transaction,
             context,
             crate::audit::entry(
                 "run.tag.delete",
@@ -138,7 +134,6 @@ impl Store {
             ),
         )
         .await?;
-        transaction.commit().await?;
         Ok(())
     }
 

@@ -70,8 +70,7 @@ impl Store {
         for model_id in model_ids {
             link_model(&mut transaction, run_id, model_id, "input", 0).await?;
         }
-        crate::audit::append(&mut transaction, self.dialect, context, crate::audit::entry("run.log_inputs", format!("run:{run_id}"), serde_json::json!({"datasets": datasets.iter().map(|d| format!("{}@{}", d.dataset.name, d.dataset.digest)).collect::<Vec<_>>(), "models": model_ids}))).await?;
-        transaction.commit().await?;
+        self.commit_audited(transaction, context, crate::audit::entry("run.log_inputs", format!("run:{run_id}"), serde_json::json!({"datasets": datasets.iter().map(|d| format!("{}@{}", d.dataset.name, d.dataset.digest)).collect::<Vec<_>>(), "models": model_ids}))).await?;
         Ok(())
     }
 
@@ -87,8 +86,7 @@ impl Store {
         for output in outputs {
             link_model(&mut transaction, run_id, &output.model_id, "output", output.step).await?;
         }
-        crate::audit::append(&mut transaction, self.dialect, context, crate::audit::entry("run.log_outputs", format!("run:{run_id}"), serde_json::json!({"models": outputs.iter().map(|o| o.model_id.as_str()).collect::<Vec<_>>()}))).await?;
-        transaction.commit().await?;
+        self.commit_audited(transaction, context, crate::audit::entry("run.log_outputs", format!("run:{run_id}"), serde_json::json!({"models": outputs.iter().map(|o| o.model_id.as_str()).collect::<Vec<_>>()}))).await?;
         Ok(())
     }
 }

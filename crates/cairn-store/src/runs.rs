@@ -130,9 +130,8 @@ impl Store {
             tags.push(Tag { key: RUN_NAME_TAG.to_string(), value: run_name.clone() });
         }
         let tags = upsert_run_tags(self.dialect, &mut transaction, &run_id, &tags).await?;
-        crate::audit::append(
-            &mut transaction,
-            self.dialect,
+        self.commit_audited(
+            transaction,
             context,
             crate::audit::entry(
                 "run.create",
@@ -141,7 +140,6 @@ impl Store {
             ),
         )
         .await?;
-        transaction.commit().await?;
         // A new run has no data but its tags: answer without reading it back.
         Ok(Run {
             info: RunInfo {
@@ -205,10 +203,9 @@ impl Store {
         sql.query(self.dialect).execute(&mut *transaction).await?;
         if let Some(name) = update.run_name.as_ref().filter(|name| !name.is_empty()) {
             let tag = Tag { key: RUN_NAME_TAG.to_string(), value: name.clone() };
-            upsert_run_tag(&mut transaction, run_id, &tag).await?;
+            upsert_run_tags(self.dialect, &mut transaction, run_id, &[tag]).await?;
         }
-        crate::audit::append(&mut transaction, self.dialect, context, crate::audit::entry("run.update", format!("run:{run_id}"), serde_json::json!({"status": update.status.map(|s| s.as_str()), "end_time": update.end_time, "run_name": update.run_name}))).await?;
-        transaction.commit().await?;
+        self.commit_audited(transaction, context, crate::audit::entry("run.update", format!("run:{run_id}"), serde_json::json!({"status": update.status.map(|s| s.as_str()), "end_time": update.end_time, "run_name": update.run_name}))).await?;
         self.get_run_info(run_id).await
     }
 
@@ -241,9 +238,8 @@ impl Store {
         if updated.rows_affected() == 0 {
             return Err(run_not_found(run_id));
         }
-        crate::audit::append(
-            &mut transaction,
-            self.dialect,
+        self.commit_audited(
+            transaction,
             context,
             crate::audit::entry(
                 if stage == LifecycleStage::Deleted { "run.delete" } else { "run.restore" },
@@ -252,7 +248,6 @@ impl Store {
             ),
         )
         .await?;
-        transaction.commit().await?;
         Ok(())
     }
 
@@ -464,28 +459,4 @@ pub(crate) async fn upsert_run_tags(
         .into_iter()
         .map(|(key, value)| Tag { key: key.to_string(), value: value.to_string() })
         .collect())
-}
-
-pub(crate) async fn upsert_run_tag(
-    transaction: &mut Transaction<'static, Any>,
-    run_id: &str,
-    tag: &Tag,
-) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO tags (run_uuid, key, value) VALUES ($1, $2, $3) \
-         ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value",
-    )
-    .bind(run_id)
-    .bind(&tag.key)
-    .bind(&tag.value)
-    .execute(&mut **transaction)
-    .await?;
-    if tag.key == RUN_NAME_TAG {
-        sqlx::query("UPDATE runs SET name = $1 WHERE run_uuid = $2")
-            .bind(&tag.value)
-            .bind(run_id)
-            .execute(&mut **transaction)
-            .await?;
-    }
-    Ok(())
 }
