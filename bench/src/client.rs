@@ -61,9 +61,30 @@ impl Api {
     /// Posts `body` to `/api/2.0/mlflow/{endpoint}` and returns the JSON answer and its latency.
     pub async fn post(&self, endpoint: &str, body: &Value) -> Result<(Value, Duration)> {
         let url = format!("{}/api/2.0/mlflow/{endpoint}", self.base_url);
-        self.requests.fetch_add(1, Ordering::Relaxed);
+        // Timed from before the body is serialised, as before `get` was added.
         let started = Instant::now();
-        let answer = self.http.post(&url).json(body).send().await;
+        self.send(endpoint, started, self.http.post(&url).json(body)).await
+    }
+
+    /// Sends `GET /api/2.0/mlflow/{endpoint}?{query}` (a key may repeat, e.g. `order_by`) and
+    /// returns the JSON answer and its latency.
+    pub async fn get(&self, endpoint: &str, query: &[(&str, String)]) -> Result<(Value, Duration)> {
+        let mut url = reqwest::Url::parse(&format!("{}/api/2.0/mlflow/{endpoint}", self.base_url))
+            .with_context(|| format!("building the URL of {endpoint}"))?;
+        url.query_pairs_mut().extend_pairs(query);
+        self.send(endpoint, Instant::now(), self.http.get(url)).await
+    }
+
+    /// Sends one request and returns its JSON answer and its latency since `started`; failures
+    /// are recorded.
+    async fn send(
+        &self,
+        endpoint: &str,
+        started: Instant,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(Value, Duration)> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let answer = request.send().await;
         let response = match answer {
             Ok(response) => response,
             Err(error) => return Err(self.fail(endpoint, None, error.to_string())),

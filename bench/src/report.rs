@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::client::Failure;
+use crate::registry::{QueryOutcome, RegistryOutcome};
 use crate::server::MemoryReport;
 use crate::workload::{SearchOutcome, Throughput};
 
@@ -16,6 +17,8 @@ const SEARCH_TARGET: f64 = 30.0;
 const COLD_START_TARGET_MS: f64 = 500.0;
 /// Cairn's resident memory target, in MiB.
 const RSS_TARGET_MIB: f64 = 150.0;
+/// Cairn's p50 target for each registry search, in milliseconds.
+const REGISTRY_P50_TARGET_MS: f64 = 10.0;
 
 /// Everything measured on one server.
 #[derive(Debug, Clone, Default)]
@@ -32,6 +35,8 @@ pub struct ServerResults {
     pub seed: Throughput,
     /// Workload (c).
     pub search: SearchOutcome,
+    /// The registry scenario, when it ran.
+    pub registry: Option<RegistryOutcome>,
     /// Memory of the process tree at the end.
     pub memory: MemoryReport,
     /// Requests sent, including warm-up and setup.
@@ -116,8 +121,36 @@ fn latency_pair(latencies: &[Duration]) -> String {
     format!("{:.1} / {:.1}", percentile_ms(latencies, 50.0), percentile_ms(latencies, 95.0))
 }
 
-/// Renders the comparison table as markdown; `mlflow` is `None` with `--skip-mlflow`.
-pub fn render(cairn: &ServerResults, mlflow: Option<&ServerResults>, clients: usize) -> String {
+/// Renders the comparison table as markdown; `mlflow` is `None` with `--skip-mlflow`. Without
+/// `tracking`, only start, memory and failure rows are shown.
+pub fn render(
+    cairn: &ServerResults,
+    mlflow: Option<&ServerResults>,
+    clients: usize,
+    tracking: bool,
+) -> String {
+    let mut rows = if tracking { tracking_rows(cairn, mlflow, clients) } else { Vec::new() };
+    rows.push(cold_start_row(cairn, mlflow));
+    rows.push(memory_row(cairn, mlflow));
+    let sampled = |r: &ServerResults| {
+        format!("{:.1} ({} samples)", mib(r.memory.sampled_peak_kib), r.memory.samples)
+    };
+    rows.push(row(
+        "peak sampled RSS (sum of VmRSS over tree), MiB",
+        sampled(cairn),
+        mlflow.map(sampled),
+    ));
+    let failures = |r: &ServerResults| format!("{} of {}", r.failure_count, r.requests);
+    rows.push(row("failed requests (non-2xx or transport)", failures(cairn), mlflow.map(failures)));
+    to_markdown(&rows)
+}
+
+/// The rows of workloads (a), (b) and (c).
+fn tracking_rows(
+    cairn: &ServerResults,
+    mlflow: Option<&ServerResults>,
+    clients: usize,
+) -> Vec<Row> {
     let mut rows = Vec::new();
     let (a_c, a_m) = (&cairn.small_runs, mlflow.map(|m| &m.small_runs));
     let runs = a_c.ok_jobs + a_c.failed_jobs;
@@ -220,19 +253,117 @@ pub fn render(cairn: &ServerResults, mlflow: Option<&ServerResults>, clients: us
             };
     }
     rows.push(page_row);
-    rows.push(cold_start_row(cairn, mlflow));
-    rows.push(memory_row(cairn, mlflow));
-    let sampled = |r: &ServerResults| {
-        format!("{:.1} ({} samples)", mib(r.memory.sampled_peak_kib), r.memory.samples)
+    rows
+}
+
+/// Renders the registry scenario: seeding rate, then one row per query kind and one for all
+/// queries pooled, with Cairn's p50 against the 10 ms target.
+pub fn render_registry(cairn: &RegistryOutcome, mlflow: Option<&RegistryOutcome>) -> String {
+    let (s_c, s_m) = (&cairn.seed, mlflow.map(|m| &m.seed));
+    let versions = |t: &Throughput| t.jobs_per_second() * cairn.versions_per_model as f64;
+    let models = s_c.ok_jobs + s_c.failed_jobs;
+    let seed_rows = [
+        higher_is_better(
+            row(
+                format!(
+                    "registry seeding: {models} models × {} versions (tagged), versions/s",
+                    cairn.versions_per_model
+                ),
+                format!("{:.1}", versions(s_c)),
+                s_m.map(|m| format!("{:.1}", versions(m))),
+            ),
+            versions(s_c),
+            s_m.map(versions),
+            None,
+        ),
+        lower_is_better(
+            row(
+                "registry create latency p50 / p95, ms (models/create, model-versions/create)",
+                latency_pair(&s_c.latencies),
+                s_m.map(|m| latency_pair(&m.latencies)),
+            ),
+            percentile_ms(&s_c.latencies, 50.0),
+            s_m.map(|m| percentile_ms(&m.latencies, 50.0)),
+            None,
+        ),
+    ];
+    let mut out = to_markdown(&seed_rows);
+    let repeats = cairn.queries.first().map_or(0, |q| q.latencies.len());
+    let _infallible = write!(
+        out,
+        "\n| Query (GET …/search, {repeats} timed calls each) | Results, Cairn / MLflow | Same results \
+         | Cairn p50 / p95, ms | MLflow p50 / p95, ms | p50 ratio | Target | Met |\n\
+         |---|---:|---|---:|---:|---:|---|---|\n"
+    );
+    let find = |label: &str| {
+        mlflow.and_then(|m| m.queries.iter().find(|q| q.label == label)).map(Clone::clone)
     };
-    rows.push(row(
-        "peak sampled RSS (sum of VmRSS over tree), MiB",
-        sampled(cairn),
-        mlflow.map(sampled),
-    ));
-    let failures = |r: &ServerResults| format!("{} of {}", r.failure_count, r.requests);
-    rows.push(row("failed requests (non-2xx or transport)", failures(cairn), mlflow.map(failures)));
-    to_markdown(&rows)
+    let mut pooled_c = Vec::new();
+    let mut pooled_m = Vec::new();
+    let mut all_same = true;
+    for query in &cairn.queries {
+        let other = find(&query.label);
+        pooled_c.extend(query.latencies.iter().copied());
+        if let Some(other) = &other {
+            pooled_m.extend(other.latencies.iter().copied());
+        }
+        let same = other.as_ref().map(|other| same_results(query, other));
+        all_same &= same.unwrap_or(true);
+        query_line(&mut out, &query.label, query, other.as_ref(), same);
+    }
+    // Queries only MLflow answered with a second page (a difference in itself).
+    for other in mlflow.map(|m| m.queries.as_slice()).unwrap_or_default() {
+        if !cairn.queries.iter().any(|q| q.label == other.label) {
+            all_same = false;
+            let missing = QueryOutcome { label: other.label.clone(), ..QueryOutcome::default() };
+            query_line(&mut out, &other.label, &missing, Some(other), Some(false));
+        }
+    }
+    let pooled = |label: &str, latencies: Vec<Duration>| QueryOutcome {
+        label: label.into(),
+        latencies,
+        ids: Some(Vec::new()),
+        has_next_page: false,
+    };
+    let all_c = pooled("all", pooled_c);
+    let all_m = mlflow.map(|_| pooled("all", pooled_m));
+    query_line(&mut out, "**all queries pooled**", &all_c, all_m.as_ref(), mlflow.map(|_| all_same));
+    out
+}
+
+/// Whether two servers answered a query the same: same identifiers and same paging.
+fn same_results(cairn: &QueryOutcome, mlflow: &QueryOutcome) -> bool {
+    cairn.ids.is_some() && cairn.ids == mlflow.ids && cairn.has_next_page == mlflow.has_next_page
+}
+
+fn query_line(
+    out: &mut String,
+    label: &str,
+    cairn: &QueryOutcome,
+    mlflow: Option<&QueryOutcome>,
+    same: Option<bool>,
+) {
+    let results = |q: &QueryOutcome| match &q.ids {
+        Some(ids) if q.label == "all" => format!("{}", ids.len()).replace('0', "—"),
+        Some(ids) if q.has_next_page => format!("{} + next page", ids.len()),
+        Some(ids) => ids.len().to_string(),
+        None => "failed".into(),
+    };
+    let p50 = percentile_ms(&cairn.latencies, 50.0);
+    let ratio = mlflow.map_or_else(
+        || "—".to_owned(),
+        |m| format!("{:.1}× lower", percentile_ms(&m.latencies, 50.0) / p50),
+    );
+    let _infallible = writeln!(
+        out,
+        "| {label} | {} / {} | {} | {} | {} | {ratio} | Cairn p50 < {REGISTRY_P50_TARGET_MS:.0} ms | {} |",
+        results(cairn),
+        mlflow.map_or_else(|| "—".to_owned(), results),
+        same.map_or("—", |same| if same { "yes" } else { "**NO**" }),
+        latency_pair(&cairn.latencies),
+        mlflow.map_or_else(|| "—".to_owned(), |m| latency_pair(&m.latencies)),
+        yes_no(p50 < REGISTRY_P50_TARGET_MS),
+    );
 }
 
 fn cold_start_row(cairn: &ServerResults, mlflow: Option<&ServerResults>) -> Row {
@@ -320,6 +451,7 @@ pub fn merge(first: &ServerResults, second: &ServerResults) -> ServerResults {
         points_per_batch: first.points_per_batch,
         seed: pool(&first.seed, &second.seed),
         search,
+        registry: first.registry.clone(),
         memory: first.memory,
         requests: first.requests + second.requests,
         failure_count: first.failure_count + second.failure_count,

@@ -17,10 +17,12 @@ pub const SEARCH_ORDER: &str = "metrics.m1 DESC";
 /// The page size of workload (c).
 pub const SEARCH_PAGE: usize = 100;
 
-/// What one job (one run, one batch) reported.
-struct JobResult {
-    ok: bool,
-    latencies: Vec<Duration>,
+/// What one job (one run, one batch, one seeded model) reported.
+pub struct JobResult {
+    /// Whether every request of the job succeeded.
+    pub ok: bool,
+    /// Latencies of the job's successful requests.
+    pub latencies: Vec<Duration>,
 }
 
 /// Throughput and latency of a concurrent workload.
@@ -62,7 +64,7 @@ pub struct SearchOutcome {
 }
 
 /// Runs `total` jobs with at most `clients` in flight and prints progress to stderr.
-async fn drive<F, Fut>(label: &str, total: usize, clients: usize, job: F) -> Throughput
+pub async fn drive<F, Fut>(label: &str, total: usize, clients: usize, job: F) -> Throughput
 where
     F: Fn(usize) -> Fut,
     Fut: Future<Output = JobResult>,

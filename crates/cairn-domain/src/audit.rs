@@ -55,7 +55,7 @@ pub struct AuditEntry {
 }
 
 /// One stored audit record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AuditRecord {
     /// Position in the chain, from 1.
     pub seq: i64,

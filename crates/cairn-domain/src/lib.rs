@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod entities;
 pub mod error;
+pub mod governance;
 pub mod identity;
 pub mod ids;
 pub mod page_token;

@@ -75,6 +75,10 @@ impl Authorizer {
         if principal.site_role == SiteRole::Admin {
             return Ok(());
         }
+        // Governance reviewers read every project: they judge evidence wherever it lives.
+        if principal.site_role == SiteRole::GovernanceReviewer && access == Access::Read {
+            return Ok(());
+        }
         let role = self.store.member_role(project_id, principal.user_id).await?;
         if role.is_some_and(|role| role.allows(access)) {
             return Ok(());

@@ -5,7 +5,9 @@
 mod artifacts;
 mod audit;
 mod authz;
+mod bundle;
 mod error;
+mod governance;
 mod identity;
 mod projects;
 mod registry;
@@ -18,10 +20,12 @@ pub use artifacts::{ArtifactListing, ArtifactService};
 pub use audit::{AuditService, MAX_AUDIT_PAGE};
 pub use authz::Authorizer;
 pub use cairn_store::{
-    AuditQuery, DatasetSummary, LoggedModelField, LoggedModelSearch, Member, NewLoggedModel,
+    AuditQuery, CardRevision, PolicyRevision, DatasetSummary, LoggedModelField, LoggedModelSearch, Member, NewLoggedModel,
     NewModelVersion, NewRun, RunUpdate,
 };
+pub use bundle::{BUNDLE_FORMAT, BundleReport, Manifest, ManifestFile, pack_bundle, verify_bundle};
 pub use error::{ServiceError, ServiceResult};
+pub use governance::{GateDecision, GateReason, GovernanceService, PolicySpec, Promotion};
 pub use identity::{Credentials, IdentityService, UserSpec};
 pub use projects::ProjectService;
 pub use registry::RegistryService;
@@ -42,6 +46,8 @@ pub struct Services {
     pub projects: ProjectService,
     /// The model registry.
     pub registry: RegistryService,
+    /// Model cards, policies, approvals, the deploy gate and compliance bundles.
+    pub governance: GovernanceService,
     /// Whether every request must authenticate.
     pub auth_required: bool,
     store: Store,
@@ -57,6 +63,7 @@ impl Services {
             identity: IdentityService::new(store.clone()),
             projects: ProjectService::new(store.clone()),
             registry: RegistryService::new(store.clone()),
+            governance: GovernanceService::new(store.clone()),
             auth_required,
             store,
         }

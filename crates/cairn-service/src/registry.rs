@@ -3,6 +3,7 @@
 
 use cairn_domain::audit::RequestContext;
 use cairn_domain::entities::{ModelVersion, RegisteredModel, Stage, Tag};
+use cairn_domain::governance::PromotionTarget;
 use cairn_domain::identity::Access;
 use cairn_domain::page_token::{decode_offset, encode_offset};
 use cairn_domain::search::parse_generic_filter;
@@ -19,6 +20,7 @@ const MODEL_VERSIONS_TAG: &str = "mlflow.modelVersions";
 pub struct RegistryService {
     store: Store,
     authz: Authorizer,
+    governance: crate::GovernanceService,
 }
 
 /// Checks a registered model name as MLflow does.
@@ -43,7 +45,7 @@ fn validate_model_name(name: &str) -> ServiceResult<()> {
 }
 
 /// Checks an alias as MLflow does: `[\w-]` only, not `latest`, not `v<digits>`.
-fn validate_alias(alias: &str) -> ServiceResult<()> {
+pub(crate) fn validate_alias(alias: &str) -> ServiceResult<()> {
     if alias.eq_ignore_ascii_case("latest") {
         return Err(ServiceError::invalid("'latest' alias name (case insensitive) is reserved."));
     }
@@ -100,7 +102,11 @@ fn parse_filter(
 impl RegistryService {
     /// Wraps the store.
     pub fn new(store: Store) -> Self {
-        Self { authz: Authorizer::new(store.clone()), store }
+        Self {
+            authz: Authorizer::new(store.clone()),
+            governance: crate::GovernanceService::new(store.clone()),
+            store,
+        }
     }
 
     async fn project(&self, context: &RequestContext, access: Access) -> ServiceResult<i64> {
@@ -271,6 +277,12 @@ impl RegistryService {
             )));
         }
         let project = self.project(context, Access::Write).await?;
+        if !matches!(stage, Stage::None) {
+            let target = PromotionTarget::Stage(stage);
+            if self.governance.guard(context, name, version, &target, archive_existing).await? {
+                return Ok(self.store.get_model_version(project, name, version).await?);
+            }
+        }
         Ok(self
             .store
             .transition_stage(context, project, name, version, stage, archive_existing)
@@ -303,6 +315,10 @@ impl RegistryService {
     ) -> ServiceResult<()> {
         validate_alias(alias)?;
         let project = self.project(context, Access::Write).await?;
+        let target = PromotionTarget::Alias(alias.to_string());
+        if self.governance.guard(context, name, version, &target, false).await? {
+            return Ok(());
+        }
         Ok(self.store.set_alias(context, project, name, alias, Some(version)).await?)
     }
 

@@ -6,6 +6,7 @@
 mod audit;
 mod error;
 mod experiments;
+mod governance;
 mod identity;
 mod logged_models;
 mod metric_sampling;
@@ -30,6 +31,9 @@ use sqlx::{Executor, Transaction};
 pub use audit::{AuditQuery, ChainStatus};
 pub use error::{StoreError, StoreResult};
 pub use experiments::ExperimentSearch;
+pub use governance::{
+    CardRevision, DecisionKind, NewPolicy, Opened, PolicyRevision, RequestFilter,
+};
 pub use identity::NewUser;
 pub use logged_models::{LoggedModelField, LoggedModelSearch, NewLoggedModel};
 pub use metric_sampling::DatasetSummary;

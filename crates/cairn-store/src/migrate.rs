@@ -43,6 +43,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_registry.sql"),
         postgres: include_str!("../migrations/postgres/0005_registry.sql"),
     },
+    Migration {
+        version: 6,
+        name: "governance",
+        sqlite: include_str!("../migrations/sqlite/0006_governance.sql"),
+        postgres: include_str!("../migrations/postgres/0006_governance.sql"),
+    },
 ];
 
 /// A lock id shared by every Cairn process, so concurrent start-ups migrate once.

@@ -13,6 +13,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use crate::audit::entry;
+use crate::governance::{move_alias, move_stage};
 use crate::experiments::{push_numeric_comparison, push_string_comparison};
 use crate::sql::Sql;
 use crate::{Store, StoreError, StoreResult};
@@ -66,7 +67,7 @@ fn version_not_found(name: &str, version: i64) -> StoreError {
         .into()
 }
 
-async fn model_id(
+pub(crate) async fn model_id(
     transaction: &mut Transaction<'static, Any>,
     project_id: i64,
     name: &str,
@@ -80,7 +81,7 @@ async fn model_id(
     id.ok_or_else(|| model_not_found(name))
 }
 
-async fn require_version(
+pub(crate) async fn require_version(
     transaction: &mut Transaction<'static, Any>,
     model: i64,
     name: &str,
@@ -95,7 +96,7 @@ async fn require_version(
     found.map(|_| ()).ok_or_else(|| version_not_found(name, version))
 }
 
-async fn touch(transaction: &mut Transaction<'static, Any>, model: i64) -> StoreResult<()> {
+pub(crate) async fn touch(transaction: &mut Transaction<'static, Any>, model: i64) -> StoreResult<()> {
     sqlx::query("UPDATE registered_models SET last_updated_timestamp = $1 WHERE id = $2")
         .bind(now_millis())
         .bind(model)
@@ -588,30 +589,19 @@ impl Store {
         stage: Stage,
         archive_existing: bool,
     ) -> StoreResult<ModelVersion> {
-        let now = now_millis();
         let mut transaction = self.begin().await?;
         let model = model_id(&mut transaction, project_id, name).await?;
-        require_version(&mut transaction, model, name, version).await?;
-        if archive_existing && matches!(stage, Stage::Staging | Stage::Production) {
-            sqlx::query(
-                "UPDATE model_versions SET current_stage = 'Archived', last_updated_timestamp = $1 \
-                 WHERE model = $2 AND current_stage = $3 AND version != $4",
-            )
-            .bind(now)
-            .bind(model)
-            .bind(stage.as_str())
-            .bind(version)
-            .execute(&mut *transaction)
-            .await?;
-        }
-        sqlx::query("UPDATE model_versions SET current_stage = $1, last_updated_timestamp = $2 WHERE model = $3 AND version = $4")
-            .bind(stage.as_str())
-            .bind(now)
-            .bind(model)
-            .bind(version)
-            .execute(&mut *transaction)
-            .await?;
-        touch(&mut transaction, model).await?;
+        move_stage(
+            &mut transaction,
+            model,
+            name,
+            version,
+            stage,
+            archive_existing,
+            &context.actor,
+            None,
+        )
+        .await?;
         let details = serde_json::json!({"version": version, "stage": stage.as_str(), "archive_existing_versions": archive_existing});
         self.commit_audited(
             transaction,
@@ -683,28 +673,7 @@ impl Store {
     ) -> StoreResult<()> {
         let mut transaction = self.begin().await?;
         let model = model_id(&mut transaction, project_id, name).await?;
-        match version {
-            Some(version) => {
-                require_version(&mut transaction, model, name, version).await?;
-                sqlx::query(
-                    "INSERT INTO registered_model_aliases (model, alias, version) VALUES ($1, $2, $3) \
-                     ON CONFLICT (model, alias) DO UPDATE SET version = excluded.version",
-                )
-                .bind(model)
-                .bind(alias)
-                .bind(version)
-                .execute(&mut *transaction)
-                .await?;
-            }
-            None => {
-                sqlx::query("DELETE FROM registered_model_aliases WHERE model = $1 AND alias = $2")
-                    .bind(model)
-                    .bind(alias)
-                    .execute(&mut *transaction)
-                    .await?;
-            }
-        }
-        touch(&mut transaction, model).await?;
+        move_alias(&mut transaction, model, name, alias, version, &context.actor, None).await?;
         let action = if version.is_some() {
             "registered_model.alias.set"
         } else {
