@@ -8,6 +8,7 @@
 
 mod client;
 mod procfs;
+mod registry;
 mod report;
 mod server;
 mod workload;
@@ -16,9 +17,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 
 use crate::client::Api;
+use crate::registry::RegistrySizes;
 use crate::report::ServerResults;
 use crate::server::{Server, ServerSpec};
 
@@ -42,6 +44,18 @@ struct Args {
     /// Timed runs/search calls in workload (c), after one untimed warm-up call.
     #[arg(long, default_value_t = 30)]
     search_repeats: usize,
+    /// Registered models seeded for the registry scenario [default: 500, 100 with --quick].
+    #[arg(long)]
+    registry_models: Option<usize>,
+    /// Versions seeded per registered model [default: 20].
+    #[arg(long, default_value_t = 20)]
+    registry_versions_per_model: usize,
+    /// Timed calls of each registry search, after three untimed ones.
+    #[arg(long, default_value_t = 30)]
+    registry_repeats: usize,
+    /// Run only this scenario: `tracking` (workloads a, b, c) or `registry` [default: both].
+    #[arg(long, value_enum)]
+    only: Option<Scenario>,
     /// Cairn cold starts measured before the benchmarked instance (which is timed too).
     #[arg(long, default_value_t = 4)]
     cold_starts: usize,
@@ -63,7 +77,16 @@ struct Args {
     with_auth: bool,
 }
 
-/// Workload sizes after applying `--quick` and explicit flags.
+/// A group of workloads that `--only` can select.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// Workloads (a), (b) and (c): runs, metric batches, run search.
+    Tracking,
+    /// Model registry: seed registered models and versions, then time registry searches.
+    Registry,
+}
+
+/// Workload sizes after applying `--quick` and explicit flags, and which scenarios run.
 #[derive(Debug, Clone, Copy)]
 struct Sizes {
     runs: usize,
@@ -71,6 +94,8 @@ struct Sizes {
     search_runs: usize,
     clients: usize,
     search_repeats: usize,
+    tracking: bool,
+    registry: Option<RegistrySizes>,
 }
 
 /// Steps per metric key in workload (b): 10 keys × 100 steps = 1000 points per request.
@@ -89,6 +114,15 @@ impl Args {
             search_runs: pick(self.search_runs, 10_000, 2000),
             clients: self.clients.max(1),
             search_repeats: self.search_repeats.max(1),
+            tracking: self.only.is_none_or(|only| only == Scenario::Tracking),
+            registry: self.only.is_none_or(|only| only == Scenario::Registry).then(|| {
+                RegistrySizes {
+                    models: pick(self.registry_models, 500, 100),
+                    versions_per_model: self.registry_versions_per_model,
+                    repeats: self.registry_repeats.max(1),
+                    clients: self.clients.max(1),
+                }
+            }),
         }
     }
 
@@ -154,7 +188,16 @@ async fn bench_server(
     ));
     results.start_times.push(elapsed);
     let api = Api::new(&server.base_url, sizes.clients, server.bootstrap_token().as_deref())?;
-    run_workloads(&api, label, sizes, &mut results).await?;
+    if sizes.tracking {
+        run_workloads(&api, label, sizes, &mut results).await?;
+    }
+    if let Some(registry) = sizes.registry {
+        progress(&format!(
+            "{label} registry: seeding {} models × {} versions with {} clients",
+            registry.models, registry.versions_per_model, registry.clients
+        ));
+        results.registry = Some(registry::run(&api, label, registry).await);
+    }
     results.memory = server.memory();
     results.requests = api.request_count();
     results.failure_count = api.failure_count();
@@ -229,6 +272,11 @@ async fn run(args: Args) -> Result<()> {
             cairn_bin.display()
         );
     }
+    if args.with_auth && !sizes.tracking {
+        bail!(
+            "--with-auth compares the tracking workloads; it cannot be combined with --only registry"
+        );
+    }
     let mlflow_bin = args.mlflow_bin();
     if !args.skip_mlflow && !mlflow_bin.is_file() {
         bail!("no mlflow at {} (--mlflow-bin, or --skip-mlflow)", mlflow_bin.display());
@@ -247,11 +295,13 @@ async fn run(args: Args) -> Result<()> {
     // Authentication overhead in A-B-B-A order (plain, auth, auth, plain), so that drift over the
     // session (the later of two identical runs was measured ~20 % slower here) cancels out.
     let auth_comparison = if args.with_auth {
+        // The comparison covers the tracking workloads only.
+        let tracking = Sizes { registry: None, ..sizes };
         let auth_spec = ServerSpec::Cairn { bin: cairn_bin.clone(), auth: true };
-        let first_auth = bench_server(&auth_spec, sizes, 0).await?;
-        let second_auth = bench_server(&auth_spec, sizes, 0).await?;
+        let first_auth = bench_server(&auth_spec, tracking, 0).await?;
+        let second_auth = bench_server(&auth_spec, tracking, 0).await?;
         let plain_spec = ServerSpec::Cairn { bin: cairn_bin.clone(), auth: false };
-        let second_plain = bench_server(&plain_spec, sizes, 0).await?;
+        let second_plain = bench_server(&plain_spec, tracking, 0).await?;
         Some((report::merge(&cairn, &second_plain), report::merge(&first_auth, &second_auth)))
     } else {
         None
@@ -265,7 +315,11 @@ async fn run(args: Args) -> Result<()> {
 
     println!("Machine: {cores} cores; load average at start {started_load}, at end {}", load());
     println!("Sizes: {sizes:?}; total wall time {:.0} s\n", started.elapsed().as_secs_f64());
-    println!("{}", report::render(&cairn, mlflow.as_ref(), sizes.clients));
+    println!("{}", report::render(&cairn, mlflow.as_ref(), sizes.clients, sizes.tracking));
+    if let Some(registry) = &cairn.registry {
+        let other = mlflow.as_ref().and_then(|m| m.registry.as_ref());
+        println!("{}", report::render_registry(registry, other));
+    }
     if let Some((plain, with_auth)) = &auth_comparison {
         println!("{}", report::render_auth_overhead(plain, with_auth));
         print!("{}", report::render_failures("Cairn with auth", with_auth));

@@ -149,10 +149,10 @@ fn queries(sizes: RegistrySizes) -> Vec<Query> {
         ]
     };
     vec![
-        versions_query(format!("versions `{by_name}`"), vec![("filter", by_name.clone())]),
-        versions_query(format!("versions `{newest}`"), vec![("filter", newest.clone())]),
-        versions_query(format!("versions `{by_run}`"), vec![("filter", by_run.clone())]),
-        versions_query(format!("versions `{by_dataset}`"), vec![("filter", by_dataset.clone())]),
+        versions_query(format!("versions `{by_name}`"), vec![("filter", by_name)]),
+        versions_query(format!("versions `{newest}`"), vec![("filter", newest)]),
+        versions_query(format!("versions `{by_run}`"), vec![("filter", by_run)]),
+        versions_query(format!("versions `{by_dataset}`"), vec![("filter", by_dataset)]),
         versions_query(
             format!("versions `{by_flavor}`, name ASC, version DESC, 100/page"),
             ordered(&by_flavor),
@@ -168,7 +168,11 @@ fn answer_ids(answer: &Value) -> (Vec<String>, Option<String>) {
     let mut ids: Vec<String> = list("model_versions")
         .iter()
         .map(|v| {
-            format!("{}/{}", v["name"].as_str().unwrap_or("?"), v["version"].as_str().unwrap_or("?"))
+            format!(
+                "{}/{}",
+                v["name"].as_str().unwrap_or("?"),
+                v["version"].as_str().unwrap_or("?")
+            )
         })
         .chain(list("registered_models").iter().map(|m| m["name"].as_str().unwrap_or("?").into()))
         .collect();
@@ -220,8 +224,11 @@ pub async fn run(api: &Api, label: &str, sizes: RegistrySizes) -> RegistryOutcom
         if let Some(token) = token {
             let mut params = query.params.clone();
             params.push(("page_token", token));
-            let page_two =
-                Query { label: format!("{}, page 2", query.label), endpoint: query.endpoint, params };
+            let page_two = Query {
+                label: format!("{}, page 2", query.label),
+                endpoint: query.endpoint,
+                params,
+            };
             outcome.queries.push(time_query(api, &page_two, sizes.repeats).await.0);
         }
     }

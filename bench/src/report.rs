@@ -295,39 +295,43 @@ pub fn render_registry(cairn: &RegistryOutcome, mlflow: Option<&RegistryOutcome>
          | Cairn p50 / p95, ms | MLflow p50 / p95, ms | p50 ratio | Target | Met |\n\
          |---|---:|---|---:|---:|---:|---|---|\n"
     );
-    let find = |label: &str| {
-        mlflow.and_then(|m| m.queries.iter().find(|q| q.label == label)).map(Clone::clone)
-    };
+    let find = |label: &str| mlflow.and_then(|m| m.queries.iter().find(|q| q.label == label));
     let mut pooled_c = Vec::new();
     let mut pooled_m = Vec::new();
     let mut all_same = true;
     for query in &cairn.queries {
         let other = find(&query.label);
         pooled_c.extend(query.latencies.iter().copied());
-        if let Some(other) = &other {
+        if let Some(other) = other {
             pooled_m.extend(other.latencies.iter().copied());
         }
-        let same = other.as_ref().map(|other| same_results(query, other));
+        let same = other.map(|other| same_results(query, other));
         all_same &= same.unwrap_or(true);
-        query_line(&mut out, &query.label, query, other.as_ref(), same);
+        let results = format!(
+            "{} / {}",
+            answer_size(Some(query)),
+            mlflow.map_or("—".into(), |_| answer_size(other))
+        );
+        let latencies = (&query.latencies[..], other.map(|o| &o.latencies[..]));
+        query_line(&mut out, &query.label, &results, same, latencies);
     }
-    // Queries only MLflow answered with a second page (a difference in itself).
+    // A query only MLflow timed (a second page Cairn did not offer) is a difference in itself.
     for other in mlflow.map(|m| m.queries.as_slice()).unwrap_or_default() {
         if !cairn.queries.iter().any(|q| q.label == other.label) {
             all_same = false;
-            let missing = QueryOutcome { label: other.label.clone(), ..QueryOutcome::default() };
-            query_line(&mut out, &other.label, &missing, Some(other), Some(false));
+            let results = format!("— / {}", answer_size(Some(other)));
+            query_line(
+                &mut out,
+                &other.label,
+                &results,
+                Some(false),
+                (&[], Some(&other.latencies)),
+            );
         }
     }
-    let pooled = |label: &str, latencies: Vec<Duration>| QueryOutcome {
-        label: label.into(),
-        latencies,
-        ids: Some(Vec::new()),
-        has_next_page: false,
-    };
-    let all_c = pooled("all", pooled_c);
-    let all_m = mlflow.map(|_| pooled("all", pooled_m));
-    query_line(&mut out, "**all queries pooled**", &all_c, all_m.as_ref(), mlflow.map(|_| all_same));
+    let pooled_m = mlflow.map(|_| &pooled_m[..]);
+    let same = mlflow.map(|_| all_same);
+    query_line(&mut out, "**all queries pooled**", "—", same, (&pooled_c, pooled_m));
     out
 }
 
@@ -336,32 +340,34 @@ fn same_results(cairn: &QueryOutcome, mlflow: &QueryOutcome) -> bool {
     cairn.ids.is_some() && cairn.ids == mlflow.ids && cairn.has_next_page == mlflow.has_next_page
 }
 
+/// The size of the first answer to a query, e.g. `100 + next page`.
+fn answer_size(query: Option<&QueryOutcome>) -> String {
+    match query.map(|q| (&q.ids, q.has_next_page)) {
+        Some((Some(ids), true)) => format!("{} + next page", ids.len()),
+        Some((Some(ids), false)) => ids.len().to_string(),
+        Some((None, _)) => "failed".into(),
+        None => "missing".into(),
+    }
+}
+
+/// One row of the query table; `latencies` are Cairn's and MLflow's timed calls.
 fn query_line(
     out: &mut String,
     label: &str,
-    cairn: &QueryOutcome,
-    mlflow: Option<&QueryOutcome>,
+    results: &str,
     same: Option<bool>,
+    latencies: (&[Duration], Option<&[Duration]>),
 ) {
-    let results = |q: &QueryOutcome| match &q.ids {
-        Some(ids) if q.label == "all" => format!("{}", ids.len()).replace('0', "—"),
-        Some(ids) if q.has_next_page => format!("{} + next page", ids.len()),
-        Some(ids) => ids.len().to_string(),
-        None => "failed".into(),
-    };
-    let p50 = percentile_ms(&cairn.latencies, 50.0);
-    let ratio = mlflow.map_or_else(
-        || "—".to_owned(),
-        |m| format!("{:.1}× lower", percentile_ms(&m.latencies, 50.0) / p50),
-    );
+    let (cairn, mlflow) = latencies;
+    let p50 = percentile_ms(cairn, 50.0);
+    let ratio = mlflow
+        .map_or_else(|| "—".to_owned(), |m| format!("{:.1}× lower", percentile_ms(m, 50.0) / p50));
     let _infallible = writeln!(
         out,
-        "| {label} | {} / {} | {} | {} | {} | {ratio} | Cairn p50 < {REGISTRY_P50_TARGET_MS:.0} ms | {} |",
-        results(cairn),
-        mlflow.map_or_else(|| "—".to_owned(), results),
+        "| {label} | {results} | {} | {} | {} | {ratio} | Cairn p50 < {REGISTRY_P50_TARGET_MS:.0} ms | {} |",
         same.map_or("—", |same| if same { "yes" } else { "**NO**" }),
-        latency_pair(&cairn.latencies),
-        mlflow.map_or_else(|| "—".to_owned(), |m| latency_pair(&m.latencies)),
+        latency_pair(cairn),
+        mlflow.map_or_else(|| "—".to_owned(), latency_pair),
         yes_no(p50 < REGISTRY_P50_TARGET_MS),
     );
 }

@@ -20,6 +20,9 @@ pub enum Needs {
     Manage,
     /// A site admin.
     Admin,
+    /// A governance reviewer (the `governance-reviewer` site role; site admins are not
+    /// reviewers, so approving stays separate from administering).
+    Reviewer,
 }
 
 /// One registered route.

@@ -151,9 +151,11 @@ pub fn parse_condition(raw: &str) -> Result<Condition, DomainError> {
     let comparison = comparisons.remove(0);
     let supported = match (&comparison.key, comparison.comparator, &comparison.value) {
         (RunKey::Metric(_), comparator, FilterValue::Num(_)) => comparator.is_numeric(),
-        (RunKey::Param(_) | RunKey::Tag(_), Comparator::Eq | Comparator::Ne, FilterValue::Str(_)) => {
-            true
-        }
+        (
+            RunKey::Param(_) | RunKey::Tag(_),
+            Comparator::Eq | Comparator::Ne,
+            FilterValue::Str(_),
+        ) => true,
         _ => false,
     };
     if !supported {
@@ -667,7 +669,8 @@ mod tests {
         assert!(PolicyRules { approvals: 11, ..PolicyRules::default() }.validate().is_err());
         let bad = PolicyRules { conditions: vec!["nonsense".into()], ..PolicyRules::default() };
         assert!(bad.validate().is_err());
-        let rules = PolicyRules { environments: vec!["Production".into()], ..PolicyRules::default() };
+        let rules =
+            PolicyRules { environments: vec!["Production".into()], ..PolicyRules::default() };
         assert!(rules.gates("production"));
         assert!(!rules.gates("staging"));
         assert!(serde_json::from_str::<PolicyRules>(r#"{"approval": 1}"#).is_err());

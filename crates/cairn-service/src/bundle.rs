@@ -354,7 +354,9 @@ fn check_audit(bytes: &[u8], report: &mut BundleReport) {
         if record_hash(record) == record.hash {
             report.verified_audit_records += 1;
         } else {
-            report.problems.push(format!("audit record {} does not hash to its recorded hash", record.seq));
+            report
+                .problems
+                .push(format!("audit record {} does not hash to its recorded hash", record.seq));
         }
     }
 }
@@ -368,10 +370,12 @@ impl GovernanceService {
         version: i64,
     ) -> ServiceResult<Vec<u8>> {
         let (project, documents) = self.bundle_documents(context, name, version).await?;
-        let archive = pack_bundle(&project, name, version, &context.actor, &documents)
-            .map_err(|error| ServiceError {
-                kind: cairn_domain::ErrorKind::Internal,
-                message: format!("packing the bundle failed: {error}"),
+        let archive =
+            pack_bundle(&project, name, version, &context.actor, &documents).map_err(|error| {
+                ServiceError {
+                    kind: cairn_domain::ErrorKind::Internal,
+                    message: format!("packing the bundle failed: {error}"),
+                }
             })?;
         self.record_export(context, name, version, &archive).await?;
         Ok(archive)

@@ -20,9 +20,7 @@ use cairn_domain::governance::{
 };
 use cairn_domain::identity::{Access, SiteRole};
 use cairn_domain::time::now_millis;
-use cairn_store::{
-    CardRevision, DecisionKind, NewPolicy, PolicyRevision, RequestFilter, Store,
-};
+use cairn_store::{CardRevision, DecisionKind, NewPolicy, PolicyRevision, RequestFilter, Store};
 
 use crate::{Authorizer, ServiceError, ServiceResult};
 
@@ -110,6 +108,17 @@ impl GovernanceService {
         let project = self.authz.scoped_project(context).await?;
         self.authz.require(context, project.id, access).await?;
         Ok(project.id)
+    }
+
+    /// Checks, before a request body is even read, that the caller has `access` to the
+    /// request's project.
+    pub async fn authorize(&self, context: &RequestContext, access: Access) -> ServiceResult<()> {
+        self.project(context, access).await.map(|_| ())
+    }
+
+    /// Checks, before a request body is even read, that the caller is a governance reviewer.
+    pub fn authorize_reviewer(&self, context: &RequestContext) -> ServiceResult<()> {
+        Self::require_reviewer(context)
     }
 
     async fn run_facts(&self, version: &ModelVersion) -> ServiceResult<RunFacts> {
@@ -214,12 +223,13 @@ impl GovernanceService {
         id: i64,
         access: Access,
     ) -> ServiceResult<Policy> {
-        let project = self.project(context, Access::Read).await?;
+        let project = self.project(context, access).await?;
         let policy = self.store.get_policy(id).await?;
         match policy.project_id {
-            Some(owner) if owner != project => {
-                Err(ServiceError { kind: ErrorKind::NotFound, message: format!("no policy with id {id}") })
-            }
+            Some(owner) if owner != project => Err(ServiceError {
+                kind: ErrorKind::NotFound,
+                message: format!("no policy with id {id}"),
+            }),
             Some(owner) => {
                 self.authz.require(context, owner, access).await?;
                 Ok(policy)
@@ -286,7 +296,9 @@ impl GovernanceService {
             crate::registry::validate_alias(alias)?;
         }
         if archive_existing && !matches!(target, PromotionTarget::Stage(_)) {
-            return Err(ServiceError::invalid("archive_existing_versions applies to stage targets only"));
+            return Err(ServiceError::invalid(
+                "archive_existing_versions applies to stage targets only",
+            ));
         }
         let model_version = self.store.get_model_version(project, name, version).await?;
         let (policies, evidence) = self.evaluate(project, &model_version, target).await?;
@@ -305,7 +317,16 @@ impl GovernanceService {
         }
         let opened = self
             .store
-            .open_request(context, project, name, version, target, archive_existing, comment, &evidence)
+            .open_request(
+                context,
+                project,
+                name,
+                version,
+                target,
+                archive_existing,
+                comment,
+                &evidence,
+            )
             .await?;
         Ok(Promotion {
             applied: opened.request.state == ApprovalState::Approved,
@@ -489,8 +510,12 @@ impl GovernanceService {
     }
 
     /// Withdraws a pending request: its requester, or a project owner.
-    pub async fn withdraw(&self, context: &RequestContext, id: i64) -> ServiceResult<ApprovalRequest> {
-        let request = self.visible_request(context, id, Access::Read).await?;
+    pub async fn withdraw(
+        &self,
+        context: &RequestContext,
+        id: i64,
+    ) -> ServiceResult<ApprovalRequest> {
+        let request = self.visible_request(context, id, Access::Write).await?;
         if request.requested_by != context.actor {
             self.authz.require(context, request.project_id, Access::Manage).await?;
         }
@@ -608,7 +633,9 @@ impl GovernanceService {
             .model_history(project_id, name)
             .await?
             .into_iter()
-            .filter(|entry| entry.version == Some(version) || entry.previous_version == Some(version))
+            .filter(|entry| {
+                entry.version == Some(version) || entry.previous_version == Some(version)
+            })
             .collect();
         let mut policy_ids: Vec<i64> = requests
             .iter()
@@ -643,7 +670,9 @@ impl GovernanceService {
             ("lineage.json".to_string(), lineage),
             (
                 "approvals.json".to_string(),
-                serde_json::Value::Array(requests.iter().map(crate::bundle::request_json).collect()),
+                serde_json::Value::Array(
+                    requests.iter().map(crate::bundle::request_json).collect(),
+                ),
             ),
             ("policies.json".to_string(), serde_json::Value::Array(policies)),
             (

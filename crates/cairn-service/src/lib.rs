@@ -19,11 +19,11 @@ use cairn_store::Store;
 pub use artifacts::{ArtifactListing, ArtifactService};
 pub use audit::{AuditService, MAX_AUDIT_PAGE};
 pub use authz::Authorizer;
-pub use cairn_store::{
-    AuditQuery, CardRevision, PolicyRevision, DatasetSummary, LoggedModelField, LoggedModelSearch, Member, NewLoggedModel,
-    NewModelVersion, NewRun, RunUpdate,
-};
 pub use bundle::{BUNDLE_FORMAT, BundleReport, Manifest, ManifestFile, pack_bundle, verify_bundle};
+pub use cairn_store::{
+    AuditQuery, CardRevision, DatasetSummary, LoggedModelField, LoggedModelSearch, Member,
+    NewLoggedModel, NewModelVersion, NewRun, PolicyRevision, RunUpdate,
+};
 pub use error::{ServiceError, ServiceResult};
 pub use governance::{GateDecision, GateReason, GovernanceService, PolicySpec, Promotion};
 pub use identity::{Credentials, IdentityService, UserSpec};

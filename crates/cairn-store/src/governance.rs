@@ -102,8 +102,13 @@ fn json_of<T: serde::Serialize>(value: &T) -> String {
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(raw: &str, what: &str) -> StoreResult<T> {
-    serde_json::from_str(raw)
-        .map_err(|error| DomainError { kind: cairn_domain::ErrorKind::Internal, message: format!("stored {what} is unreadable: {error}") }.into())
+    serde_json::from_str(raw).map_err(|error| {
+        DomainError {
+            kind: cairn_domain::ErrorKind::Internal,
+            message: format!("stored {what} is unreadable: {error}"),
+        }
+        .into()
+    })
 }
 
 const POLICY_SELECT: &str = "SELECT p.id, p.project_id, pr.name AS project_name, p.name, p.target_kind, \
@@ -292,14 +297,17 @@ pub(crate) async fn move_stage(
         .bind(version)
         .fetch_all(&mut **transaction)
         .await?;
-        moved.extend(others.into_iter().map(|other| (other, stage.as_str().into(), Stage::Archived)));
+        moved.extend(
+            others.into_iter().map(|other| (other, stage.as_str().into(), Stage::Archived)),
+        );
     }
-    let current: String =
-        sqlx::query_scalar("SELECT current_stage FROM model_versions WHERE model = $1 AND version = $2")
-            .bind(model)
-            .bind(version)
-            .fetch_one(&mut **transaction)
-            .await?;
+    let current: String = sqlx::query_scalar(
+        "SELECT current_stage FROM model_versions WHERE model = $1 AND version = $2",
+    )
+    .bind(model)
+    .bind(version)
+    .fetch_one(&mut **transaction)
+    .await?;
     moved.push((version, current, stage));
     for (moved_version, previous, new_stage) in moved {
         sqlx::query(
@@ -373,13 +381,15 @@ async fn close_request(
     state: ApprovalState,
     actor: &str,
 ) -> StoreResult<()> {
-    sqlx::query("UPDATE approval_requests SET state = $1, decided_by = $2, decided_at = $3 WHERE id = $4")
-        .bind(state.as_str())
-        .bind(actor)
-        .bind(now_millis())
-        .bind(id)
-        .execute(&mut **transaction)
-        .await?;
+    sqlx::query(
+        "UPDATE approval_requests SET state = $1, decided_by = $2, decided_at = $3 WHERE id = $4",
+    )
+    .bind(state.as_str())
+    .bind(actor)
+    .bind(now_millis())
+    .bind(id)
+    .execute(&mut **transaction)
+    .await?;
     Ok(())
 }
 
@@ -425,7 +435,12 @@ impl Store {
             ),
         )
         .await?;
-        Ok(CardRevision { revision, card: card.clone(), author: context.actor.clone(), created_at: now })
+        Ok(CardRevision {
+            revision,
+            card: card.clone(),
+            author: context.actor.clone(),
+            created_at: now,
+        })
     }
 
     /// Every revision of a version's model card, oldest first.
@@ -793,10 +808,11 @@ impl Store {
             .fetch_one(&mut *transaction)
             .await?;
             if approvals >= i64::from(evidence.approvals_required) && evidence.checks_pass() {
-                let model: i64 = sqlx::query_scalar("SELECT model FROM approval_requests WHERE id = $1")
-                    .bind(id)
-                    .fetch_one(&mut *transaction)
-                    .await?;
+                let model: i64 =
+                    sqlx::query_scalar("SELECT model FROM approval_requests WHERE id = $1")
+                        .bind(id)
+                        .fetch_one(&mut *transaction)
+                        .await?;
                 let exists: Option<i64> =
                     sqlx::query_scalar("SELECT id FROM registered_models WHERE id = $1")
                         .bind(model)
@@ -908,12 +924,13 @@ impl Store {
     }
 
     async fn get_registered_model_id(&self, project_id: i64, name: &str) -> StoreResult<i64> {
-        let id: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM registered_models WHERE project_id = $1 AND name = $2")
-                .bind(project_id)
-                .bind(name)
-                .fetch_optional(self.reader())
-                .await?;
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM registered_models WHERE project_id = $1 AND name = $2",
+        )
+        .bind(project_id)
+        .bind(name)
+        .fetch_optional(self.reader())
+        .await?;
         id.ok_or_else(|| {
             DomainError::not_found(format!("Registered Model with name={name} not found")).into()
         })

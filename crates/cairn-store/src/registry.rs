@@ -13,8 +13,8 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use crate::audit::entry;
-use crate::governance::{move_alias, move_stage};
 use crate::experiments::{push_numeric_comparison, push_string_comparison};
+use crate::governance::{move_alias, move_stage};
 use crate::sql::Sql;
 use crate::{Store, StoreError, StoreResult};
 
@@ -96,7 +96,10 @@ pub(crate) async fn require_version(
     found.map(|_| ()).ok_or_else(|| version_not_found(name, version))
 }
 
-pub(crate) async fn touch(transaction: &mut Transaction<'static, Any>, model: i64) -> StoreResult<()> {
+pub(crate) async fn touch(
+    transaction: &mut Transaction<'static, Any>,
+    model: i64,
+) -> StoreResult<()> {
     sqlx::query("UPDATE registered_models SET last_updated_timestamp = $1 WHERE id = $2")
         .bind(now_millis())
         .bind(model)

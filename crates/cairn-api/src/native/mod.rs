@@ -4,6 +4,7 @@
 mod audit;
 mod error;
 mod extract;
+mod governance;
 mod identity;
 
 use axum::Json;
@@ -25,6 +26,7 @@ use crate::routes::{Needs, RouteSpec};
         (name = "audit", description = "The tamper-evident audit log"),
         (name = "identity", description = "Users, service accounts and API tokens"),
         (name = "projects", description = "Projects and their members"),
+        (name = "governance", description = "Model cards, promotion policies, approval requests, the deploy gate, history and compliance bundles"),
     ),
 )]
 struct ApiDoc;
@@ -48,6 +50,24 @@ pub fn needs_for(method: &str, path: &str) -> Option<Needs> {
         ("POST", "/api/v1/teams")
         | ("PUT" | "DELETE", "/api/v1/teams/{team}/members/{username}") => Some(Needs::Admin),
         ("PUT" | "DELETE", "/api/v1/projects/{project}/teams/{team}") => Some(Needs::Manage),
+        ("GET", "/api/v1/models/{name}/versions/{version}/card")
+        | ("GET", "/api/v1/models/{name}/versions/{version}/card/revisions")
+        | ("GET", "/api/v1/models/{name}/versions/{version}/deploy-gate")
+        | ("GET", "/api/v1/models/{name}/versions/{version}/bundle")
+        | ("GET", "/api/v1/models/{name}/history")
+        | ("GET", "/api/v1/approvals")
+        | ("GET", "/api/v1/approvals/{id}")
+        | ("GET", "/api/v1/policies")
+        | ("GET", "/api/v1/policies/{id}") => Some(Needs::Read),
+        ("PUT", "/api/v1/models/{name}/versions/{version}/card")
+        | ("POST", "/api/v1/models/{name}/versions/{version}/promote")
+        | ("POST", "/api/v1/approvals/{id}/withdraw") => Some(Needs::Write),
+        ("POST", "/api/v1/policies") | ("PUT" | "DELETE", "/api/v1/policies/{id}") => {
+            Some(Needs::Manage)
+        }
+        ("POST", "/api/v1/approvals/{id}/approve" | "/api/v1/approvals/{id}/reject") => {
+            Some(Needs::Reviewer)
+        }
         _ => None,
     }
 }
@@ -68,6 +88,23 @@ pub fn routes() -> (Router<Services>, Vec<RouteSpec>) {
         .routes(routes!(identity::create_team))
         .routes(routes!(identity::add_team_member, identity::remove_team_member))
         .routes(routes!(identity::set_project_team, identity::remove_project_team))
+        .routes(routes!(governance::get_card, governance::save_card))
+        .routes(routes!(governance::card_revisions))
+        .routes(routes!(governance::promote))
+        .routes(routes!(governance::deploy_gate))
+        .routes(routes!(governance::bundle))
+        .routes(routes!(governance::history))
+        .routes(routes!(governance::list_approvals))
+        .routes(routes!(governance::get_approval))
+        .routes(routes!(governance::approve))
+        .routes(routes!(governance::reject))
+        .routes(routes!(governance::withdraw))
+        .routes(routes!(governance::list_policies, governance::create_policy))
+        .routes(routes!(
+            governance::get_policy,
+            governance::update_policy,
+            governance::delete_policy
+        ))
         .split_for_parts();
     document.servers = Some(vec![utoipa::openapi::Server::new("/api/v1")]);
     let document = std::sync::Arc::new(document);

@@ -8,6 +8,7 @@ mod artifacts_proxy;
 mod audit;
 mod auth;
 mod cli_client;
+mod governance;
 mod mlflow_charts;
 mod mlflow_client;
 mod mlflow_registry;

@@ -49,6 +49,8 @@ fn request(f: &Fixture, spec: &RouteSpec, index: usize, token: Option<&str>) -> 
         .replace("{project}", "churn")
         .replace("{team}", "matrix-team")
         .replace("{id}", "999999")
+        .replace("{name}", "matrix-model")
+        .replace("{version}", "1")
         .replace("{*path}", &format!("{}/{}/artifacts/a.txt", f.experiment_id, f.run_id));
     let fields = fields(f, spec, index);
     let mut builder = Request::builder().method(spec.method);
@@ -87,9 +89,9 @@ fn request(f: &Fixture, spec: &RouteSpec, index: usize, token: Option<&str>) -> 
 
 fn allowed(who: &str, needs: Needs) -> bool {
     match who {
-        "admin" => true,
-        "owner" => needs != Needs::Admin,
-        "contributor" => !matches!(needs, Needs::Admin | Needs::Manage),
+        "admin" => needs != Needs::Reviewer,
+        "owner" => !matches!(needs, Needs::Admin | Needs::Reviewer),
+        "contributor" => !matches!(needs, Needs::Admin | Needs::Manage | Needs::Reviewer),
         "viewer" => matches!(needs, Needs::Authenticated | Needs::Read),
         _ => needs == Needs::Authenticated,
     }
