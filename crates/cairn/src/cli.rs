@@ -38,6 +38,15 @@ pub enum Command {
     /// Projects and members, through a running server.
     #[command(subcommand)]
     Project(ClientProjectCommand),
+    /// Registered models: promotions, model cards, history, deploy gate, compliance bundles.
+    #[command(subcommand)]
+    Model(crate::governance_cli::ModelCommand),
+    /// Approval requests: list, show, approve, reject, withdraw.
+    #[command(subcommand)]
+    Approvals(crate::governance_cli::ApprovalsCommand),
+    /// Promotion policies: what moving a version to an alias or stage requires.
+    #[command(subcommand)]
+    Policy(crate::governance_cli::PolicyCommand),
 }
 
 /// Flags of `cairn login`.

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::cli::{ClientProjectCommand, ClientTokenCommand, LoginArgs};
 
 /// A server and a token.
-struct Login {
+pub(crate) struct Login {
     server: String,
     token: String,
 }
@@ -24,7 +24,7 @@ fn config_path() -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from(home).join(".config/cairn/login.json"))
 }
 
-fn load_login() -> anyhow::Result<Login> {
+pub(crate) fn load_login() -> anyhow::Result<Login> {
     if let (Ok(server), Ok(token)) = (std::env::var("CAIRN_SERVER"), std::env::var("CAIRN_TOKEN")) {
         return Ok(Login { server, token });
     }
@@ -42,26 +42,57 @@ fn load_login() -> anyhow::Result<Login> {
     }
 }
 
-async fn call(
+/// Sends one request to `path` (which includes `/api/v1`, and a `/p/<project>` prefix when
+/// scoped) and returns the status and body, or fails when the server cannot be reached.
+pub(crate) async fn send(
     login: &Login,
     method: Method,
     path: &str,
     body: Option<Value>,
-) -> anyhow::Result<Value> {
-    let url = format!("{}/api/v1{path}", login.server.trim_end_matches('/'));
+) -> anyhow::Result<(reqwest::StatusCode, Vec<u8>)> {
+    let url = format!("{}{path}", login.server.trim_end_matches('/'));
     let mut request = reqwest::Client::new().request(method, &url).bearer_auth(&login.token);
     if let Some(body) = body {
         request = request.json(&body);
     }
     let response = request.send().await.with_context(|| format!("reaching {}", login.server))?;
     let status = response.status();
-    let text = response.text().await.unwrap_or_default();
+    let bytes = response.bytes().await.with_context(|| format!("reading from {}", login.server))?;
+    Ok((status, bytes.to_vec()))
+}
+
+/// The error of a failed answer: the native error's message, else the body.
+pub(crate) fn failure(status: reqwest::StatusCode, bytes: &[u8]) -> anyhow::Error {
+    let text = String::from_utf8_lossy(bytes);
     let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    let message =
+        value["error"]["message"].as_str().map(str::to_string).unwrap_or_else(|| text.to_string());
+    anyhow::anyhow!("{status}: {message}")
+}
+
+/// Calls the native API at `/api/v1{path}`, scoped to `project` when given.
+pub(crate) async fn call_in(
+    login: &Login,
+    project: Option<&str>,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> anyhow::Result<Value> {
+    let prefix = project.map(|project| format!("/p/{project}")).unwrap_or_default();
+    let (status, bytes) = send(login, method, &format!("{prefix}/api/v1{path}"), body).await?;
     if !status.is_success() {
-        let message = value["error"]["message"].as_str().unwrap_or(&text);
-        bail!("{status}: {message}");
+        return Err(failure(status, &bytes));
     }
-    Ok(value)
+    Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+async fn call(
+    login: &Login,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> anyhow::Result<Value> {
+    call_in(login, None, method, path, body).await
 }
 
 /// Runs `cairn login`.

@@ -112,6 +112,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Login(args) => cairn::client::login(&args).await,
         Command::Token(command) => cairn::client::token(&command).await,
         Command::Project(command) => cairn::client::project(&command).await,
+        Command::Model(command) => cairn::governance_cli::model(&command).await,
+        Command::Approvals(command) => cairn::governance_cli::approvals(&command).await,
+        Command::Policy(command) => cairn::governance_cli::policy(&command).await,
         Command::Admin(AdminCommand::Bootstrap(args)) => {
             cairn::identity_cli::bootstrap(&args).await
         }

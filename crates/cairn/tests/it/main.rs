@@ -8,6 +8,7 @@ mod artifacts_proxy;
 mod audit;
 mod auth;
 mod cli_client;
+mod cli_governance;
 mod governance;
 mod mlflow_charts;
 mod mlflow_client;
