@@ -239,10 +239,16 @@ impl Store {
         }
         // The latest version of each stage: the highest version number in that stage.
         let mut latest = Sql::new(VERSION_SELECT);
-        latest.push(" WHERE v.model IN ").bind_list(ids.iter().copied()).push(
-            " AND v.version = (SELECT MAX(w.version) FROM model_versions w WHERE w.model = v.model \
-             AND w.current_stage = v.current_stage) ORDER BY v.version",
-        );
+        latest
+            .push(
+                " JOIN (SELECT model AS latest_model, MAX(version) AS latest_version FROM model_versions \
+                 WHERE model IN ",
+            )
+            .bind_list(ids.iter().copied())
+            .push(
+                " GROUP BY model, current_stage) l ON l.latest_model = v.model \
+                 AND l.latest_version = v.version ORDER BY v.version",
+            );
         let mut versions = self.fetch_versions(latest).await?;
         self.attach_version_details(&mut versions).await?;
         for (model, version) in versions {
@@ -483,9 +489,16 @@ impl Store {
         let models: Vec<i64> = versions.iter().map(|(model, _)| *model).collect();
         let index: HashMap<(i64, i64), usize> =
             versions.iter().enumerate().map(|(i, (model, v))| ((*model, v.version), i)).collect();
+        let mut numbers: Vec<i64> = versions.iter().map(|(_, v)| v.version).collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        // Only the listed versions' tags (a superset when models share version numbers).
         let mut tags =
             Sql::new("SELECT model, version, key, value FROM model_version_tags WHERE model IN ");
-        tags.bind_list(models.iter().copied()).push(" ORDER BY key");
+        tags.bind_list(models.iter().copied())
+            .push(" AND version IN ")
+            .bind_list(numbers.iter().copied())
+            .push(" ORDER BY key");
         for row in tags.query(self.dialect).fetch_all(self.reader()).await? {
             let key = (row.try_get::<i64, _>("model")?, row.try_get::<i64, _>("version")?);
             if let Some(i) = index.get(&key) {
@@ -842,9 +855,17 @@ fn push_registry_condition(
                 .push(" AND t.value = 'true')");
             return Ok(());
         }
-        sql.push("EXISTS (SELECT 1 FROM ")
-            .push(table)
-            .push(" AND t.key = ")
+        // An IN over the tag table lets the planner start from the (key, value) index when the
+        // tag is selective instead of probing every version.
+        let (column, subquery) = if versions {
+            ("(v.model, v.version)", "SELECT t.model, t.version FROM model_version_tags t")
+        } else {
+            ("m.id", "SELECT t.model FROM registered_model_tags t")
+        };
+        sql.push(column)
+            .push(" IN (")
+            .push(subquery)
+            .push(" WHERE t.key = ")
             .bind(tag)
             .push(" AND ");
         push_string_comparison(sql, "t.value", comparator, value)?;

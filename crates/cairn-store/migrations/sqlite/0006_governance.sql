@@ -77,3 +77,6 @@ CREATE TABLE registry_history (
     at INTEGER NOT NULL
 );
 CREATE INDEX registry_history_model ON registry_history (model, id);
+-- Registry search: latest version per stage, and version tag filters.
+CREATE INDEX model_versions_stage ON model_versions (model, current_stage, version);
+CREATE INDEX model_version_tags_key_value ON model_version_tags (key, value);
