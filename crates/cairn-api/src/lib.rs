@@ -3,6 +3,7 @@
 
 mod auth;
 pub mod context;
+mod inference;
 pub mod mlflow;
 pub mod native;
 mod routes;
@@ -35,6 +36,7 @@ async fn not_found() -> impl IntoResponse {
 pub fn route_table() -> Vec<RouteSpec> {
     let (_, mut specs) = mlflow::routes().into_parts();
     specs.extend(native::routes().1);
+    specs.extend(inference::routes().into_parts().1);
     specs
 }
 
@@ -51,9 +53,11 @@ pub fn router(services: Services) -> Router {
     });
     let (mlflow_routes, _) = mlflow::routes().into_parts();
     let (native_routes, _) = native::routes();
+    let (inference_routes, _) = inference::routes().into_parts();
     let authenticated = Router::new()
         .merge(mlflow_routes)
         .merge(native_routes)
+        .merge(inference_routes)
         .layer(axum::middleware::from_fn_with_state(services.clone(), auth::authenticate));
     let routed = Router::new()
         .merge(ops::router())

@@ -9,6 +9,7 @@ pub mod identity;
 pub mod ids;
 pub mod page_token;
 pub mod search;
+pub mod serving;
 pub mod time;
 pub mod validation;
 

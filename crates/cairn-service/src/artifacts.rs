@@ -154,6 +154,31 @@ impl ArtifactService {
         parse_path(path).map(|_| ())
     }
 
+    /// The store's root URL (`file:///…` or `s3://…`).
+    pub(crate) fn root_url(&self) -> &str {
+        self.store.root_url()
+    }
+
+    /// Lists one directory level for Cairn itself (no caller to authorise; the caller of the
+    /// operation that needs it was authorised).
+    pub(crate) async fn list_internal(&self, dir: &str) -> ServiceResult<Vec<ArtifactListing>> {
+        let path = parse_path(dir)?;
+        Ok(self.store.list(Some(&path)).await?)
+    }
+
+    /// Reads a whole file for Cairn itself (model files to serve).
+    pub(crate) async fn read_internal(&self, path: &str) -> ServiceResult<Vec<u8>> {
+        use futures::TryStreamExt;
+        let path = parse_path(path)?;
+        let outcome = self.store.get(&path).await?;
+        let mut bytes = Vec::with_capacity(usize::try_from(outcome.size).unwrap_or(0));
+        let mut stream = outcome.stream;
+        while let Some(chunk) = stream.try_next().await? {
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
+    }
+
     /// Checks that the artifact backend answers.
     pub async fn check(&self) -> ServiceResult<()> {
         Ok(self.store.check().await?)

@@ -6,6 +6,7 @@ mod artifacts;
 mod audit;
 mod authz;
 mod bundle;
+mod deployments;
 mod error;
 mod governance;
 mod identity;
@@ -20,10 +21,12 @@ pub use artifacts::{ArtifactListing, ArtifactService};
 pub use audit::{AuditService, MAX_AUDIT_PAGE};
 pub use authz::Authorizer;
 pub use bundle::{BUNDLE_FORMAT, BundleReport, Manifest, ManifestFile, pack_bundle, verify_bundle};
+pub use cairn_serving::{ElementType, Output, Values};
 pub use cairn_store::{
     AuditQuery, CardRevision, DatasetSummary, LoggedModelField, LoggedModelSearch, Member,
     NewLoggedModel, NewModelVersion, NewRun, PolicyRevision, RunUpdate,
 };
+pub use deployments::{DeploymentService, InputTable, PredictOutcome, ServedModel};
 pub use error::{ServiceError, ServiceResult};
 pub use governance::{GateDecision, GateReason, GovernanceService, PolicySpec, Promotion};
 pub use identity::{Credentials, IdentityService, UserSpec};
@@ -48,6 +51,8 @@ pub struct Services {
     pub registry: RegistryService,
     /// Model cards, policies, approvals, the deploy gate and compliance bundles.
     pub governance: GovernanceService,
+    /// Deployments and inference.
+    pub deployments: DeploymentService,
     /// Whether every request must authenticate.
     pub auth_required: bool,
     store: Store,
@@ -55,10 +60,21 @@ pub struct Services {
 
 impl Services {
     /// Builds the services over a migrated store and an artifact store.
-    pub fn new(store: Store, artifacts: ArtifactStore, auth_required: bool) -> Self {
+    pub fn new(
+        store: Store,
+        artifacts: ArtifactStore,
+        auth_required: bool,
+        model_cache: Option<std::path::PathBuf>,
+    ) -> Self {
+        let artifact_service = ArtifactService::new(artifacts, store.clone());
         Self {
             tracking: TrackingService::new(store.clone()),
-            artifacts: ArtifactService::new(artifacts, store.clone()),
+            deployments: DeploymentService::new(
+                store.clone(),
+                artifact_service.clone(),
+                model_cache,
+            ),
+            artifacts: artifact_service,
             audit: AuditService::new(store.clone()),
             identity: IdentityService::new(store.clone()),
             projects: ProjectService::new(store.clone()),

@@ -4,6 +4,7 @@
 //! in one transaction, durable before it returns.
 
 mod audit;
+mod deployments;
 mod error;
 mod experiments;
 mod governance;

@@ -49,6 +49,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_governance.sql"),
         postgres: include_str!("../migrations/postgres/0006_governance.sql"),
     },
+    Migration {
+        version: 7,
+        name: "serving",
+        sqlite: include_str!("../migrations/sqlite/0007_serving.sql"),
+        postgres: include_str!("../migrations/postgres/0007_serving.sql"),
+    },
 ];
 
 /// A lock id shared by every Cairn process, so concurrent start-ups migrate once.

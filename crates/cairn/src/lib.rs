@@ -98,7 +98,11 @@ impl App {
         let artifacts = ArtifactStore::open(&artifacts_url, &config.s3)
             .with_context(|| format!("opening the artifact store {artifacts_url}"))?;
         tracing::info!(database = %redact_url(&database_url), artifacts = %artifacts_url, "backends ready");
-        Ok(App { services: Services::new(store.clone(), artifacts, config.auth_required), store })
+        let model_cache = Some(config.data_dir.join("model-cache"));
+        Ok(App {
+            services: Services::new(store.clone(), artifacts, config.auth_required, model_cache),
+            store,
+        })
     }
 
     /// The HTTP application.

@@ -39,6 +39,7 @@ impl MlflowError {
             "RESOURCE_EXHAUSTED" | "REQUEST_LIMIT_EXCEEDED" => StatusCode::TOO_MANY_REQUESTS,
             "TEMPORARILY_UNAVAILABLE" => StatusCode::SERVICE_UNAVAILABLE,
             "NOT_IMPLEMENTED" => StatusCode::NOT_IMPLEMENTED,
+            "UNSUPPORTED_MEDIA_TYPE" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -4,7 +4,7 @@
 mod artifacts;
 mod charts;
 mod direct_transfer;
-mod error;
+pub(crate) mod error;
 mod experiments;
 mod logged_models;
 mod registry;

@@ -2,6 +2,7 @@
 //! `/api/v1/openapi.json`. Handlers are thin: extract, call one service method, answer.
 
 mod audit;
+mod deployments;
 mod error;
 mod extract;
 mod governance;
@@ -26,6 +27,7 @@ use crate::routes::{Needs, RouteSpec};
         (name = "audit", description = "The tamper-evident audit log"),
         (name = "identity", description = "Users, service accounts and API tokens"),
         (name = "projects", description = "Projects and their members"),
+        (name = "serving", description = "Deployments of registered model versions"),
         (name = "governance", description = "Model cards, promotion policies, approval requests, the deploy gate, history and compliance bundles"),
     ),
 )]
@@ -65,6 +67,12 @@ pub fn needs_for(method: &str, path: &str) -> Option<Needs> {
         ("POST", "/api/v1/policies") | ("PUT" | "DELETE", "/api/v1/policies/{id}") => {
             Some(Needs::Manage)
         }
+        ("GET", "/api/v1/deployments")
+        | ("GET", "/api/v1/deployments/{deployment}")
+        | ("GET", "/api/v1/deployments/{deployment}/history") => Some(Needs::Read),
+        ("POST", "/api/v1/deployments")
+        | ("PUT" | "DELETE", "/api/v1/deployments/{deployment}")
+        | ("POST", "/api/v1/deployments/{deployment}/rollback") => Some(Needs::Write),
         ("POST", "/api/v1/approvals/{id}/approve" | "/api/v1/approvals/{id}/reject") => {
             Some(Needs::Reviewer)
         }
@@ -88,6 +96,10 @@ pub fn routes() -> (Router<Services>, Vec<RouteSpec>) {
         .routes(routes!(identity::create_team))
         .routes(routes!(identity::add_team_member, identity::remove_team_member))
         .routes(routes!(identity::set_project_team, identity::remove_project_team))
+        .routes(routes!(deployments::list, deployments::create))
+        .routes(routes!(deployments::get, deployments::update, deployments::delete))
+        .routes(routes!(deployments::rollback))
+        .routes(routes!(deployments::history))
         .routes(routes!(governance::get_card, governance::save_card))
         .routes(routes!(governance::card_revisions))
         .routes(routes!(governance::promote))

@@ -19,3 +19,4 @@ mod native_identity;
 mod ops;
 mod permission_matrix;
 mod rbac;
+mod serving;

@@ -51,6 +51,7 @@ fn request(f: &Fixture, spec: &RouteSpec, index: usize, token: Option<&str>) -> 
         .replace("{id}", "999999")
         .replace("{name}", "matrix-model")
         .replace("{version}", "1")
+        .replace("{deployment}", "matrix-deployment")
         .replace("{*path}", &format!("{}/{}/artifacts/a.txt", f.experiment_id, f.run_id));
     let fields = fields(f, spec, index);
     let mut builder = Request::builder().method(spec.method);

@@ -27,6 +27,8 @@ pub struct TestApp {
     /// The data directory (SQLite file, local artifacts).
     pub data_dir: std::path::PathBuf,
     pub _dir: tempfile::TempDir,
+    /// The router, built once (building it renders the OpenAPI document).
+    router: axum::Router,
 }
 
 /// The S3 settings of the test server, if one is configured.
@@ -91,15 +93,28 @@ impl TestApp {
             .database_url
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", config.data_dir.join("cairn.db").display()));
-        Some(TestApp { app, database_url, data_dir: config.data_dir.clone(), _dir: dir })
+        let router = app.router();
+        Some(TestApp { app, database_url, data_dir: config.data_dir.clone(), _dir: dir, router })
     }
 
     /// Sends one request in-process and returns status and body bytes.
     pub async fn request(&self, request: Request<Body>) -> (StatusCode, Vec<u8>) {
-        let response = self.app.router().oneshot(request).await.expect("infallible");
+        let response = self.router.clone().oneshot(request).await.expect("infallible");
         let status = response.status();
         let body = response.into_body().collect().await.expect("body").to_bytes().to_vec();
         (status, body)
+    }
+
+    /// Sends one request in-process and returns status, headers and body bytes.
+    pub async fn request_with_headers(
+        &self,
+        request: Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let response = self.router.clone().oneshot(request).await.expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await.expect("body").to_bytes().to_vec();
+        (status, headers, body)
     }
 
     /// Sends a JSON POST in-process; returns status and parsed JSON.

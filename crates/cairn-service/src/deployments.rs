@@ -1,0 +1,650 @@
+//! Deployments: registered model versions served over HTTP by every replica.
+//!
+//! Writing a revision (create, update, rollback) asks the deploy gate about every routed version,
+//! resolves each version to its ONNX file in the artifact store, compiles it (so an unsupported
+//! model fails here, not at request time) and pins the file by sha256. Replicas are stateless:
+//! each keeps compiled models in memory by digest and the files in a local cache directory
+//! (verified against the digest on every load), and rechecks a deployment's revision at most
+//! once a second, so a change made through any replica is served everywhere within a second and
+//! a swap never drops a request (the old revision answers until the new one is ready).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use cairn_domain::ErrorKind;
+use cairn_domain::audit::RequestContext;
+use cairn_domain::identity::Access;
+use cairn_domain::serving::{
+    Deployment, DeploymentRevision, DeploymentSpec, ResolvedArtifact, validate_deployment_name,
+};
+use cairn_serving::{OnnxModel, Output, ServingError};
+use cairn_store::Store;
+use sha2::{Digest, Sha256};
+
+use crate::{ArtifactService, Authorizer, GovernanceService, ServiceError, ServiceResult};
+
+/// How long a replica trusts its copy of a deployment before rechecking the revision.
+const FRESHNESS: Duration = Duration::from_secs(1);
+
+/// A table of input rows as a protocol delivered them.
+#[derive(Debug, Clone, Default)]
+pub struct InputTable {
+    /// Column names, when the request named them.
+    pub columns: Option<Vec<String>>,
+    /// The rows' cells.
+    pub rows: Vec<Vec<serde_json::Value>>,
+}
+
+/// The answer of one prediction.
+#[derive(Debug, Clone)]
+pub struct PredictOutcome {
+    /// The outputs.
+    pub outputs: Vec<Output>,
+    /// The registered model that answered.
+    pub model: String,
+    /// Its version.
+    pub version: i64,
+    /// The deployment revision in force.
+    pub revision: i64,
+}
+
+/// What a served deployment looks like to a protocol's metadata call.
+#[derive(Debug, Clone)]
+pub struct ServedModel {
+    /// The deployment.
+    pub deployment: Deployment,
+    /// The first route's compiled model (inputs and outputs).
+    pub model: Arc<OnnxModel>,
+}
+
+struct Live {
+    deployment: Deployment,
+    models: Vec<Arc<OnnxModel>>,
+    checked: Mutex<Instant>,
+}
+
+/// Deployment management and inference.
+#[derive(Clone)]
+pub struct DeploymentService {
+    store: Store,
+    authz: Authorizer,
+    artifacts: ArtifactService,
+    governance: GovernanceService,
+    cache_dir: Option<PathBuf>,
+    live: Arc<RwLock<HashMap<String, Arc<Live>>>>,
+    models: Arc<Mutex<HashMap<String, Arc<OnnxModel>>>>,
+}
+
+fn serving_error(error: ServingError) -> ServiceError {
+    let kind = match error {
+        ServingError::Unsupported(_) | ServingError::Invalid(_) => ErrorKind::FailedPrecondition,
+        ServingError::BadInput(_) => ErrorKind::InvalidArgument,
+        ServingError::Inference(_) => ErrorKind::Internal,
+    };
+    ServiceError { kind, message: error.to_string() }
+}
+
+fn not_found(name: &str) -> ServiceError {
+    ServiceError { kind: ErrorKind::NotFound, message: format!("no deployment named '{name}'") }
+}
+
+/// The input column names of an MLflow `MLmodel` file's signature, when it is column-based.
+fn signature_columns(mlmodel: &str) -> Option<Vec<String>> {
+    let line = mlmodel.lines().find(|line| line.trim_start().starts_with("inputs: '"))?;
+    let quoted = line.trim_start().strip_prefix("inputs: '")?.strip_suffix('\'')?;
+    let json = quoted.replace("''", "'");
+    let inputs: Vec<serde_json::Value> = serde_json::from_str(&json).ok()?;
+    let names: Vec<String> = inputs
+        .iter()
+        .map(|input| input.get("name").and_then(|name| name.as_str()).map(str::to_string))
+        .collect::<Option<_>>()?;
+    (!names.is_empty()).then_some(names)
+}
+
+impl DeploymentService {
+    /// Wraps the store and the artifact store; `cache_dir` keeps model files between restarts.
+    pub fn new(store: Store, artifacts: ArtifactService, cache_dir: Option<PathBuf>) -> Self {
+        Self {
+            authz: Authorizer::new(store.clone()),
+            governance: GovernanceService::new(store.clone()),
+            store,
+            artifacts,
+            cache_dir,
+            live: Arc::default(),
+            models: Arc::default(),
+        }
+    }
+
+    async fn project(&self, context: &RequestContext, access: Access) -> ServiceResult<i64> {
+        let project = self.authz.scoped_project(context).await?;
+        self.authz.require(context, project.id, access).await?;
+        Ok(project.id)
+    }
+
+    /// Loads a live deployment the caller may act on with `access`: within the request's
+    /// project when the URL names one (else it is reported missing), otherwise in its own.
+    async fn visible(
+        &self,
+        context: &RequestContext,
+        name: &str,
+        access: Access,
+    ) -> ServiceResult<Deployment> {
+        if context.project.is_some() {
+            let project = self.project(context, access).await?;
+            let deployment = self.store.get_deployment(name).await?;
+            if deployment.project_id != project {
+                return Err(not_found(name));
+            }
+            return Ok(deployment);
+        }
+        let deployment = self.store.get_deployment(name).await?;
+        self.authz.require(context, deployment.project_id, access).await?;
+        Ok(deployment)
+    }
+
+    /// Checks, before a request body is read, that the caller has `access` to the request's
+    /// project (`name: None`) or to the named deployment.
+    pub async fn authorize(
+        &self,
+        context: &RequestContext,
+        name: Option<&str>,
+        access: Access,
+    ) -> ServiceResult<()> {
+        match name {
+            Some(name) => self.visible(context, name, access).await.map(|_| ()),
+            None => self.project(context, access).await.map(|_| ()),
+        }
+    }
+
+    /// Where a version's files live in the artifact store.
+    async fn model_directory(
+        &self,
+        project_id: i64,
+        model: &str,
+        version: i64,
+    ) -> ServiceResult<String> {
+        let model_version = self.store.get_model_version(project_id, model, version).await?;
+        let uri = if let Some(model_id) =
+            model_version.source.strip_prefix("models:/").filter(|id| id.starts_with("m-"))
+        {
+            self.store.get_logged_model(model_id).await?.artifact_uri
+        } else if let Some(rest) = model_version.source.strip_prefix("runs:/") {
+            let (run_id, sub) = rest.split_once('/').unwrap_or((rest, ""));
+            let run = self.store.get_run(run_id).await?;
+            format!("{}/{}", run.info.artifact_uri.trim_end_matches('/'), sub)
+        } else {
+            model_version.source.clone()
+        };
+        let root = self.artifacts.root_url().trim_end_matches('/').to_string();
+        let relative = uri
+            .strip_prefix("mlflow-artifacts:")
+            .map(|rest| rest.trim_start_matches('/').to_string())
+            .or_else(|| uri.strip_prefix(&format!("{root}/")).map(str::to_string))
+            .ok_or_else(|| ServiceError {
+                kind: ErrorKind::FailedPrecondition,
+                message: format!(
+                    "version {version} of '{model}' keeps its files at '{uri}', outside Cairn's artifact store; register a model logged to Cairn"
+                ),
+            })?;
+        Ok(relative.trim_end_matches('/').to_string())
+    }
+
+    /// Finds, checks and pins the ONNX file of a version.
+    async fn resolve(
+        &self,
+        project_id: i64,
+        model: &str,
+        version: i64,
+    ) -> ServiceResult<(ResolvedArtifact, Arc<OnnxModel>)> {
+        let directory = self.model_directory(project_id, model, version).await?;
+        let entries = self.artifacts.list_internal(&directory).await?;
+        let onnx: Vec<&str> = entries
+            .iter()
+            .filter(|entry| !entry.is_dir && entry.path.ends_with(".onnx"))
+            .map(|entry| entry.path.as_str())
+            .collect();
+        let path = match onnx.as_slice() {
+            [one] => one.to_string(),
+            [] => {
+                return Err(ServiceError {
+                    kind: ErrorKind::FailedPrecondition,
+                    message: format!(
+                        "version {version} of '{model}' has no .onnx file in '{directory}': Cairn's in-process runtime serves ONNX models (log them with mlflow.onnx.log_model); other flavors need the Python worker, which is not built yet"
+                    ),
+                });
+            }
+            many => {
+                return Err(ServiceError::invalid(format!(
+                    "version {version} of '{model}' has {} .onnx files in '{directory}'; expected one",
+                    many.len()
+                )));
+            }
+        };
+        let bytes = self.artifacts.read_internal(&path).await?;
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        let columns = match self.artifacts.read_internal(&format!("{directory}/MLmodel")).await {
+            Ok(mlmodel) => signature_columns(&String::from_utf8_lossy(&mlmodel)),
+            Err(_) => None,
+        };
+        let compiled = self.compile(sha256.clone(), bytes).await.map_err(|mut error| {
+            error.message =
+                format!("version {version} of '{model}' cannot be served: {}", error.message);
+            error
+        })?;
+        Ok((ResolvedArtifact { runtime: "onnx".into(), path, sha256, columns }, compiled))
+    }
+
+    /// Compiles model bytes (off the async threads), once per digest.
+    async fn compile(&self, sha256: String, bytes: Vec<u8>) -> ServiceResult<Arc<OnnxModel>> {
+        if let Some(model) = self.models.lock().ok().and_then(|models| models.get(&sha256).cloned())
+        {
+            return Ok(model);
+        }
+        let model = tokio::task::spawn_blocking(move || OnnxModel::load(&bytes))
+            .await
+            .map_err(|error| ServiceError {
+                kind: ErrorKind::Internal,
+                message: format!("model compilation stopped: {error}"),
+            })?
+            .map_err(serving_error)?;
+        let model = Arc::new(model);
+        if let Ok(mut models) = self.models.lock() {
+            models.insert(sha256, model.clone());
+        }
+        Ok(model)
+    }
+
+    /// Checks a spec and pins every route's file: the gate must allow each version in the
+    /// environment, and each must compile.
+    async fn prepare(
+        &self,
+        context: &RequestContext,
+        project_id: i64,
+        environment: &str,
+        mut spec: DeploymentSpec,
+    ) -> ServiceResult<DeploymentSpec> {
+        spec.validate()?;
+        for route in &mut spec.routes {
+            let gate = self
+                .governance
+                .deploy_gate(context, &route.model, route.version, environment)
+                .await?;
+            if !gate.allowed {
+                let reasons: Vec<String> = gate
+                    .reasons
+                    .iter()
+                    .filter(|r| !r.satisfied)
+                    .map(|r| r.message.clone())
+                    .collect();
+                return Err(ServiceError {
+                    kind: ErrorKind::FailedPrecondition,
+                    message: format!(
+                        "the deploy gate refuses {} version {} in '{environment}': {}",
+                        route.model,
+                        route.version,
+                        reasons.join("; ")
+                    ),
+                });
+            }
+            let (artifact, _) = self.resolve(project_id, &route.model, route.version).await?;
+            route.artifact = Some(artifact);
+        }
+        Ok(spec)
+    }
+
+    /// Creates a deployment in the request's project.
+    pub async fn create(
+        &self,
+        context: &RequestContext,
+        name: &str,
+        environment: &str,
+        spec: DeploymentSpec,
+    ) -> ServiceResult<Deployment> {
+        validate_deployment_name(name)?;
+        if environment.trim().is_empty() || environment.len() > 64 {
+            return Err(ServiceError::invalid(
+                "environment must be 1–64 characters (e.g. production)",
+            ));
+        }
+        let project_id = self.project(context, Access::Write).await?;
+        if self.store.deployment_revision(name).await?.is_some() {
+            return Err(ServiceError {
+                kind: ErrorKind::AlreadyExists,
+                message: format!("a deployment named '{name}' exists already"),
+            });
+        }
+        let spec = self.prepare(context, project_id, environment, spec).await?;
+        Ok(self.store.create_deployment(context, project_id, name, environment, &spec).await?)
+    }
+
+    /// Replaces what a deployment serves (a new revision).
+    pub async fn update(
+        &self,
+        context: &RequestContext,
+        name: &str,
+        spec: DeploymentSpec,
+        comment: Option<&str>,
+        expected_revision: Option<i64>,
+    ) -> ServiceResult<Deployment> {
+        let deployment = self.visible(context, name, Access::Write).await?;
+        let spec =
+            self.prepare(context, deployment.project_id, &deployment.environment, spec).await?;
+        let revised =
+            self.store.revise_deployment(context, name, &spec, comment, expected_revision).await?;
+        self.forget(name);
+        Ok(revised)
+    }
+
+    /// Serves an earlier revision's spec again, as a new revision (the previous one by default).
+    pub async fn rollback(
+        &self,
+        context: &RequestContext,
+        name: &str,
+        to_revision: Option<i64>,
+    ) -> ServiceResult<Deployment> {
+        let deployment = self.visible(context, name, Access::Write).await?;
+        let target = to_revision.unwrap_or(deployment.revision - 1);
+        if target < 1 || target >= deployment.revision {
+            return Err(ServiceError {
+                kind: ErrorKind::FailedPrecondition,
+                message: format!(
+                    "deployment '{name}' is at revision {}; roll back to one of revisions 1–{}",
+                    deployment.revision,
+                    deployment.revision - 1
+                ),
+            });
+        }
+        let revisions = self.store.deployment_revisions(name).await?;
+        let earlier = revisions
+            .into_iter()
+            .find(|revision| revision.revision == target)
+            .ok_or_else(|| ServiceError::invalid(format!("no revision {target}")))?;
+        let spec = self
+            .prepare(context, deployment.project_id, &deployment.environment, earlier.spec)
+            .await?;
+        let comment = format!("rollback to revision {target}");
+        let revised = self
+            .store
+            .revise_deployment(context, name, &spec, Some(&comment), Some(deployment.revision))
+            .await?;
+        self.forget(name);
+        Ok(revised)
+    }
+
+    /// Deletes a deployment (its history stays).
+    pub async fn delete(&self, context: &RequestContext, name: &str) -> ServiceResult<()> {
+        self.visible(context, name, Access::Write).await?;
+        self.store.delete_deployment(context, name).await?;
+        self.forget(name);
+        Ok(())
+    }
+
+    /// One deployment.
+    pub async fn get(&self, context: &RequestContext, name: &str) -> ServiceResult<Deployment> {
+        self.visible(context, name, Access::Read).await
+    }
+
+    /// Its revisions: which versions served which shares when.
+    pub async fn history(
+        &self,
+        context: &RequestContext,
+        name: &str,
+    ) -> ServiceResult<Vec<DeploymentRevision>> {
+        self.visible(context, name, Access::Read).await?;
+        Ok(self.store.deployment_revisions(name).await?)
+    }
+
+    /// The request's project's deployments.
+    pub async fn list(&self, context: &RequestContext) -> ServiceResult<Vec<Deployment>> {
+        let project_id = self.project(context, Access::Read).await?;
+        Ok(self.store.list_deployments(project_id).await?)
+    }
+
+    fn forget(&self, name: &str) {
+        if let Ok(mut live) = self.live.write() {
+            live.remove(name);
+        }
+    }
+
+    /// The compiled form of a pinned model file: memory, else the local cache (verified), else
+    /// the artifact store (verified, then cached).
+    async fn model(&self, artifact: &ResolvedArtifact) -> ServiceResult<Arc<OnnxModel>> {
+        if let Some(model) =
+            self.models.lock().ok().and_then(|models| models.get(&artifact.sha256).cloned())
+        {
+            return Ok(model);
+        }
+        let cached =
+            self.cache_dir.as_ref().map(|dir| dir.join(format!("{}.onnx", artifact.sha256)));
+        if let Some(path) = &cached
+            && let Ok(bytes) = tokio::fs::read(path).await
+        {
+            if hex::encode(Sha256::digest(&bytes)) == artifact.sha256 {
+                return self.compile(artifact.sha256.clone(), bytes).await;
+            }
+            tracing::warn!(path = %path.display(), "cached model file does not match its digest; fetching it again");
+            let _ = tokio::fs::remove_file(path).await;
+        }
+        let bytes = self.artifacts.read_internal(&artifact.path).await?;
+        if hex::encode(Sha256::digest(&bytes)) != artifact.sha256 {
+            return Err(ServiceError {
+                kind: ErrorKind::FailedPrecondition,
+                message: format!(
+                    "the model file '{}' changed since it was deployed (sha256 differs); redeploy the version",
+                    artifact.path
+                ),
+            });
+        }
+        if let Some(path) = &cached {
+            let temporary = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4()));
+            let written = async {
+                if let Some(parent) = path.parent() {
+                    tokio::fs::create_dir_all(parent).await?;
+                }
+                tokio::fs::write(&temporary, &bytes).await?;
+                tokio::fs::rename(&temporary, path).await
+            }
+            .await;
+            if let Err(error) = written {
+                tracing::warn!(%error, "could not cache a model file locally");
+                let _ = tokio::fs::remove_file(&temporary).await;
+            }
+        }
+        self.compile(artifact.sha256.clone(), bytes).await
+    }
+
+    /// The deployment as served now, loading or refreshing it as needed.
+    async fn live(&self, name: &str) -> ServiceResult<Arc<Live>> {
+        let current = self.live.read().ok().and_then(|live| live.get(name).cloned());
+        if let Some(live) = &current {
+            let fresh =
+                live.checked.lock().map(|checked| checked.elapsed() < FRESHNESS).unwrap_or(false);
+            if fresh {
+                return Ok(live.clone());
+            }
+        }
+        let Some(revision) = self.store.deployment_revision(name).await? else {
+            self.forget(name);
+            return Err(not_found(name));
+        };
+        if let Some(live) = current
+            && live.deployment.revision == revision
+        {
+            if let Ok(mut checked) = live.checked.lock() {
+                *checked = Instant::now();
+            }
+            return Ok(live);
+        }
+        let deployment = self.store.get_deployment(name).await?;
+        let mut models = Vec::with_capacity(deployment.spec.routes.len());
+        for route in &deployment.spec.routes {
+            let artifact = route.artifact.as_ref().ok_or_else(|| ServiceError {
+                kind: ErrorKind::Internal,
+                message: format!("deployment '{name}' has a route without a pinned file"),
+            })?;
+            models.push(self.model(artifact).await?);
+        }
+        let live = Arc::new(Live { deployment, models, checked: Mutex::new(Instant::now()) });
+        if let Ok(mut cache) = self.live.write() {
+            cache.insert(name.to_string(), live.clone());
+        }
+        Ok(live)
+    }
+
+    async fn callable(&self, context: &RequestContext, name: &str) -> ServiceResult<Arc<Live>> {
+        if context.project.is_some() {
+            let project = self.project(context, Access::Read).await?;
+            let live = self.live(name).await?;
+            if live.deployment.project_id != project {
+                return Err(not_found(name));
+            }
+            return Ok(live);
+        }
+        let live = self.live(name).await?;
+        self.authz.require(context, live.deployment.project_id, Access::Read).await?;
+        Ok(live)
+    }
+
+    /// What a deployment serves, for protocol metadata and readiness.
+    pub async fn served(&self, context: &RequestContext, name: &str) -> ServiceResult<ServedModel> {
+        let live = self.callable(context, name).await?;
+        Ok(ServedModel { deployment: live.deployment.clone(), model: live.models[0].clone() })
+    }
+
+    /// Predicts with one of the deployment's routes, chosen by weight.
+    pub async fn predict(
+        &self,
+        context: &RequestContext,
+        name: &str,
+        input: InputTable,
+    ) -> ServiceResult<PredictOutcome> {
+        let live = self.callable(context, name).await?;
+        let spec = &live.deployment.spec;
+        let index = spec.pick(rand::random_range(0..spec.total_weight()));
+        let route = &spec.routes[index];
+        let model = &live.models[index];
+        let columns = route.artifact.as_ref().and_then(|artifact| artifact.columns.as_deref());
+        let (rows, data) = to_matrix(&input, model.features(), columns)?;
+        let model = model.clone();
+        let outputs = tokio::task::spawn_blocking(move || model.predict(rows, data))
+            .await
+            .map_err(|error| ServiceError {
+                kind: ErrorKind::Internal,
+                message: error.to_string(),
+            })?
+            .map_err(serving_error)?;
+        Ok(PredictOutcome {
+            outputs,
+            model: route.model.clone(),
+            version: route.version,
+            revision: live.deployment.revision,
+        })
+    }
+}
+
+/// Turns rows of JSON cells into a row-major float matrix, ordering named columns by the
+/// model's signature when it has one; every refusal names the column and the expected type.
+fn to_matrix(
+    input: &InputTable,
+    features: usize,
+    signature: Option<&[String]>,
+) -> ServiceResult<(usize, Vec<f32>)> {
+    if input.rows.is_empty() {
+        return Err(ServiceError::invalid("the request has no rows to predict"));
+    }
+    let order: Vec<usize> = match (&input.columns, signature) {
+        (Some(given), Some(expected)) => expected
+            .iter()
+            .map(|name| {
+                given.iter().position(|column| column == name).ok_or_else(|| {
+                    ServiceError::invalid(format!(
+                        "missing column '{name}': the model's signature expects {}",
+                        expected.join(", ")
+                    ))
+                })
+            })
+            .collect::<ServiceResult<_>>()?,
+        (Some(given), None) => (0..given.len()).collect(),
+        (None, _) => (0..input.rows[0].len()).collect(),
+    };
+    if order.len() != features {
+        return Err(ServiceError::invalid(format!(
+            "the model takes {features} features per row; the request has {}",
+            order.len()
+        )));
+    }
+    let name_of = |position: usize| -> String {
+        match (&input.columns, signature) {
+            (Some(given), _) => {
+                given.get(position).cloned().unwrap_or_else(|| position.to_string())
+            }
+            (None, Some(expected)) => {
+                expected.get(position).cloned().unwrap_or_else(|| position.to_string())
+            }
+            (None, None) => position.to_string(),
+        }
+    };
+    let mut data = Vec::with_capacity(input.rows.len() * features);
+    for (row_index, row) in input.rows.iter().enumerate() {
+        for &position in &order {
+            let cell = row.get(position).ok_or_else(|| {
+                ServiceError::invalid(format!(
+                    "row {row_index} has {} values; the model takes {features}",
+                    row.len()
+                ))
+            })?;
+            let value = cell.as_f64().ok_or_else(|| {
+                ServiceError::invalid(format!(
+                    "column '{}', row {row_index}: expected a number (float), got {cell}",
+                    name_of(position)
+                ))
+            })?;
+            data.push(value as f32);
+        }
+    }
+    Ok((input.rows.len(), data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn signature_columns_come_from_mlmodel() {
+        let mlmodel = "signature:\n  inputs: '[{\"type\": \"double\", \"name\": \"a\", \"required\": true}, {\"type\": \"double\", \"name\": \"b''c\"}]'\n  outputs: null\n";
+        assert_eq!(signature_columns(mlmodel), Some(vec!["a".to_string(), "b'c".to_string()]));
+        let tensor = "signature:\n  inputs: '[{\"type\": \"tensor\", \"tensor-spec\": {\"dtype\": \"float32\", \"shape\": [-1, 8]}}]'\n";
+        assert_eq!(signature_columns(tensor), None);
+    }
+
+    #[test]
+    fn named_columns_follow_the_signature_and_bad_cells_are_named() {
+        let input = InputTable {
+            columns: Some(vec!["b".into(), "a".into()]),
+            rows: vec![vec![json!(2.0), json!(1.0)]],
+        };
+        let signature = vec!["a".to_string(), "b".to_string()];
+        assert_eq!(to_matrix(&input, 2, Some(&signature)).unwrap(), (1, vec![1.0, 2.0]));
+        let bad = InputTable {
+            columns: Some(vec!["a".into(), "b".into()]),
+            rows: vec![vec![json!(1), json!("x")]],
+        };
+        let error = to_matrix(&bad, 2, Some(&signature)).unwrap_err();
+        assert_eq!(error.message, "column 'b', row 0: expected a number (float), got \"x\"");
+        let missing = InputTable {
+            columns: Some(vec!["a".into(), "c".into()]),
+            rows: vec![vec![json!(1), json!(2)]],
+        };
+        assert!(
+            to_matrix(&missing, 2, Some(&signature))
+                .unwrap_err()
+                .message
+                .starts_with("missing column 'b'")
+        );
+        let short = InputTable { columns: None, rows: vec![vec![json!(1)]] };
+        assert!(to_matrix(&short, 2, None).is_err());
+    }
+}
