@@ -44,6 +44,9 @@ pub enum Command {
     /// Approval requests: list, show, approve, reject, withdraw.
     #[command(subcommand)]
     Approvals(crate::governance_cli::ApprovalsCommand),
+    /// Deployments: serve registered model versions over HTTP (canary, rollback, history).
+    #[command(subcommand)]
+    Deploy(crate::deploy_cli::DeployCommand),
     /// Promotion policies: what moving a version to an alias or stage requires.
     #[command(subcommand)]
     Policy(crate::governance_cli::PolicyCommand),

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod cli;
 pub mod client;
+pub mod deploy_cli;
 pub mod governance_cli;
 pub mod identity_cli;
 

@@ -115,6 +115,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Model(command) => cairn::governance_cli::model(&command).await,
         Command::Approvals(command) => cairn::governance_cli::approvals(&command).await,
         Command::Policy(command) => cairn::governance_cli::policy(&command).await,
+        Command::Deploy(command) => cairn::deploy_cli::deploy(&command).await,
         Command::Admin(AdminCommand::Bootstrap(args)) => {
             cairn::identity_cli::bootstrap(&args).await
         }
