@@ -258,8 +258,8 @@ async fn invocations(
     // Authorised (and the deployment found) before the body is read.
     services.deployments.served(&context, &name).await?;
     let table = scoring_table(&headers, &body)?;
-    let outcome = services.deployments.predict(&context, &name, table).await?;
     let id = prediction_id(&headers);
+    let outcome = services.deployments.predict(&context, &name, table, &id).await?;
     Ok(with_headers(axum::Json(predictions(&outcome)).into_response(), &id, &outcome))
 }
 
@@ -396,8 +396,8 @@ async fn oip_infer(
     }
     let table =
         InputTable { columns: None, rows: cells.chunks(features).map(<[Value]>::to_vec).collect() };
-    let outcome = services.deployments.predict(&context, &name, table).await?;
     let id = request.id.clone().unwrap_or_else(|| prediction_id(&headers));
+    let outcome = services.deployments.predict(&context, &name, table, &id).await?;
     let body = json!({
         "model_name": name,
         "model_version": format!("{}/{}", outcome.model, outcome.version),

@@ -48,6 +48,38 @@ pub struct ResolvedArtifact {
 pub struct DeploymentSpec {
     /// The versions that answer, with weights.
     pub routes: Vec<Route>,
+    /// A version that receives a copy of the traffic; its answers are captured, never returned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<Route>,
+    /// What is captured.
+    #[serde(default)]
+    pub capture: CaptureSpec,
+}
+
+/// Prediction capture settings of a deployment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureSpec {
+    /// Whether requests and responses are captured.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// The share of requests captured (0–1).
+    #[serde(default = "one")]
+    pub sample_rate: f64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl Default for CaptureSpec {
+    fn default() -> Self {
+        Self { enabled: true, sample_rate: 1.0 }
+    }
 }
 
 /// The most routes a deployment may split traffic over.
@@ -60,6 +92,23 @@ impl DeploymentSpec {
             return Err(DomainError::invalid(format!(
                 "a deployment serves 1 to {MAX_ROUTES} model versions, not {}",
                 self.routes.len()
+            )));
+        }
+        if !(0.0..=1.0).contains(&self.capture.sample_rate) {
+            return Err(DomainError::invalid(format!(
+                "capture sample_rate must be between 0 and 1, not {}",
+                self.capture.sample_rate
+            )));
+        }
+        if let Some(shadow) = &self.shadow
+            && self
+                .routes
+                .iter()
+                .any(|route| route.model == shadow.model && route.version == shadow.version)
+        {
+            return Err(DomainError::invalid(format!(
+                "{} version {} cannot be both served and its own shadow",
+                shadow.model, shadow.version
             )));
         }
         for (index, route) in self.routes.iter().enumerate() {
@@ -166,9 +215,13 @@ mod tests {
         Route { model: model.into(), version, weight, artifact: None }
     }
 
+    fn spec(routes: Vec<Route>) -> DeploymentSpec {
+        DeploymentSpec { routes, shadow: None, capture: CaptureSpec::default() }
+    }
+
     #[test]
     fn weights_split_the_draws() {
-        let spec = DeploymentSpec { routes: vec![route("m", 1, 90), route("m", 2, 10)] };
+        let spec = spec(vec![route("m", 1, 90), route("m", 2, 10)]);
         assert_eq!(spec.total_weight(), 100);
         assert_eq!((0..100).filter(|draw| spec.pick(*draw) == 1).count(), 10);
         assert_eq!(spec.pick(89), 0);
@@ -177,14 +230,10 @@ mod tests {
 
     #[test]
     fn specs_and_names_validate() {
-        assert!(DeploymentSpec { routes: vec![] }.validate().is_err());
-        assert!(DeploymentSpec { routes: vec![route("m", 1, 0)] }.validate().is_err());
-        assert!(
-            DeploymentSpec { routes: vec![route("m", 1, 5), route("m", 1, 5)] }.validate().is_err()
-        );
-        assert!(
-            DeploymentSpec { routes: vec![route("m", 1, 5), route("m", 2, 5)] }.validate().is_ok()
-        );
+        assert!(spec(vec![]).validate().is_err());
+        assert!(spec(vec![route("m", 1, 0)]).validate().is_err());
+        assert!(spec(vec![route("m", 1, 5), route("m", 1, 5)]).validate().is_err());
+        assert!(spec(vec![route("m", 1, 5), route("m", 2, 5)]).validate().is_ok());
         assert!(validate_deployment_name("churn-prod").is_ok());
         for bad in ["", "Churn", "a/b", "-a", "a-", &"x".repeat(64)] {
             assert!(validate_deployment_name(bad).is_err(), "{bad}");

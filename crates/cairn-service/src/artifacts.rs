@@ -154,6 +154,11 @@ impl ArtifactService {
         parse_path(path).map(|_| ())
     }
 
+    /// The underlying store, for Cairn's own writers (prediction capture).
+    pub(crate) fn store(&self) -> ArtifactStore {
+        self.store.clone()
+    }
+
     /// The store's root URL (`file:///…` or `s3://…`).
     pub(crate) fn root_url(&self) -> &str {
         self.store.root_url()

@@ -23,7 +23,11 @@ use cairn_serving::{OnnxModel, Output, ServingError};
 use cairn_store::Store;
 use sha2::{Digest, Sha256};
 
+use crate::capture::{CaptureRecord, CaptureSink};
 use crate::{ArtifactService, Authorizer, GovernanceService, ServiceError, ServiceResult};
+
+/// How often buffered captures are written.
+const CAPTURE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// How long a replica trusts its copy of a deployment before rechecking the revision.
 const FRESHNESS: Duration = Duration::from_secs(1);
@@ -62,6 +66,7 @@ pub struct ServedModel {
 struct Live {
     deployment: Deployment,
     models: Vec<Arc<OnnxModel>>,
+    shadow: Option<Arc<OnnxModel>>,
     checked: Mutex<Instant>,
 }
 
@@ -75,6 +80,7 @@ pub struct DeploymentService {
     cache_dir: Option<PathBuf>,
     live: Arc<RwLock<HashMap<String, Arc<Live>>>>,
     models: Arc<Mutex<HashMap<String, Arc<OnnxModel>>>>,
+    capture: Arc<std::sync::OnceLock<CaptureSink>>,
 }
 
 fn serving_error(error: ServingError) -> ServiceError {
@@ -114,6 +120,7 @@ impl DeploymentService {
             cache_dir,
             live: Arc::default(),
             models: Arc::default(),
+            capture: Arc::default(),
         }
     }
 
@@ -290,6 +297,11 @@ impl DeploymentService {
             }
             let (artifact, _) = self.resolve(project_id, &route.model, route.version).await?;
             route.artifact = Some(artifact);
+        }
+        // A shadow's answers never reach callers, so the gate is not asked; it must compile.
+        if let Some(shadow) = &mut spec.shadow {
+            let (artifact, _) = self.resolve(project_id, &shadow.model, shadow.version).await?;
+            shadow.artifact = Some(artifact);
         }
         Ok(spec)
     }
@@ -486,7 +498,13 @@ impl DeploymentService {
             })?;
             models.push(self.model(artifact).await?);
         }
-        let live = Arc::new(Live { deployment, models, checked: Mutex::new(Instant::now()) });
+        let shadow =
+            match deployment.spec.shadow.as_ref().and_then(|shadow| shadow.artifact.as_ref()) {
+                Some(artifact) => Some(self.model(artifact).await?),
+                None => None,
+            };
+        let live =
+            Arc::new(Live { deployment, models, shadow, checked: Mutex::new(Instant::now()) });
         if let Ok(mut cache) = self.live.write() {
             cache.insert(name.to_string(), live.clone());
         }
@@ -513,21 +531,28 @@ impl DeploymentService {
         Ok(ServedModel { deployment: live.deployment.clone(), model: live.models[0].clone() })
     }
 
-    /// Predicts with one of the deployment's routes, chosen by weight.
+    /// Predicts with one of the deployment's routes, chosen by weight; captures the rows when
+    /// the deployment captures (and this request is sampled), and sends a copy to the shadow.
     pub async fn predict(
         &self,
         context: &RequestContext,
         name: &str,
         input: InputTable,
+        prediction_id: &str,
     ) -> ServiceResult<PredictOutcome> {
+        let started = cairn_domain::time::now_millis();
         let live = self.callable(context, name).await?;
         let spec = &live.deployment.spec;
         let index = spec.pick(rand::random_range(0..spec.total_weight()));
         let route = &spec.routes[index];
-        let model = &live.models[index];
+        let model = live.models[index].clone();
         let columns = route.artifact.as_ref().and_then(|artifact| artifact.columns.as_deref());
         let (rows, data) = to_matrix(&input, model.features(), columns)?;
-        let model = model.clone();
+        let captured = spec.capture.enabled
+            && (spec.capture.sample_rate >= 1.0
+                || rand::random::<f64>() < spec.capture.sample_rate);
+        let kept = captured.then(|| data.clone());
+        let clock = Instant::now();
         let outputs = tokio::task::spawn_blocking(move || model.predict(rows, data))
             .await
             .map_err(|error| ServiceError {
@@ -535,6 +560,45 @@ impl DeploymentService {
                 message: error.to_string(),
             })?
             .map_err(serving_error)?;
+        let latency_us = clock.elapsed().as_micros() as i64;
+        if let Some(data) = kept {
+            let sink = self.capture_sink();
+            let template = CaptureRecord {
+                prediction_id: prediction_id.to_string(),
+                row: 0,
+                timestamp_ms: started,
+                deployment: name.to_string(),
+                revision: live.deployment.revision,
+                model: route.model.clone(),
+                version: route.version,
+                variant: "primary",
+                features: Vec::new(),
+                outputs: String::new(),
+                latency_us,
+            };
+            sink.submit(records(&template, &data, rows, &outputs));
+            if let (Some(shadow_model), Some(shadow)) = (live.shadow.clone(), spec.shadow.clone()) {
+                let template = CaptureRecord {
+                    variant: "shadow",
+                    model: shadow.model.clone(),
+                    version: shadow.version,
+                    ..template
+                };
+                tokio::task::spawn_blocking(move || {
+                    let clock = Instant::now();
+                    match shadow_model.predict(rows, data.clone()) {
+                        Ok(outputs) => {
+                            let template = CaptureRecord {
+                                latency_us: clock.elapsed().as_micros() as i64,
+                                ..template
+                            };
+                            sink.submit(records(&template, &data, rows, &outputs));
+                        }
+                        Err(error) => tracing::warn!(%error, "the shadow model failed"),
+                    }
+                });
+            }
+        }
         Ok(PredictOutcome {
             outputs,
             model: route.model.clone(),
@@ -542,6 +606,68 @@ impl DeploymentService {
             revision: live.deployment.revision,
         })
     }
+
+    fn capture_sink(&self) -> CaptureSink {
+        self.capture
+            .get_or_init(|| CaptureSink::start(self.artifacts.store(), CAPTURE_INTERVAL))
+            .clone()
+    }
+
+    /// Capture records dropped because the pipeline was full, since start.
+    pub fn captures_dropped(&self) -> u64 {
+        self.capture.get().map_or(0, CaptureSink::dropped)
+    }
+
+    /// Writes every buffered capture record (called on graceful shutdown).
+    pub async fn flush_captures(&self) {
+        if let Some(sink) = self.capture.get() {
+            sink.flush().await;
+        }
+    }
+}
+
+/// One row's outputs as a JSON object.
+pub fn row_outputs(outputs: &[Output], row: usize) -> serde_json::Map<String, serde_json::Value> {
+    use cairn_serving::Values;
+    outputs
+        .iter()
+        .map(|output| {
+            let width = if output.shape.len() == 2 { output.shape[1] } else { 1 };
+            let cell = |index: usize| -> serde_json::Value {
+                match &output.values {
+                    Values::F64(values) => serde_json::json!(values[index]),
+                    Values::I64(values) => serde_json::json!(values[index]),
+                    Values::Bool(values) => serde_json::json!(values[index]),
+                    Values::Str(values) => serde_json::json!(values[index]),
+                }
+            };
+            let value = if output.shape.len() == 2 {
+                serde_json::Value::Array(
+                    (0..width).map(|column| cell(row * width + column)).collect(),
+                )
+            } else {
+                cell(row)
+            };
+            (output.name.clone(), value)
+        })
+        .collect()
+}
+
+fn records(
+    template: &CaptureRecord,
+    data: &[f32],
+    rows: usize,
+    outputs: &[Output],
+) -> Vec<CaptureRecord> {
+    let width = data.len() / rows.max(1);
+    (0..rows)
+        .map(|row| CaptureRecord {
+            row: row as u32,
+            features: data[row * width..(row + 1) * width].to_vec(),
+            outputs: serde_json::Value::Object(row_outputs(outputs, row)).to_string(),
+            ..template.clone()
+        })
+        .collect()
 }
 
 /// Turns rows of JSON cells into a row-major float matrix, ordering named columns by the

@@ -6,6 +6,7 @@ mod artifacts;
 mod audit;
 mod authz;
 mod bundle;
+mod capture;
 mod deployments;
 mod error;
 mod governance;
@@ -26,7 +27,8 @@ pub use cairn_store::{
     AuditQuery, CardRevision, DatasetSummary, LoggedModelField, LoggedModelSearch, Member,
     NewLoggedModel, NewModelVersion, NewRun, PolicyRevision, RunUpdate,
 };
-pub use deployments::{DeploymentService, InputTable, PredictOutcome, ServedModel};
+pub use capture::{CaptureRecord, encode_parquet};
+pub use deployments::{DeploymentService, InputTable, PredictOutcome, ServedModel, row_outputs};
 pub use error::{ServiceError, ServiceResult};
 pub use governance::{GateDecision, GateReason, GovernanceService, PolicySpec, Promotion};
 pub use identity::{Credentials, IdentityService, UserSpec};

@@ -119,6 +119,8 @@ impl App {
     ) -> anyhow::Result<()> {
         let router = self.router();
         axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+        // Captured predictions buffered in memory are written before the process ends.
+        self.services.deployments.flush_captures().await;
         self.store.close().await;
         Ok(())
     }

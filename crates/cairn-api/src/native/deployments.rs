@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use cairn_domain::identity::Access;
-use cairn_domain::serving::{Deployment, DeploymentRevision, DeploymentSpec, Route};
+use cairn_domain::serving::{CaptureSpec, Deployment, DeploymentRevision, DeploymentSpec, Route};
 use cairn_service::Services;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -65,6 +65,34 @@ fn routes_view(spec: &DeploymentSpec) -> Vec<RouteView> {
         .collect()
 }
 
+/// What is captured.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureBody {
+    /// Whether requests and responses are captured (default true).
+    #[serde(default = "yes")]
+    enabled: bool,
+    /// The share of requests captured, 0–1 (default 1).
+    #[serde(default = "one")]
+    sample_rate: f64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// A shadow version: it gets a copy of the traffic; its answers are captured, never returned.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowBody {
+    model: String,
+    version: i64,
+}
+
 /// A deployment at its current revision.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeploymentView {
@@ -73,6 +101,8 @@ pub struct DeploymentView {
     environment: String,
     revision: i64,
     routes: Vec<RouteView>,
+    shadow: Option<ShadowBody>,
+    capture: CaptureBody,
     /// `POST` MLflow scoring requests here.
     invocations_url: String,
     /// `POST` Open Inference Protocol requests here.
@@ -88,6 +118,15 @@ impl From<Deployment> for DeploymentView {
             invocations_url: format!("/serve/{}/invocations", deployment.name),
             infer_url: format!("/v2/models/{}/infer", deployment.name),
             routes: routes_view(&deployment.spec),
+            shadow: deployment
+                .spec
+                .shadow
+                .as_ref()
+                .map(|s| ShadowBody { model: s.model.clone(), version: s.version }),
+            capture: CaptureBody {
+                enabled: deployment.spec.capture.enabled,
+                sample_rate: deployment.spec.capture.sample_rate,
+            },
             name: deployment.name,
             project: deployment.project,
             environment: deployment.environment,
@@ -99,12 +138,25 @@ impl From<Deployment> for DeploymentView {
     }
 }
 
-fn spec_of(routes: Vec<RouteBody>) -> DeploymentSpec {
+fn spec_of(
+    routes: Vec<RouteBody>,
+    shadow: Option<ShadowBody>,
+    capture: Option<CaptureBody>,
+) -> DeploymentSpec {
     DeploymentSpec {
         routes: routes
             .into_iter()
             .map(|r| Route { model: r.model, version: r.version, weight: r.weight, artifact: None })
             .collect(),
+        shadow: shadow.map(|s| Route {
+            model: s.model,
+            version: s.version,
+            weight: 1,
+            artifact: None,
+        }),
+        capture: capture
+            .map(|c| CaptureSpec { enabled: c.enabled, sample_rate: c.sample_rate })
+            .unwrap_or_default(),
     }
 }
 
@@ -118,6 +170,10 @@ pub struct NewDeploymentBody {
     environment: Option<String>,
     /// The versions served, with weights.
     routes: Vec<RouteBody>,
+    /// A shadow version (optional).
+    shadow: Option<ShadowBody>,
+    /// Capture settings (default: everything).
+    capture: Option<CaptureBody>,
 }
 
 /// List the request's project's deployments.
@@ -144,7 +200,7 @@ pub async fn create(
     let environment = body.environment.unwrap_or_else(|| "production".to_string());
     let deployment = services
         .deployments
-        .create(&context, &body.name, &environment, spec_of(body.routes))
+        .create(&context, &body.name, &environment, spec_of(body.routes, body.shadow, body.capture))
         .await?;
     Ok((StatusCode::CREATED, axum::Json(deployment.into())))
 }
@@ -166,6 +222,10 @@ pub async fn get(
 pub struct UpdateBody {
     /// The versions served from now on, with weights.
     routes: Vec<RouteBody>,
+    /// A shadow version (optional; absent removes it).
+    shadow: Option<ShadowBody>,
+    /// Capture settings (default: everything).
+    capture: Option<CaptureBody>,
     /// Why.
     comment: Option<String>,
     /// Fail if the deployment is no longer at this revision.
@@ -190,7 +250,7 @@ pub async fn update(
         .update(
             &context,
             &name,
-            spec_of(body.routes),
+            spec_of(body.routes, body.shadow, body.capture),
             body.comment.as_deref(),
             body.expected_revision,
         )

@@ -361,7 +361,7 @@ async fn serving(backend: Backend) {
 
     // The deploy gate: a policy gating "production" refuses versions without an approved
     // promotion, naming the policy; an ungated environment is open.
-    admin
+    let policy = admin
         .ok(
             "POST",
             "/p/ml/api/v1/policies",
@@ -397,9 +397,206 @@ async fn serving(backend: Backend) {
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        caller.send("POST", "/serve/risk-staging/invocations", Some(one_row)).await.0,
+        caller.send("POST", "/serve/risk-staging/invocations", Some(one_row.clone())).await.0,
         StatusCode::NOT_FOUND
     );
+
+    // While the policy is in force, even an existing production deployment cannot change to
+    // ungoverned versions; without it, it can.
+    let (status, _, _) = dev
+        .send(
+            "PUT",
+            "/p/ml/api/v1/deployments/risk-api",
+            Some(json!({"routes": [{"model": "risk", "version": v1}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let policy_path = format!("/p/ml/api/v1/policies/{}", policy["id"]);
+    assert_eq!(admin.send("DELETE", &policy_path, None).await.0, StatusCode::NO_CONTENT);
+
+    // The same through the `cairn` binary against a real socket.
+    let server = app.spawn().await;
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("rows.json");
+    std::fs::write(&input, one_row.to_string()).unwrap();
+    let (dev_token, app_token) = (dev.token.clone(), caller.token.clone());
+    let input = input.to_str().unwrap().to_string();
+    let cli_url = url.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let cairn = |token: &str, args: &[&str]| {
+            let output = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+                .args(args)
+                .env("CAIRN_SERVER", &cli_url)
+                .env("CAIRN_TOKEN", token)
+                .env_remove("CAIRN_PROJECT")
+                .output()
+                .expect("run cairn");
+            (
+                output.status.success(),
+                String::from_utf8_lossy(&output.stdout).into_owned(),
+                String::from_utf8_lossy(&output.stderr).into_owned(),
+            )
+        };
+        let (ok, stdout, stderr) = cairn(
+            &dev_token,
+            &[
+                "deploy",
+                "update",
+                "risk-api",
+                "--project",
+                "ml",
+                "--model",
+                "risk",
+                "--version",
+                "1",
+                "--version",
+                "2",
+                "--weight",
+                "3",
+                "--weight",
+                "1",
+                "--comment",
+                "cli canary",
+            ],
+        );
+        assert!(ok, "{stderr}");
+        assert!(
+            stdout.contains("risk version 1 — 75.0%") && stdout.contains("risk version 2 — 25.0%"),
+            "{stdout}"
+        );
+        let (ok, stdout, stderr) =
+            cairn(&dev_token, &["deploy", "show", "risk-api", "--project", "ml"]);
+        assert!(ok, "{stderr}");
+        assert!(
+            stdout.contains("revision 6")
+                && stdout.contains("(cli canary)")
+                && stdout.contains("(rollback to revision 3)"),
+            "{stdout}"
+        );
+        let (ok, stdout, stderr) =
+            cairn(&app_token, &["deploy", "predict", "risk-api", "--input", &input]);
+        assert!(ok, "{stderr}");
+        assert!(stdout.contains("\"probabilities\""), "{stdout}");
+        let (ok, _, stderr) =
+            cairn(&app_token, &["deploy", "rollback", "risk-api", "--project", "ml"]);
+        assert!(!ok && stderr.contains("403"), "viewers cannot roll back: {stderr}");
+        let (ok, stdout, stderr) =
+            cairn(&dev_token, &["deploy", "rollback", "risk-api", "--project", "ml"]);
+        assert!(ok, "{stderr}");
+        assert!(stdout.contains("at revision 7"), "{stdout}");
+    })
+    .await;
+    outcome.expect("cli");
+
+    // Capture and shadow: every row of every answered request is written to Parquet, with the
+    // shadow's answers beside them (never returned); the server's graceful shutdown flushes.
+    dev.ok(
+        "POST",
+        "/p/ml/api/v1/deployments",
+        Some(json!({"name": "risk-shadow", "routes": [{"model": "risk", "version": v1}], "shadow": {"model": "risk", "version": v2}})),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let two_rows = json!({"instances": [rows[0].clone(), rows[1].clone()]});
+    for i in 0..40 {
+        let response = client
+            .post(format!("{url}/serve/risk-shadow/invocations"))
+            .bearer_auth(&caller.token)
+            .header("x-prediction-id", format!("cap-{i}"))
+            .json(&two_rows)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers()["x-cairn-model-version"],
+            "risk/1",
+            "the shadow never answers"
+        );
+        assert_eq!(response.headers()["x-prediction-id"], format!("cap-{i}").as_str());
+    }
+    server.shutdown().await;
+    let primary = captured(&app, "risk-shadow", "primary");
+    assert_eq!(primary.len(), 80, "every row of every request, flushed on shutdown");
+    assert!(primary.iter().all(|r| r.version == 1 && r.features.len() == 8));
+    let ids: std::collections::BTreeSet<&str> =
+        primary.iter().map(|r| r.prediction_id.as_str()).collect();
+    assert_eq!(ids.len(), 40);
+    let first: Value = serde_json::from_str(&primary[0].outputs).unwrap();
+    assert_eq!(first["label"], lr["labels"][primary[0].row as usize]);
+    let mut shadow = Vec::new();
+    for _ in 0..50 {
+        app.app.services.deployments.flush_captures().await;
+        shadow = captured(&app, "risk-shadow", "shadow");
+        if shadow.len() >= 80 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(shadow.len(), 80);
+    assert!(shadow.iter().all(|r| r.version == 2 && r.model == "risk"));
+    assert_eq!(app.app.services.deployments.captures_dropped(), 0);
+}
+
+struct Captured {
+    prediction_id: String,
+    row: u32,
+    model: String,
+    version: i64,
+    features: Vec<f32>,
+    outputs: String,
+}
+
+/// Reads back every captured row of a deployment and variant from the Parquet files.
+fn captured(app: &TestApp, deployment: &str, variant: &str) -> Vec<Captured> {
+    use arrow_array::{Array, Float32Array, Int64Array, ListArray, StringArray, UInt32Array};
+    let root = app.data_dir.join("artifacts/captures").join(deployment);
+    let mut rows = Vec::new();
+    let Ok(days) = std::fs::read_dir(&root) else { return rows };
+    for day in days {
+        let day = day.unwrap().path();
+        assert!(day.file_name().unwrap().to_str().unwrap().starts_with("date="));
+        for file in std::fs::read_dir(&day).unwrap() {
+            let bytes = bytes::Bytes::from(std::fs::read(file.unwrap().path()).unwrap());
+            let reader =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+                    .unwrap()
+                    .build()
+                    .unwrap();
+            for batch in reader {
+                let batch = batch.unwrap();
+                let column = |name: &str| batch.column_by_name(name).unwrap().clone();
+                let text = |name: &str| {
+                    column(name).as_any().downcast_ref::<StringArray>().unwrap().clone()
+                };
+                let (ids, variants, models, outputs) =
+                    (text("prediction_id"), text("variant"), text("model"), text("outputs"));
+                let versions =
+                    column("version").as_any().downcast_ref::<Int64Array>().unwrap().clone();
+                let row_numbers =
+                    column("row").as_any().downcast_ref::<UInt32Array>().unwrap().clone();
+                let features =
+                    column("features").as_any().downcast_ref::<ListArray>().unwrap().clone();
+                for i in 0..batch.num_rows() {
+                    if variants.value(i) != variant {
+                        continue;
+                    }
+                    let values = features.value(i);
+                    let values = values.as_any().downcast_ref::<Float32Array>().unwrap();
+                    rows.push(Captured {
+                        prediction_id: ids.value(i).to_string(),
+                        row: row_numbers.value(i),
+                        model: models.value(i).to_string(),
+                        version: versions.value(i),
+                        features: (0..values.len()).map(|j| values.value(j)).collect(),
+                        outputs: outputs.value(i).to_string(),
+                    });
+                }
+            }
+        }
+    }
+    rows
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
