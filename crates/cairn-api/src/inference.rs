@@ -5,7 +5,10 @@
 //! answered.
 
 use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -16,12 +19,14 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
 use crate::context::Caller;
+use crate::metrics::Metrics;
 use crate::mlflow::error::MlflowError;
 use crate::routes::{Needs, RouteTable};
 
-/// The inference routes.
+/// The inference routes (and `/metrics`).
 pub fn routes() -> RouteTable {
     RouteTable::new()
+        .add("GET", "/metrics", Needs::Authenticated, crate::metrics::scrape)
         .add("POST", "/serve/{deployment}/invocations", Needs::Read, invocations)
         .add("GET", "/serve/{deployment}/ping", Needs::Read, ping)
         .add("GET", "/v2/models/{deployment}", Needs::Read, oip_metadata)
@@ -247,14 +252,45 @@ fn with_headers(mut response: Response, id: &str, outcome: &PredictOutcome) -> R
     response
 }
 
+/// Counts a finished inference request in `/metrics`.
+fn measured<E: IntoResponse>(
+    metrics: &Metrics,
+    deployment: &str,
+    protocol: &str,
+    started: Instant,
+    result: Result<Response, E>,
+) -> Response {
+    let response = match result {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    };
+    let version = response.headers().get("x-cairn-model-version").and_then(|v| v.to_str().ok());
+    metrics.observe(deployment, protocol, response.status().as_u16(), version, started.elapsed());
+    response
+}
+
 /// `POST /serve/{deployment}/invocations`.
 async fn invocations(
     State(services): State<Services>,
-    Caller(context): Caller,
+    Extension(metrics): Extension<Arc<Metrics>>,
+    caller: Caller,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let result = mlflow_invocations(&services, caller, &name, &headers, &body).await;
+    measured(&metrics, &name, "mlflow", started, result)
+}
+
+async fn mlflow_invocations(
+    services: &Services,
+    Caller(context): Caller,
+    name: &str,
+    headers: &HeaderMap,
+    body: &[u8],
 ) -> Result<Response, MlflowError> {
+    let (headers, body, name) = (headers.clone(), body.to_vec(), name.to_string());
     // Authorised (and the deployment found) before the body is read.
     services.deployments.served(&context, &name).await?;
     let table = scoring_table(&headers, &body)?;
@@ -356,11 +392,25 @@ fn flatten(value: &Value, into: &mut Vec<Value>) {
 /// `POST /v2/models/{deployment}/infer`: one `[rows, features]` numeric input tensor.
 async fn oip_infer(
     State(services): State<Services>,
-    Caller(context): Caller,
+    Extension(metrics): Extension<Arc<Metrics>>,
+    caller: Caller,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let result = oip_infer_inner(&services, caller, &name, &headers, &body).await;
+    measured(&metrics, &name, "oip", started, result)
+}
+
+async fn oip_infer_inner(
+    services: &Services,
+    Caller(context): Caller,
+    name: &str,
+    headers: &HeaderMap,
+    body: &[u8],
 ) -> Result<Response, OipError> {
+    let (headers, body, name) = (headers.clone(), body.to_vec(), name.to_string());
     services.deployments.served(&context, &name).await?;
     let request: OipRequest = serde_json::from_slice(&body)
         .map_err(|error| oip_invalid(format!("invalid inference request: {error}")))?;

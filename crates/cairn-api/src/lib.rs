@@ -4,6 +4,7 @@
 mod auth;
 pub mod context;
 mod inference;
+mod metrics;
 pub mod mlflow;
 pub mod native;
 mod routes;
@@ -58,7 +59,8 @@ pub fn router(services: Services) -> Router {
         .merge(mlflow_routes)
         .merge(native_routes)
         .merge(inference_routes)
-        .layer(axum::middleware::from_fn_with_state(services.clone(), auth::authenticate));
+        .layer(axum::middleware::from_fn_with_state(services.clone(), auth::authenticate))
+        .layer(axum::Extension(metrics::Metrics::new()));
     let routed = Router::new()
         .merge(ops::router())
         .merge(authenticated)

@@ -414,6 +414,48 @@ async fn serving(backend: Backend) {
     let policy_path = format!("/p/ml/api/v1/policies/{}", policy["id"]);
     assert_eq!(admin.send("DELETE", &policy_path, None).await.0, StatusCode::NO_CONTENT);
 
+    // `/metrics`: per-deployment counts by protocol, status and answering version; latency.
+    let request = Request::get("/metrics")
+        .header(header::AUTHORIZATION, format!("Bearer {}", caller.token))
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, bytes) = app.request_with_headers(request).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = String::from_utf8(bytes).unwrap();
+    let count = |needle: &str| -> f64 {
+        text.lines()
+            .find(|line| line.starts_with(needle))
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|value| value.parse().ok())
+            .unwrap_or_else(|| panic!("no {needle} in\n{text}"))
+    };
+    assert!(
+        count(
+            "cairn_inference_requests_total{deployment=\"risk-api\",protocol=\"mlflow\",status=\"200\",model_version=\"risk/1\"}"
+        ) >= 1600.0
+    );
+    assert_eq!(
+        count(
+            "cairn_inference_requests_total{deployment=\"risk-api\",protocol=\"oip\",status=\"200\",model_version=\"risk/1\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        count(
+            "cairn_inference_requests_total{deployment=\"risk-api\",protocol=\"mlflow\",status=\"400\",model_version=\"\"}"
+        ),
+        3.0
+    );
+    assert!(
+        count(
+            "cairn_inference_request_duration_seconds_count{deployment=\"risk-api\",protocol=\"mlflow\"}"
+        ) >= 2000.0
+    );
+    assert_eq!(
+        app.request(Request::get("/metrics").body(Body::empty()).unwrap()).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
     // The same through the `cairn` binary against a real socket.
     let server = app.spawn().await;
     let url = server.url();
