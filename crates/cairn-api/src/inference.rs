@@ -193,6 +193,7 @@ fn output_value(output: &Output, row: usize) -> Value {
             Values::I64(values) => json!(values[index]),
             Values::Bool(values) => json!(values[index]),
             Values::Str(values) => json!(values[index]),
+            Values::Json(values) => values[index].clone(),
         }
     };
     if output.shape.len() == 2 {
@@ -208,6 +209,7 @@ fn flat_values(output: &Output) -> Value {
         Values::I64(values) => json!(values),
         Values::Bool(values) => json!(values),
         Values::Str(values) => json!(values),
+        Values::Json(values) => json!(values),
     }
 }
 
@@ -339,7 +341,6 @@ async fn oip_metadata(
     let shape = |shape: &[Option<usize>]| -> Vec<i64> {
         shape.iter().map(|dim| dim.map_or(-1, |d| d as i64)).collect()
     };
-    let input = served.model.input();
     let versions: Vec<String> = served
         .deployment
         .spec
@@ -350,9 +351,11 @@ async fn oip_metadata(
     Ok(axum::Json(json!({
         "name": name,
         "versions": versions,
-        "platform": "onnx_onnxv1",
-        "inputs": [{"name": input.name, "datatype": input.element.oip_name(), "shape": shape(&input.shape)}],
-        "outputs": served.model.outputs().iter().map(|output| json!({
+        "platform": served.platform,
+        "inputs": served.inputs.iter().map(|input| json!({
+            "name": input.name, "datatype": input.element.oip_name(), "shape": shape(&input.shape),
+        })).collect::<Vec<_>>(),
+        "outputs": served.outputs.iter().map(|output| json!({
             "name": output.name, "datatype": output.element.oip_name(), "shape": shape(&output.shape),
         })).collect::<Vec<_>>(),
     })))

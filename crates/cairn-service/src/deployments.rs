@@ -19,7 +19,9 @@ use cairn_domain::identity::Access;
 use cairn_domain::serving::{
     Deployment, DeploymentRevision, DeploymentSpec, ResolvedArtifact, validate_deployment_name,
 };
-use cairn_serving::{OnnxModel, Output, ServingError};
+use cairn_serving::{
+    ElementType, OnnxModel, Output, PythonWorker, ServingError, TensorSpec, Values, check_python,
+};
 use cairn_store::Store;
 use sha2::{Digest, Sha256};
 
@@ -59,14 +61,53 @@ pub struct PredictOutcome {
 pub struct ServedModel {
     /// The deployment.
     pub deployment: Deployment,
-    /// The first route's compiled model (inputs and outputs).
-    pub model: Arc<OnnxModel>,
+    /// `onnx_onnxv1` or `mlflow_pyfunc`.
+    pub platform: &'static str,
+    /// The first route's inputs.
+    pub inputs: Vec<TensorSpec>,
+    /// The first route's outputs.
+    pub outputs: Vec<TensorSpec>,
+}
+
+/// A loaded model: compiled ONNX in-process, or a supervised Python worker.
+#[derive(Clone)]
+enum Runtime {
+    Onnx(Arc<OnnxModel>),
+    Python(Arc<PythonWorker>),
+}
+
+impl Runtime {
+    fn describe(&self) -> (&'static str, Vec<TensorSpec>, Vec<TensorSpec>) {
+        match self {
+            Runtime::Onnx(model) => {
+                ("onnx_onnxv1", vec![model.input().clone()], model.outputs().to_vec())
+            }
+            Runtime::Python(worker) => (
+                "mlflow_pyfunc",
+                worker
+                    .columns()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|name| TensorSpec {
+                        name: name.clone(),
+                        element: ElementType::Json,
+                        shape: vec![None],
+                    })
+                    .collect(),
+                vec![TensorSpec {
+                    name: "predictions".into(),
+                    element: ElementType::Json,
+                    shape: vec![None],
+                }],
+            ),
+        }
+    }
 }
 
 struct Live {
     deployment: Deployment,
-    models: Vec<Arc<OnnxModel>>,
-    shadow: Option<Arc<OnnxModel>>,
+    models: Vec<Runtime>,
+    shadow: Option<Runtime>,
     checked: Mutex<Instant>,
 }
 
@@ -80,6 +121,8 @@ pub struct DeploymentService {
     cache_dir: Option<PathBuf>,
     live: Arc<RwLock<HashMap<String, Arc<Live>>>>,
     models: Arc<Mutex<HashMap<String, Arc<OnnxModel>>>>,
+    workers: Arc<tokio::sync::Mutex<HashMap<String, Arc<PythonWorker>>>>,
+    python: PathBuf,
     capture: Arc<std::sync::OnceLock<CaptureSink>>,
 }
 
@@ -110,8 +153,14 @@ fn signature_columns(mlmodel: &str) -> Option<Vec<String>> {
 }
 
 impl DeploymentService {
-    /// Wraps the store and the artifact store; `cache_dir` keeps model files between restarts.
-    pub fn new(store: Store, artifacts: ArtifactService, cache_dir: Option<PathBuf>) -> Self {
+    /// Wraps the store and the artifact store; `cache_dir` keeps model files between restarts;
+    /// `python` runs the workers of non-ONNX models.
+    pub fn new(
+        store: Store,
+        artifacts: ArtifactService,
+        cache_dir: Option<PathBuf>,
+        python: PathBuf,
+    ) -> Self {
         Self {
             authz: Authorizer::new(store.clone()),
             governance: GovernanceService::new(store.clone()),
@@ -120,6 +169,8 @@ impl DeploymentService {
             cache_dir,
             live: Arc::default(),
             models: Arc::default(),
+            workers: Arc::default(),
+            python,
             capture: Arc::default(),
         }
     }
@@ -198,13 +249,14 @@ impl DeploymentService {
         Ok(relative.trim_end_matches('/').to_string())
     }
 
-    /// Finds, checks and pins the ONNX file of a version.
+    /// Finds, checks and pins a version's model: its `.onnx` file for the in-process runtime,
+    /// else its whole MLflow model directory for a Python worker.
     async fn resolve(
         &self,
         project_id: i64,
         model: &str,
         version: i64,
-    ) -> ServiceResult<(ResolvedArtifact, Arc<OnnxModel>)> {
+    ) -> ServiceResult<ResolvedArtifact> {
         let directory = self.model_directory(project_id, model, version).await?;
         let entries = self.artifacts.list_internal(&directory).await?;
         let onnx: Vec<&str> = entries
@@ -212,15 +264,23 @@ impl DeploymentService {
             .filter(|entry| !entry.is_dir && entry.path.ends_with(".onnx"))
             .map(|entry| entry.path.as_str())
             .collect();
+        let has_mlmodel =
+            entries.iter().any(|entry| !entry.is_dir && entry.path.ends_with("/MLmodel"));
+        let cannot = |message: String| ServiceError {
+            kind: ErrorKind::FailedPrecondition,
+            message: format!("version {version} of '{model}' cannot be served: {message}"),
+        };
         let path = match onnx.as_slice() {
             [one] => one.to_string(),
+            [] if has_mlmodel => {
+                let artifact = self.pin_directory(&directory).await?;
+                self.worker(&artifact).await.map_err(|error| cannot(error.message))?;
+                return Ok(artifact);
+            }
             [] => {
-                return Err(ServiceError {
-                    kind: ErrorKind::FailedPrecondition,
-                    message: format!(
-                        "version {version} of '{model}' has no .onnx file in '{directory}': Cairn's in-process runtime serves ONNX models (log them with mlflow.onnx.log_model); other flavors need the Python worker, which is not built yet"
-                    ),
-                });
+                return Err(cannot(format!(
+                    "'{directory}' holds neither an .onnx file nor an MLflow model (MLmodel)"
+                )));
             }
             many => {
                 return Err(ServiceError::invalid(format!(
@@ -235,12 +295,119 @@ impl DeploymentService {
             Ok(mlmodel) => signature_columns(&String::from_utf8_lossy(&mlmodel)),
             Err(_) => None,
         };
-        let compiled = self.compile(sha256.clone(), bytes).await.map_err(|mut error| {
-            error.message =
-                format!("version {version} of '{model}' cannot be served: {}", error.message);
-            error
-        })?;
-        Ok((ResolvedArtifact { runtime: "onnx".into(), path, sha256, columns }, compiled))
+        self.compile(sha256.clone(), bytes).await.map_err(|error| cannot(error.message))?;
+        Ok(ResolvedArtifact { runtime: "onnx".into(), path, sha256, columns })
+    }
+
+    /// Every file under `directory`, recursively, with paths relative to the store root.
+    async fn files_under(&self, directory: &str) -> ServiceResult<Vec<String>> {
+        let mut files = Vec::new();
+        let mut pending = vec![directory.to_string()];
+        while let Some(dir) = pending.pop() {
+            for entry in self.artifacts.list_internal(&dir).await? {
+                if entry.is_dir {
+                    pending.push(entry.path);
+                } else {
+                    files.push(entry.path);
+                }
+            }
+            if files.len() > 10_000 {
+                return Err(ServiceError::invalid(format!(
+                    "'{directory}' holds more than 10,000 files"
+                )));
+            }
+        }
+        files.sort();
+        Ok(files)
+    }
+
+    /// Pins a model directory by the digest of its manifest (each file's path and sha256).
+    async fn pin_directory(&self, directory: &str) -> ServiceResult<ResolvedArtifact> {
+        let mut manifest = String::new();
+        for file in self.files_under(directory).await? {
+            let bytes = self.artifacts.read_internal(&file).await?;
+            let relative = file.strip_prefix(directory).unwrap_or(&file).trim_start_matches('/');
+            manifest.push_str(&format!("{relative}\t{}\n", hex::encode(Sha256::digest(&bytes))));
+        }
+        Ok(ResolvedArtifact {
+            runtime: "pyfunc".into(),
+            path: directory.to_string(),
+            sha256: hex::encode(Sha256::digest(manifest.as_bytes())),
+            columns: None,
+        })
+    }
+
+    /// The local copy of a pinned model directory, fetched (and verified) when missing.
+    async fn local_directory(&self, artifact: &ResolvedArtifact) -> ServiceResult<PathBuf> {
+        let root = self
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("cairn-model-cache"))
+            .join("pyfunc");
+        let target = root.join(&artifact.sha256);
+        if tokio::fs::metadata(target.join("MLmodel")).await.is_ok() {
+            return Ok(target);
+        }
+        let staging = root.join(format!("tmp-{}", uuid::Uuid::new_v4()));
+        let mut manifest = String::new();
+        let io = |error: std::io::Error| ServiceError {
+            kind: ErrorKind::Internal,
+            message: format!("writing the model cache: {error}"),
+        };
+        for file in self.files_under(&artifact.path).await? {
+            let bytes = self.artifacts.read_internal(&file).await?;
+            let relative = file
+                .strip_prefix(&artifact.path)
+                .unwrap_or(&file)
+                .trim_start_matches('/')
+                .to_string();
+            manifest.push_str(&format!("{relative}\t{}\n", hex::encode(Sha256::digest(&bytes))));
+            let local = staging.join(&relative);
+            if let Some(parent) = local.parent() {
+                tokio::fs::create_dir_all(parent).await.map_err(io)?;
+            }
+            tokio::fs::write(&local, &bytes).await.map_err(io)?;
+        }
+        if hex::encode(Sha256::digest(manifest.as_bytes())) != artifact.sha256 {
+            let _ = tokio::fs::remove_dir_all(&staging).await;
+            return Err(ServiceError {
+                kind: ErrorKind::FailedPrecondition,
+                message: format!(
+                    "the model files under '{}' changed since they were deployed; redeploy the version",
+                    artifact.path
+                ),
+            });
+        }
+        match tokio::fs::rename(&staging, &target).await {
+            Ok(()) => Ok(target),
+            // Another request fetched it first.
+            Err(_) if tokio::fs::metadata(target.join("MLmodel")).await.is_ok() => {
+                let _ = tokio::fs::remove_dir_all(&staging).await;
+                Ok(target)
+            }
+            Err(error) => Err(io(error)),
+        }
+    }
+
+    /// The Python worker of a pinned model directory, started once per digest.
+    async fn worker(&self, artifact: &ResolvedArtifact) -> ServiceResult<Arc<PythonWorker>> {
+        let mut workers = self.workers.lock().await;
+        if let Some(worker) = workers.get(&artifact.sha256) {
+            return Ok(worker.clone());
+        }
+        check_python(&self.python).await.map_err(serving_error)?;
+        let directory = self.local_directory(artifact).await?;
+        let worker =
+            Arc::new(PythonWorker::start(&self.python, &directory).await.map_err(serving_error)?);
+        workers.insert(artifact.sha256.clone(), worker.clone());
+        Ok(worker)
+    }
+
+    async fn runtime(&self, artifact: &ResolvedArtifact) -> ServiceResult<Runtime> {
+        match artifact.runtime.as_str() {
+            "pyfunc" => Ok(Runtime::Python(self.worker(artifact).await?)),
+            _ => Ok(Runtime::Onnx(self.model(artifact).await?)),
+        }
     }
 
     /// Compiles model bytes (off the async threads), once per digest.
@@ -295,13 +462,11 @@ impl DeploymentService {
                     ),
                 });
             }
-            let (artifact, _) = self.resolve(project_id, &route.model, route.version).await?;
-            route.artifact = Some(artifact);
+            route.artifact = Some(self.resolve(project_id, &route.model, route.version).await?);
         }
         // A shadow's answers never reach callers, so the gate is not asked; it must compile.
         if let Some(shadow) = &mut spec.shadow {
-            let (artifact, _) = self.resolve(project_id, &shadow.model, shadow.version).await?;
-            shadow.artifact = Some(artifact);
+            shadow.artifact = Some(self.resolve(project_id, &shadow.model, shadow.version).await?);
         }
         Ok(spec)
     }
@@ -496,11 +661,11 @@ impl DeploymentService {
                 kind: ErrorKind::Internal,
                 message: format!("deployment '{name}' has a route without a pinned file"),
             })?;
-            models.push(self.model(artifact).await?);
+            models.push(self.runtime(artifact).await?);
         }
         let shadow =
             match deployment.spec.shadow.as_ref().and_then(|shadow| shadow.artifact.as_ref()) {
-                Some(artifact) => Some(self.model(artifact).await?),
+                Some(artifact) => Some(self.runtime(artifact).await?),
                 None => None,
             };
         let live =
@@ -528,7 +693,8 @@ impl DeploymentService {
     /// What a deployment serves, for protocol metadata and readiness.
     pub async fn served(&self, context: &RequestContext, name: &str) -> ServiceResult<ServedModel> {
         let live = self.callable(context, name).await?;
-        Ok(ServedModel { deployment: live.deployment.clone(), model: live.models[0].clone() })
+        let (platform, inputs, outputs) = live.models[0].describe();
+        Ok(ServedModel { deployment: live.deployment.clone(), platform, inputs, outputs })
     }
 
     /// Predicts with one of the deployment's routes, chosen by weight; captures the rows when
@@ -545,23 +711,16 @@ impl DeploymentService {
         let spec = &live.deployment.spec;
         let index = spec.pick(rand::random_range(0..spec.total_weight()));
         let route = &spec.routes[index];
-        let model = live.models[index].clone();
-        let columns = route.artifact.as_ref().and_then(|artifact| artifact.columns.as_deref());
-        let (rows, data) = to_matrix(&input, model.features(), columns)?;
+        let runtime = live.models[index].clone();
+        let columns = route.artifact.as_ref().and_then(|artifact| artifact.columns.clone());
         let captured = spec.capture.enabled
             && (spec.capture.sample_rate >= 1.0
                 || rand::random::<f64>() < spec.capture.sample_rate);
-        let kept = captured.then(|| data.clone());
+        let input = Arc::new(input);
         let clock = Instant::now();
-        let outputs = tokio::task::spawn_blocking(move || model.predict(rows, data))
-            .await
-            .map_err(|error| ServiceError {
-                kind: ErrorKind::Internal,
-                message: error.to_string(),
-            })?
-            .map_err(serving_error)?;
+        let (rows, data, outputs) = run(runtime, input.clone(), columns).await?;
         let latency_us = clock.elapsed().as_micros() as i64;
-        if let Some(data) = kept {
+        if captured {
             let sink = self.capture_sink();
             let template = CaptureRecord {
                 prediction_id: prediction_id.to_string(),
@@ -577,24 +736,29 @@ impl DeploymentService {
                 latency_us,
             };
             sink.submit(records(&template, &data, rows, &outputs));
-            if let (Some(shadow_model), Some(shadow)) = (live.shadow.clone(), spec.shadow.clone()) {
+            if let (Some(shadow_runtime), Some(shadow)) = (live.shadow.clone(), spec.shadow.clone())
+            {
                 let template = CaptureRecord {
                     variant: "shadow",
                     model: shadow.model.clone(),
                     version: shadow.version,
                     ..template
                 };
-                tokio::task::spawn_blocking(move || {
+                let columns =
+                    shadow.artifact.as_ref().and_then(|artifact| artifact.columns.clone());
+                tokio::spawn(async move {
                     let clock = Instant::now();
-                    match shadow_model.predict(rows, data.clone()) {
-                        Ok(outputs) => {
+                    match run(shadow_runtime, input, columns).await {
+                        Ok((rows, data, outputs)) => {
                             let template = CaptureRecord {
                                 latency_us: clock.elapsed().as_micros() as i64,
                                 ..template
                             };
                             sink.submit(records(&template, &data, rows, &outputs));
                         }
-                        Err(error) => tracing::warn!(%error, "the shadow model failed"),
+                        Err(error) => {
+                            tracing::warn!(error = %error.message, "the shadow model failed")
+                        }
                     }
                 });
             }
@@ -626,9 +790,59 @@ impl DeploymentService {
     }
 }
 
+/// Runs one runtime on a request: the row count, the features as floats (for capture; NaN for
+/// cells that are not numbers) and the outputs.
+async fn run(
+    runtime: Runtime,
+    input: Arc<InputTable>,
+    columns: Option<Vec<String>>,
+) -> ServiceResult<(usize, Vec<f32>, Vec<Output>)> {
+    match runtime {
+        Runtime::Onnx(model) => {
+            let (rows, data) = to_matrix(&input, model.features(), columns.as_deref())?;
+            let kept = data.clone();
+            let outputs = tokio::task::spawn_blocking(move || model.predict(rows, data))
+                .await
+                .map_err(|error| ServiceError {
+                    kind: ErrorKind::Internal,
+                    message: error.to_string(),
+                })?
+                .map_err(serving_error)?;
+            Ok((rows, kept, outputs))
+        }
+        Runtime::Python(worker) => {
+            if input.rows.is_empty() {
+                return Err(ServiceError::invalid("the request has no rows to predict"));
+            }
+            let rows = input.rows.len();
+            let width = input.rows.iter().map(Vec::len).max().unwrap_or(0);
+            let data: Vec<f32> = input
+                .rows
+                .iter()
+                .flat_map(|row| {
+                    (0..width).map(move |i| {
+                        row.get(i).and_then(|v| v.as_f64()).map_or(f32::NAN, |v| v as f32)
+                    })
+                })
+                .collect();
+            let predictions = worker
+                .predict(input.columns.as_deref(), &input.rows)
+                .await
+                .map_err(serving_error)?;
+            let count = predictions.len();
+            let output = Output {
+                name: "predictions".into(),
+                shape: vec![count],
+                element: ElementType::Json,
+                values: Values::Json(predictions),
+            };
+            Ok((rows.min(count), data, vec![output]))
+        }
+    }
+}
+
 /// One row's outputs as a JSON object.
 pub fn row_outputs(outputs: &[Output], row: usize) -> serde_json::Map<String, serde_json::Value> {
-    use cairn_serving::Values;
     outputs
         .iter()
         .map(|output| {
@@ -639,6 +853,7 @@ pub fn row_outputs(outputs: &[Output], row: usize) -> serde_json::Map<String, se
                     Values::I64(values) => serde_json::json!(values[index]),
                     Values::Bool(values) => serde_json::json!(values[index]),
                     Values::Str(values) => serde_json::json!(values[index]),
+                    Values::Json(values) => values[index].clone(),
                 }
             };
             let value = if output.shape.len() == 2 {

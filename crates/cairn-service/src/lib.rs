@@ -22,7 +22,7 @@ pub use artifacts::{ArtifactListing, ArtifactService};
 pub use audit::{AuditService, MAX_AUDIT_PAGE};
 pub use authz::Authorizer;
 pub use bundle::{BUNDLE_FORMAT, BundleReport, Manifest, ManifestFile, pack_bundle, verify_bundle};
-pub use cairn_serving::{ElementType, Output, Values};
+pub use cairn_serving::{ElementType, Output, TensorSpec, Values};
 pub use cairn_store::{
     AuditQuery, CardRevision, DatasetSummary, LoggedModelField, LoggedModelSearch, Member,
     NewLoggedModel, NewModelVersion, NewRun, PolicyRevision, RunUpdate,
@@ -67,6 +67,7 @@ impl Services {
         artifacts: ArtifactStore,
         auth_required: bool,
         model_cache: Option<std::path::PathBuf>,
+        python: std::path::PathBuf,
     ) -> Self {
         let artifact_service = ArtifactService::new(artifacts, store.clone());
         Self {
@@ -75,6 +76,7 @@ impl Services {
                 store.clone(),
                 artifact_service.clone(),
                 model_cache,
+                python,
             ),
             artifacts: artifact_service,
             audit: AuditService::new(store.clone()),

@@ -11,6 +11,10 @@
 
 use std::sync::Arc;
 
+mod worker;
+
+pub use worker::{PythonWorker, check_python};
+
 use sha2::{Digest, Sha256};
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
@@ -48,6 +52,8 @@ pub enum ElementType {
     Bool,
     /// Text.
     Str,
+    /// JSON values (Python models).
+    Json,
 }
 
 impl ElementType {
@@ -59,7 +65,7 @@ impl ElementType {
             ElementType::I64 => "INT64",
             ElementType::I32 => "INT32",
             ElementType::Bool => "BOOL",
-            ElementType::Str => "BYTES",
+            ElementType::Str | ElementType::Json => "BYTES",
         }
     }
 }
@@ -86,6 +92,8 @@ pub enum Values {
     Bool(Vec<bool>),
     /// Text.
     Str(Vec<String>),
+    /// Whatever a Python model returned, one JSON value per row.
+    Json(Vec<serde_json::Value>),
 }
 
 /// One output of a prediction.

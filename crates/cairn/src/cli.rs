@@ -433,6 +433,10 @@ pub struct ServeArgs {
     /// admin is created and its token written to `<data-dir>/bootstrap-admin-token`.
     #[arg(long, env = "CAIRN_AUTH", default_value = "disabled", value_parser = ["enabled", "disabled"])]
     pub auth: String,
+    /// The Python interpreter (with mlflow installed) that runs model workers for deployed
+    /// versions that are not ONNX (scikit-learn, pyfunc).
+    #[arg(long, env = "CAIRN_PYTHON", default_value = "python3")]
+    pub python: PathBuf,
     /// Backends.
     #[command(flatten)]
     pub backend: BackendArgs,
@@ -491,6 +495,7 @@ impl BackendArgs {
             },
             db_max_connections: self.db_max_connections,
             auth_required: false,
+            python: PathBuf::from("python3"),
         }
     }
 }

@@ -31,6 +31,8 @@ pub struct Config {
     pub db_max_connections: u32,
     /// Whether every request must authenticate.
     pub auth_required: bool,
+    /// The Python (with mlflow) that runs workers for non-ONNX models.
+    pub python: PathBuf,
 }
 
 impl Config {
@@ -43,6 +45,7 @@ impl Config {
             s3: S3Options::default(),
             db_max_connections: 8,
             auth_required: false,
+            python: PathBuf::from("python3"),
         }
     }
 
@@ -101,7 +104,13 @@ impl App {
         tracing::info!(database = %redact_url(&database_url), artifacts = %artifacts_url, "backends ready");
         let model_cache = Some(config.data_dir.join("model-cache"));
         Ok(App {
-            services: Services::new(store.clone(), artifacts, config.auth_required, model_cache),
+            services: Services::new(
+                store.clone(),
+                artifacts,
+                config.auth_required,
+                model_cache,
+                config.python.clone(),
+            ),
             store,
         })
     }

@@ -82,6 +82,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let started = Instant::now();
             let mut config = args.backend.config();
             config.auth_required = args.auth == "enabled";
+            config.python = args.python.clone();
             let app = App::build(&config).await?;
             if config.auth_required {
                 bootstrap_on_first_start(&app, &config).await?;

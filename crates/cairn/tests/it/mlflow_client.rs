@@ -82,6 +82,7 @@ async fn mlflow_client_with_token_auth_and_no_secret_in_logs() {
         .args(["serve", "--auth", "enabled", "--port", &port.to_string(), "--data-dir"])
         .arg(&data_dir)
         .env("CAIRN_LOG", "debug")
+        .env("CAIRN_PYTHON", &python)
         .stdout(std::process::Stdio::null())
         .stderr(log_file)
         .spawn()

@@ -87,3 +87,41 @@ def test_onnx_model_deployed_predicts_like_scikit_learn(experiment_id, estimator
     assert bad.status_code == 400
     assert bad.json()["message"] == "column '1', row 0: expected a number (float), got \"high\""
     assert rest("DELETE", f"/api/v1/deployments/{deployment}").status_code == 204
+
+
+def test_sklearn_model_is_served_by_a_python_worker(experiment_id):
+    """A non-ONNX flavour (a scikit-learn model logged with mlflow.sklearn) is served by a
+    managed Python worker behind the same endpoint, and predicts like the in-memory model."""
+    X, y = make_classification(n_samples=300, n_features=5, random_state=5)
+    model = LogisticRegression(max_iter=500).fit(X[:200], y[:200])
+    name = unique_name("pyfunc")
+    with mlflow.start_run():
+        mlflow.sklearn.log_model(model, name="model", registered_model_name=name)
+
+    deployment = name.lower()[:60]
+    created = rest(
+        "POST",
+        "/api/v1/deployments",
+        json={"name": deployment, "environment": "test", "routes": [{"model": name, "version": 1}]},
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["routes"][0]["runtime"] == "pyfunc"
+
+    rows = X[200:230]
+    scored = rest("POST", f"/serve/{deployment}/invocations", json={"inputs": rows.tolist()})
+    assert scored.status_code == 200, scored.text
+    assert scored.json()["predictions"] == model.predict(rows).tolist()
+    split = rest(
+        "POST",
+        f"/serve/{deployment}/invocations",
+        json={"dataframe_split": {"data": rows[:3].tolist()}},
+    )
+    assert split.status_code == 200, split.text
+    assert split.json()["predictions"] == model.predict(rows[:3]).tolist()
+    metadata = rest("GET", f"/v2/models/{deployment}").json()
+    assert metadata["platform"] == "mlflow_pyfunc"
+    # The model's own refusal comes back as the caller's 400, not a 500.
+    bad = rest("POST", f"/serve/{deployment}/invocations", json={"inputs": [[1.0, 2.0]]})
+    assert bad.status_code == 400, bad.text
+    assert "the model refused the input" in bad.json()["message"]
+    assert rest("DELETE", f"/api/v1/deployments/{deployment}").status_code == 204

@@ -70,6 +70,9 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = Config::embedded(dir.path().join("data"));
         config.auth_required = auth_required;
+        if let Ok(python) = std::env::var("CAIRN_TEST_PYTHON") {
+            config.python = python.into();
+        }
         if backend == Backend::Postgres {
             config.database_url = Some(cairn_store::testsuite::postgres_database_url().await?);
         }
