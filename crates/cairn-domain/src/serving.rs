@@ -54,6 +54,10 @@ pub struct DeploymentSpec {
     /// What is captured.
     #[serde(default)]
     pub capture: CaptureSpec,
+    /// When not empty, only these accounts (typically service accounts) may call the
+    /// deployment; otherwise any reader of its project may.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub callers: Vec<String>,
 }
 
 /// Prediction capture settings of a deployment.
@@ -216,7 +220,7 @@ mod tests {
     }
 
     fn spec(routes: Vec<Route>) -> DeploymentSpec {
-        DeploymentSpec { routes, shadow: None, capture: CaptureSpec::default() }
+        DeploymentSpec { routes, shadow: None, capture: CaptureSpec::default(), callers: vec![] }
     }
 
     #[test]

@@ -440,6 +440,13 @@ impl DeploymentService {
         mut spec: DeploymentSpec,
     ) -> ServiceResult<DeploymentSpec> {
         spec.validate()?;
+        for caller in &spec.callers {
+            self.store.get_user(caller).await.map_err(|_| {
+                ServiceError::invalid(format!(
+                    "callers: no user or service account named '{caller}'"
+                ))
+            })?;
+        }
         for route in &mut spec.routes {
             let gate = self
                 .governance
@@ -677,16 +684,29 @@ impl DeploymentService {
     }
 
     async fn callable(&self, context: &RequestContext, name: &str) -> ServiceResult<Arc<Live>> {
-        if context.project.is_some() {
+        let live = if context.project.is_some() {
             let project = self.project(context, Access::Read).await?;
             let live = self.live(name).await?;
             if live.deployment.project_id != project {
                 return Err(not_found(name));
             }
-            return Ok(live);
+            live
+        } else {
+            let live = self.live(name).await?;
+            self.authz.require(context, live.deployment.project_id, Access::Read).await?;
+            live
+        };
+        let callers = &live.deployment.spec.callers;
+        if !callers.is_empty() && !callers.contains(&context.actor) {
+            return Err(ServiceError {
+                kind: ErrorKind::PermissionDenied,
+                message: format!(
+                    "deployment '{name}' may be called only by {}; '{}' may not",
+                    callers.join(", "),
+                    context.actor
+                ),
+            });
         }
-        let live = self.live(name).await?;
-        self.authz.require(context, live.deployment.project_id, Access::Read).await?;
         Ok(live)
     }
 

@@ -32,6 +32,15 @@ pub enum DeployCommand {
         /// The environment the deploy gate is asked about.
         #[arg(long, default_value = "production")]
         environment: String,
+        /// Only this account may call it (repeatable; default: any reader of the project).
+        #[arg(long = "caller")]
+        callers: Vec<String>,
+        /// A shadow version that receives a copy of the traffic (answers captured, never returned).
+        #[arg(long)]
+        shadow_version: Option<i64>,
+        /// The share of requests captured to Parquet (0–1; 0 turns capture off).
+        #[arg(long, default_value_t = 1.0)]
+        capture_sample_rate: f64,
         #[command(flatten)]
         scope: ProjectScope,
     },
@@ -63,6 +72,15 @@ pub enum DeployCommand {
         /// Why.
         #[arg(long)]
         comment: Option<String>,
+        /// Only this account may call it (repeatable; default: any reader of the project).
+        #[arg(long = "caller")]
+        callers: Vec<String>,
+        /// A shadow version that receives a copy of the traffic (answers captured, never returned).
+        #[arg(long)]
+        shadow_version: Option<i64>,
+        /// The share of requests captured to Parquet (0–1; 0 turns capture off).
+        #[arg(long, default_value_t = 1.0)]
+        capture_sample_rate: f64,
         #[command(flatten)]
         scope: ProjectScope,
     },
@@ -141,7 +159,18 @@ fn print_deployment(deployment: &Value) {
 pub async fn deploy(command: &DeployCommand) -> anyhow::Result<()> {
     let login = load_login()?;
     match command {
-        DeployCommand::Create { name, model, versions, alias, weights, environment, scope } => {
+        DeployCommand::Create {
+            name,
+            model,
+            versions,
+            alias,
+            weights,
+            environment,
+            callers,
+            shadow_version,
+            capture_sample_rate,
+            scope,
+        } => {
             let project = scope.project.as_deref();
             let versions = match alias {
                 Some(alias) => {
@@ -168,7 +197,11 @@ pub async fn deploy(command: &DeployCommand) -> anyhow::Result<()> {
                 }
                 None => versions.clone(),
             };
-            let body = json!({"name": name, "environment": environment, "routes": routes(model, &versions, weights)?});
+            let body = json!({
+                "name": name, "environment": environment, "routes": routes(model, &versions, weights)?,
+                "callers": callers, "shadow": shadow_version.map(|v| json!({"model": model, "version": v})),
+                "capture": capture_json(*capture_sample_rate),
+            });
             let deployment =
                 call_in(&login, project, Method::POST, "/deployments", Some(body)).await?;
             print_deployment(&deployment);
@@ -223,8 +256,22 @@ pub async fn deploy(command: &DeployCommand) -> anyhow::Result<()> {
                 );
             }
         }
-        DeployCommand::Update { name, model, versions, weights, comment, scope } => {
-            let body = json!({"routes": routes(model, versions, weights)?, "comment": comment});
+        DeployCommand::Update {
+            name,
+            model,
+            versions,
+            weights,
+            comment,
+            callers,
+            shadow_version,
+            capture_sample_rate,
+            scope,
+        } => {
+            let body = json!({
+                "routes": routes(model, versions, weights)?, "comment": comment, "callers": callers,
+                "shadow": shadow_version.map(|v| json!({"model": model, "version": v})),
+                "capture": capture_json(*capture_sample_rate),
+            });
             let deployment = call_in(
                 &login,
                 scope.project.as_deref(),
@@ -279,6 +326,10 @@ pub async fn deploy(command: &DeployCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn capture_json(sample_rate: f64) -> Value {
+    json!({"enabled": sample_rate > 0.0, "sample_rate": sample_rate.clamp(0.0, 1.0)})
 }
 
 fn form(value: &str) -> String {

@@ -103,6 +103,8 @@ pub struct DeploymentView {
     routes: Vec<RouteView>,
     shadow: Option<ShadowBody>,
     capture: CaptureBody,
+    /// Accounts that alone may call it; empty: any reader of the project.
+    callers: Vec<String>,
     /// `POST` MLflow scoring requests here.
     invocations_url: String,
     /// `POST` Open Inference Protocol requests here.
@@ -127,6 +129,7 @@ impl From<Deployment> for DeploymentView {
                 enabled: deployment.spec.capture.enabled,
                 sample_rate: deployment.spec.capture.sample_rate,
             },
+            callers: deployment.spec.callers.clone(),
             name: deployment.name,
             project: deployment.project,
             environment: deployment.environment,
@@ -142,6 +145,7 @@ fn spec_of(
     routes: Vec<RouteBody>,
     shadow: Option<ShadowBody>,
     capture: Option<CaptureBody>,
+    callers: Vec<String>,
 ) -> DeploymentSpec {
     DeploymentSpec {
         routes: routes
@@ -157,6 +161,7 @@ fn spec_of(
         capture: capture
             .map(|c| CaptureSpec { enabled: c.enabled, sample_rate: c.sample_rate })
             .unwrap_or_default(),
+        callers,
     }
 }
 
@@ -174,6 +179,9 @@ pub struct NewDeploymentBody {
     shadow: Option<ShadowBody>,
     /// Capture settings (default: everything).
     capture: Option<CaptureBody>,
+    /// Only these accounts may call it (default: any reader of the project).
+    #[serde(default)]
+    callers: Vec<String>,
 }
 
 /// List the request's project's deployments.
@@ -200,7 +208,12 @@ pub async fn create(
     let environment = body.environment.unwrap_or_else(|| "production".to_string());
     let deployment = services
         .deployments
-        .create(&context, &body.name, &environment, spec_of(body.routes, body.shadow, body.capture))
+        .create(
+            &context,
+            &body.name,
+            &environment,
+            spec_of(body.routes, body.shadow, body.capture, body.callers),
+        )
         .await?;
     Ok((StatusCode::CREATED, axum::Json(deployment.into())))
 }
@@ -226,6 +239,9 @@ pub struct UpdateBody {
     shadow: Option<ShadowBody>,
     /// Capture settings (default: everything).
     capture: Option<CaptureBody>,
+    /// Only these accounts may call it (default: any reader of the project).
+    #[serde(default)]
+    callers: Vec<String>,
     /// Why.
     comment: Option<String>,
     /// Fail if the deployment is no longer at this revision.
@@ -250,7 +266,7 @@ pub async fn update(
         .update(
             &context,
             &name,
-            spec_of(body.routes, body.shadow, body.capture),
+            spec_of(body.routes, body.shadow, body.capture, body.callers),
             body.comment.as_deref(),
             body.expected_revision,
         )

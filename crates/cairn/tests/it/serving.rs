@@ -359,6 +359,39 @@ async fn serving(backend: Backend) {
     );
     assert_eq!(history[1]["routes"][1]["share"], 20.0);
 
+    // A deployment callable only by named accounts: the listed viewer may call it; members who
+    // could otherwise read the project (and admins) may not; unknown accounts are refused.
+    let (status, _, body) = dev
+        .send(
+            "POST",
+            "/p/ml/api/v1/deployments",
+            Some(json!({"name": "risk-locked", "routes": [{"model": "risk", "version": v1}], "callers": ["nobody"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let locked = dev
+        .ok(
+            "POST",
+            "/p/ml/api/v1/deployments",
+            Some(json!({"name": "risk-locked", "routes": [{"model": "risk", "version": v1}], "callers": ["app"]})),
+        )
+        .await;
+    assert_eq!(locked["callers"], json!(["app"]));
+    assert_eq!(
+        caller.send("POST", "/serve/risk-locked/invocations", Some(one_row.clone())).await.0,
+        StatusCode::OK
+    );
+    for outsider in [&dev, &admin] {
+        let (status, _, body) =
+            outsider.send("POST", "/serve/risk-locked/invocations", Some(one_row.clone())).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert!(body["message"].as_str().unwrap().contains("may be called only by app"), "{body}");
+    }
+    assert_eq!(
+        dev.send("DELETE", "/p/ml/api/v1/deployments/risk-locked", None).await.0,
+        StatusCode::NO_CONTENT
+    );
+
     // The deploy gate: a policy gating "production" refuses versions without an approved
     // promotion, naming the policy; an ungated environment is open.
     let policy = admin
