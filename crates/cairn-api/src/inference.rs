@@ -138,11 +138,14 @@ fn scoring_table(headers: &HeaderMap, body: &[u8]) -> Result<InputTable, MlflowE
     let mut parts = content_type.split(';').map(str::trim);
     let media = parts.next().unwrap_or("").to_ascii_lowercase();
     let parameters_ok = parts.all(|p| p.eq_ignore_ascii_case("charset=utf-8"));
+    if media == "text/csv" && parameters_ok {
+        return csv_table(body);
+    }
     if media != "application/json" || !parameters_ok {
         return Err(MlflowError {
             code: "UNSUPPORTED_MEDIA_TYPE",
             message: format!(
-                "This predictor only supports the following content types: application/json (got '{content_type}'); CSV and Parquet bodies are not served yet"
+                "This predictor only supports the following content types: application/json, text/csv (got '{content_type}')"
             ),
         });
     }
@@ -183,6 +186,33 @@ fn scoring_table(headers: &HeaderMap, body: &[u8]) -> Result<InputTable, MlflowE
         (_, Some(Inputs::Columns(ordered))) => columns(ordered),
         _ => Err(bad_request("no input")),
     }
+}
+
+/// Reads a CSV body as pandas' `read_csv` would for numbers: a header row of column names, then
+/// rows; cells that parse as numbers are numbers, the rest text.
+fn csv_table(body: &[u8]) -> Result<InputTable, MlflowError> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(body);
+    let columns: Vec<String> = reader
+        .headers()
+        .map_err(|error| bad_request(format!("Failed to parse the CSV input: {error}")))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record
+            .map_err(|error| bad_request(format!("Failed to parse the CSV input: {error}")))?;
+        rows.push(
+            record
+                .iter()
+                .map(|cell| match cell.trim().parse::<f64>() {
+                    Ok(number) if number.is_finite() => json!(number),
+                    _ => Value::String(cell.to_string()),
+                })
+                .collect(),
+        );
+    }
+    Ok(InputTable { columns: Some(columns), rows })
 }
 
 fn output_value(output: &Output, row: usize) -> Value {
@@ -509,8 +539,14 @@ mod tests {
             scoring_table(&headers, br#"{"columns": [], "data": []}"#).unwrap_err().code,
             "BAD_REQUEST"
         );
+        let mut plain = HeaderMap::new();
+        plain.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        assert_eq!(scoring_table(&plain, b"1,2").unwrap_err().code, "UNSUPPORTED_MEDIA_TYPE");
         let mut csv = HeaderMap::new();
-        csv.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-        assert_eq!(scoring_table(&csv, b"1,2").unwrap_err().code, "UNSUPPORTED_MEDIA_TYPE");
+        csv.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv"));
+        let table = scoring_table(&csv, b"b,a\n1.5,x\n2,3\n").unwrap();
+        assert_eq!(table.columns, Some(vec!["b".into(), "a".into()]));
+        assert_eq!(table.rows, vec![vec![json!(1.5), json!("x")], vec![json!(2.0), json!(3.0)]]);
+        assert_eq!(scoring_table(&csv, b"a,b\n1\n").unwrap_err().code, "BAD_REQUEST");
     }
 }

@@ -221,6 +221,25 @@ async fn serving(backend: Backend) {
             predictions.iter().map(|p| p["probabilities"].clone()).collect();
         assert_close(&Value::Array(probabilities), &lr["probabilities"]);
     }
+    // CSV bodies too: a header row, then rows.
+    let mut csv = columns.join(",");
+    for row in rows.as_array().unwrap() {
+        let cells: Vec<String> = row.as_array().unwrap().iter().map(|v| v.to_string()).collect();
+        csv.push('\n');
+        csv.push_str(&cells.join(","));
+    }
+    let request = Request::post("/serve/risk-api/invocations")
+        .header(header::AUTHORIZATION, format!("Bearer {}", caller.token))
+        .header(header::CONTENT_TYPE, "text/csv")
+        .body(Body::from(csv))
+        .unwrap();
+    let (status, _, bytes) = app.request_with_headers(request).await;
+    assert_eq!(status, StatusCode::OK);
+    let answer: Value = serde_json::from_slice(&bytes).unwrap();
+    let labels: Vec<Value> =
+        answer["predictions"].as_array().unwrap().iter().map(|p| p["label"].clone()).collect();
+    assert_eq!(Value::Array(labels), lr["labels"]);
+
     // The Open Inference Protocol, flat data with a shape, echoing the id.
     let flat: Vec<Value> =
         rows.as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap().clone()).collect();
