@@ -7,14 +7,16 @@
 //! reported in the table.
 
 mod client;
+mod load;
 mod procfs;
 mod registry;
 mod report;
 mod server;
+mod serving;
 mod workload;
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
@@ -23,6 +25,7 @@ use crate::client::Api;
 use crate::registry::RegistrySizes;
 use crate::report::ServerResults;
 use crate::server::{Server, ServerSpec};
+use crate::serving::{ServingSizes, ServingTools};
 
 /// Side-by-side benchmark of Cairn against stock MLflow (SQLite) on this machine.
 #[derive(Debug, Parser)]
@@ -53,7 +56,21 @@ struct Args {
     /// Timed calls of each registry search, after three untimed ones.
     #[arg(long, default_value_t = 30)]
     registry_repeats: usize,
-    /// Run only this scenario: `tracking` (workloads a, b, c) or `registry` [default: both].
+    /// Measured seconds of each serving load run, after the warm-up [default: 15, 5 with --quick].
+    #[arg(long)]
+    serving_duration: Option<u64>,
+    /// Untimed seconds of sending before each serving load run's window.
+    #[arg(long, default_value_t = 3)]
+    serving_warm_up: u64,
+    /// Concurrent connections of the serving throughput runs (each also runs with 1).
+    #[arg(long, default_value_t = 8)]
+    serving_connections: usize,
+    /// Timed one-row in-process calls, for tract and for onnxruntime [default: 5000, 1000 with
+    /// --quick].
+    #[arg(long)]
+    inproc_calls: Option<usize>,
+    /// Run only this scenario: `tracking` (workloads a, b, c), `registry` or `serving`
+    /// [default: all three, in that order].
     #[arg(long, value_enum)]
     only: Option<Scenario>,
     /// Cairn cold starts measured before the benchmarked instance (which is timed too).
@@ -69,6 +86,11 @@ struct Args {
     /// $CAIRN_TEST_PYTHON (the test venv), else on PATH].
     #[arg(long)]
     mlflow_bin: Option<PathBuf>,
+    /// Python with mlflow, scikit-learn, skl2onnx and onnxruntime, for the serving scenario's
+    /// `serving_models.py` [default: $CAIRN_TEST_PYTHON, else `python` beside the `mlflow`
+    /// script, else `python3` on PATH].
+    #[arg(long)]
+    python: Option<PathBuf>,
     /// Benchmark Cairn only (no ratios).
     #[arg(long)]
     skip_mlflow: bool,
@@ -84,6 +106,9 @@ enum Scenario {
     Tracking,
     /// Model registry: seed registered models and versions, then time registry searches.
     Registry,
+    /// Model serving: `mlflow models serve` against Cairn's ONNX deployments, single-row
+    /// requests, and tract against onnxruntime in process.
+    Serving,
 }
 
 /// Workload sizes after applying `--quick` and explicit flags, and which scenarios run.
@@ -96,6 +121,7 @@ struct Sizes {
     search_repeats: usize,
     tracking: bool,
     registry: Option<RegistrySizes>,
+    serving: Option<ServingSizes>,
 }
 
 /// Steps per metric key in workload (b): 10 keys × 100 steps = 1000 points per request.
@@ -123,7 +149,29 @@ impl Args {
                     clients: self.clients.max(1),
                 }
             }),
+            serving: self.only.is_none_or(|only| only == Scenario::Serving).then(|| ServingSizes {
+                duration: Duration::from_secs(
+                    self.serving_duration.unwrap_or(if self.quick { 5 } else { 15 }).max(1),
+                ),
+                warm_up: Duration::from_secs(self.serving_warm_up),
+                connections: self.serving_connections.max(1),
+                inproc_calls: pick(self.inproc_calls, 5000, 1000).max(1),
+            }),
         }
+    }
+
+    fn python(&self) -> PathBuf {
+        if let Some(python) = &self.python {
+            return python.clone();
+        }
+        if let Some(python) = std::env::var_os("CAIRN_TEST_PYTHON") {
+            return PathBuf::from(python);
+        }
+        let beside = self.mlflow_bin().with_file_name("python");
+        if beside.is_file() {
+            return beside;
+        }
+        PathBuf::from("python3")
     }
 
     fn mlflow_bin(&self) -> PathBuf {
@@ -274,33 +322,83 @@ async fn run(args: Args) -> Result<()> {
     }
     if args.with_auth && !sizes.tracking {
         bail!(
-            "--with-auth compares the tracking workloads; it cannot be combined with --only registry"
+            "--with-auth compares the tracking workloads; it cannot be combined with --only registry or --only serving"
         );
     }
     let mlflow_bin = args.mlflow_bin();
     if !args.skip_mlflow && !mlflow_bin.is_file() {
         bail!("no mlflow at {} (--mlflow-bin, or --skip-mlflow)", mlflow_bin.display());
     }
+    let python = args.python();
+    if sizes.serving.is_some() && python.components().count() > 1 && !python.is_file() {
+        bail!("no Python at {} (--python, or $CAIRN_TEST_PYTHON)", python.display());
+    }
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
     let started_load = load();
     progress(&format!("{cores} cores, load average {started_load}, sizes {sizes:?}"));
     let started = Instant::now();
 
-    let cairn = bench_server(
-        &ServerSpec::Cairn { bin: cairn_bin.clone(), auth: false },
-        sizes,
-        args.cold_starts,
-    )
-    .await?;
+    let http_scenarios = sizes.tracking || sizes.registry.is_some();
+    let mut sessions = None;
+    if http_scenarios {
+        sessions = Some(bench_sessions(&args, sizes, &cairn_bin, &mlflow_bin).await?);
+    }
+    let serving = match sizes.serving {
+        Some(serving_sizes) => {
+            let tools = ServingTools {
+                python,
+                mlflow_bin: (!args.skip_mlflow).then_some(mlflow_bin),
+                cairn_bin,
+            };
+            Some(serving::run(&tools, serving_sizes).await?)
+        }
+        None => None,
+    };
+
+    println!("Machine: {cores} cores; load average at start {started_load}, at end {}", load());
+    println!("Sizes: {sizes:?}; total wall time {:.0} s\n", started.elapsed().as_secs_f64());
+    if let Some((cairn, auth_comparison, mlflow)) = &sessions {
+        println!("{}", report::render(cairn, mlflow.as_ref(), sizes.clients, sizes.tracking));
+        if let Some(registry) = &cairn.registry {
+            let other = mlflow.as_ref().and_then(|m| m.registry.as_ref());
+            println!("{}", report::render_registry(registry, other));
+        }
+        if let Some((plain, with_auth)) = auth_comparison {
+            println!("{}", report::render_auth_overhead(plain, with_auth));
+            print!("{}", report::render_failures("Cairn with auth", with_auth));
+        }
+        print!("{}", report::render_failures("Cairn", cairn));
+        if let Some(mlflow) = mlflow {
+            print!("{}", report::render_failures("MLflow", mlflow));
+        }
+    }
+    if let Some(serving) = &serving {
+        println!("{}", report::render_serving(serving));
+    }
+    Ok(())
+}
+
+/// Cairn's session, the optional authentication comparison, and MLflow's session.
+type Sessions = (ServerResults, Option<(ServerResults, ServerResults)>, Option<ServerResults>);
+
+/// The tracking and registry scenarios: Cairn (and, with `--with-auth`, the A-B-B-A
+/// authentication sessions), then MLflow.
+async fn bench_sessions(
+    args: &Args,
+    sizes: Sizes,
+    cairn_bin: &std::path::Path,
+    mlflow_bin: &std::path::Path,
+) -> Result<Sessions> {
+    let plain_spec = ServerSpec::Cairn { bin: cairn_bin.to_path_buf(), auth: false };
+    let cairn = bench_server(&plain_spec, sizes, args.cold_starts).await?;
     // Authentication overhead in A-B-B-A order (plain, auth, auth, plain), so that drift over the
     // session (the later of two identical runs was measured ~20 % slower here) cancels out.
     let auth_comparison = if args.with_auth {
         // The comparison covers the tracking workloads only.
         let tracking = Sizes { registry: None, ..sizes };
-        let auth_spec = ServerSpec::Cairn { bin: cairn_bin.clone(), auth: true };
+        let auth_spec = ServerSpec::Cairn { bin: cairn_bin.to_path_buf(), auth: true };
         let first_auth = bench_server(&auth_spec, tracking, 0).await?;
         let second_auth = bench_server(&auth_spec, tracking, 0).await?;
-        let plain_spec = ServerSpec::Cairn { bin: cairn_bin.clone(), auth: false };
         let second_plain = bench_server(&plain_spec, tracking, 0).await?;
         Some((report::merge(&cairn, &second_plain), report::merge(&first_auth, &second_auth)))
     } else {
@@ -309,26 +407,10 @@ async fn run(args: Args) -> Result<()> {
     let mlflow = if args.skip_mlflow {
         None
     } else {
-        let spec = ServerSpec::Mlflow { bin: mlflow_bin };
+        let spec = ServerSpec::Mlflow { bin: mlflow_bin.to_path_buf() };
         Some(bench_server(&spec, sizes, 0).await?)
     };
-
-    println!("Machine: {cores} cores; load average at start {started_load}, at end {}", load());
-    println!("Sizes: {sizes:?}; total wall time {:.0} s\n", started.elapsed().as_secs_f64());
-    println!("{}", report::render(&cairn, mlflow.as_ref(), sizes.clients, sizes.tracking));
-    if let Some(registry) = &cairn.registry {
-        let other = mlflow.as_ref().and_then(|m| m.registry.as_ref());
-        println!("{}", report::render_registry(registry, other));
-    }
-    if let Some((plain, with_auth)) = &auth_comparison {
-        println!("{}", report::render_auth_overhead(plain, with_auth));
-        print!("{}", report::render_failures("Cairn with auth", with_auth));
-    }
-    print!("{}", report::render_failures("Cairn", &cairn));
-    if let Some(mlflow) = &mlflow {
-        print!("{}", report::render_failures("MLflow", mlflow));
-    }
-    Ok(())
+    Ok((cairn, auth_comparison, mlflow))
 }
 
 /// Resolves when SIGINT or SIGTERM arrives, so the servers are dropped (and killed) on the way out.

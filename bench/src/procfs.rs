@@ -106,3 +106,37 @@ pub fn load_average() -> Option<String> {
     let text = std::fs::read_to_string("/proc/loadavg").ok()?;
     Some(text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
 }
+
+/// Reads user + system CPU time, in clock ticks, from a `stat` file (`/proc/<pid>/stat` or
+/// `/proc/thread-self/stat`).
+fn cpu_ticks_at(path: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let after_name = &text[text.rfind(')')? + 1..];
+    // Fields after the name start at `state` (field 3); utime and stime are fields 14 and 15.
+    let mut fields = after_name.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(user + system)
+}
+
+/// CPU time (user + system, clock ticks) used so far by `root` and its live descendants.
+pub fn tree_cpu_ticks(root: u32) -> u64 {
+    process_tree(root).iter().filter_map(|pid| cpu_ticks_at(&format!("/proc/{pid}/stat"))).sum()
+}
+
+/// CPU time (user + system, clock ticks) used so far by the calling thread.
+pub fn thread_cpu_ticks() -> Option<u64> {
+    cpu_ticks_at("/proc/thread-self/stat")
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`, 100 when it cannot be asked).
+pub fn clock_ticks_per_second() -> u64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|output| String::from_utf8(output.stdout).ok())
+        .and_then(|text| text.trim().parse().ok())
+        .filter(|ticks| *ticks > 0)
+        .unwrap_or(100)
+}

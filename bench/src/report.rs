@@ -5,8 +5,12 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::client::Failure;
+use crate::load::LoadOutcome;
 use crate::registry::{QueryOutcome, RegistryOutcome};
 use crate::server::MemoryReport;
+use crate::serving::{
+    Agreement, CHECK_ROWS, ModelOutcome, PROBABILITY_TOLERANCE, ServerRuns, ServingOutcome, Timing,
+};
 use crate::workload::{SearchOutcome, Throughput};
 
 /// Throughput target of workloads (a) and (b): Cairn at least this many times MLflow.
@@ -19,6 +23,12 @@ const COLD_START_TARGET_MS: f64 = 500.0;
 const RSS_TARGET_MIB: f64 = 150.0;
 /// Cairn's p50 target for each registry search, in milliseconds.
 const REGISTRY_P50_TARGET_MS: f64 = 10.0;
+/// Serving throughput target at `--serving-connections`: Cairn at least this many times MLflow.
+const SERVING_THROUGHPUT_TARGET: f64 = 50.0;
+/// Cairn's serving p99 target at `--serving-connections`, in milliseconds.
+const SERVING_P99_TARGET_MS: f64 = 5.0;
+/// Cairn's in-process time per row at most this many times onnxruntime's (one-row p50).
+const INPROC_RATIO_TARGET: f64 = 3.0;
 
 /// Everything measured on one server.
 #[derive(Debug, Clone, Default)]
@@ -505,6 +515,256 @@ pub fn render_auth_overhead(plain: &ServerResults, with_auth: &ServerResults) ->
         false,
         "ms",
     );
+    out
+}
+
+/// Latency percentiles of a load run: `p50 / p95 / p99` in milliseconds.
+fn latency_triple(outcome: &LoadOutcome) -> String {
+    let p = |q: f64| percentile_ms(&outcome.latencies, q);
+    format!("{:.2} / {:.2} / {:.2}", p(50.0), p(95.0), p(99.0))
+}
+
+/// Whether two answers agree, e.g. `yes (max |Δp| 3.0e-8)`.
+fn agreement_text(agreement: Option<Agreement>) -> String {
+    match agreement {
+        None => "no answer".into(),
+        Some(a) if a.rows == 0 => "**NO** (answers not comparable)".into(),
+        Some(a) => format!(
+            "{} ({} rows, labels {}, max \\|Δp\\| {})",
+            yes_no(a.same()),
+            a.rows,
+            if a.same_labels { "equal" } else { "differ" },
+            if a.max_diff == 0.0 { "0".to_owned() } else { format!("{:.1e}", a.max_diff) }
+        ),
+    }
+}
+
+/// The HTTP rows of one model: throughput and latency at `connections` and 1 connection,
+/// Cairn's OIP route, CPU, failures and the prediction check.
+fn serving_rows(model: &ModelOutcome, connections: usize) -> Vec<Row> {
+    let cairn = &model.cairn;
+    let mlflow = model.mlflow.as_ref();
+    let mut rows = Vec::new();
+    let rate = |o: &LoadOutcome| format!("{:.1}", o.requests_per_second());
+    for (label, pick, target) in [
+        (
+            format!("{connections} connections: requests/s"),
+            (|r: &ServerRuns| &r.concurrent) as fn(&ServerRuns) -> &LoadOutcome,
+            Some(SERVING_THROUGHPUT_TARGET),
+        ),
+        ("1 connection: requests/s".to_owned(), |r: &ServerRuns| &r.single, None),
+    ] {
+        rows.push(higher_is_better(
+            row(label, rate(pick(cairn)), mlflow.map(|m| rate(pick(m)))),
+            pick(cairn).requests_per_second(),
+            mlflow.map(|m| pick(m).requests_per_second()),
+            target,
+        ));
+    }
+    let p99 = |o: &LoadOutcome| percentile_ms(&o.latencies, 99.0);
+    let mut concurrent_latency = row(
+        format!("{connections} connections: latency p50 / p95 / p99, ms"),
+        latency_triple(&cairn.concurrent),
+        mlflow.map(|m| latency_triple(&m.concurrent)),
+    );
+    if let Some(m) = mlflow {
+        concurrent_latency.ratio =
+            format!("p99 {:.1}× lower", p99(&m.concurrent) / p99(&cairn.concurrent));
+    }
+    concurrent_latency.target = format!("Cairn p99 < {SERVING_P99_TARGET_MS:.0} ms");
+    concurrent_latency.met = yes_no(p99(&cairn.concurrent) < SERVING_P99_TARGET_MS).into();
+    rows.insert(1, concurrent_latency);
+    let p50 = |o: &LoadOutcome| percentile_ms(&o.latencies, 50.0);
+    let mut single_latency = row(
+        "1 connection: latency p50 / p95 / p99, ms",
+        latency_triple(&cairn.single),
+        mlflow.map(|m| latency_triple(&m.single)),
+    );
+    if let Some(m) = mlflow {
+        single_latency.ratio = format!("p50 {:.1}× lower", p50(&m.single) / p50(&cairn.single));
+    }
+    rows.push(single_latency);
+    if let Some(oip) = &cairn.oip {
+        rows.push(row(
+            format!(
+                "OIP `/v2/models/{}/infer`, {connections} connections: requests/s; latency p50 / p95 / p99, ms",
+                model.registered
+            ),
+            format!("{}; {}", rate(oip), latency_triple(oip)),
+            mlflow.map(|_| "—".to_owned()),
+        ));
+    }
+    let cpu = |o: &LoadOutcome| {
+        o.server_cpu_per_request_us().map_or_else(|| "?".to_owned(), |us| format!("{us:.0}"))
+    };
+    let mut cpu_row = row(
+        format!("server CPU per request, µs ({connections} connections; 1 connection)"),
+        format!("{}; {}", cpu(&cairn.concurrent), cpu(&cairn.single)),
+        mlflow.map(|m| format!("{}; {}", cpu(&m.concurrent), cpu(&m.single))),
+    );
+    if let (Some(m), Some(c)) = (
+        mlflow.and_then(|m| m.concurrent.server_cpu_per_request_us()),
+        cairn.concurrent.server_cpu_per_request_us(),
+    ) {
+        cpu_row.ratio = format!("{:.1}× less", m / c);
+    }
+    rows.push(cpu_row);
+    let share = |o: &LoadOutcome| {
+        o.client_core_share().map_or_else(|| "?".to_owned(), |s| format!("{:.0} %", s * 100.0))
+    };
+    rows.push(row(
+        format!("load generator CPU, share of one core ({connections} connections)"),
+        share(&cairn.concurrent),
+        mlflow.map(|m| share(&m.concurrent)),
+    ));
+    let failures = |r: &ServerRuns| {
+        let runs = [Some(&r.concurrent), Some(&r.single), r.oip.as_ref()];
+        let (errors, requests) =
+            runs.iter().flatten().fold((0, 0), |(e, n), o| (e + o.errors, n + o.requests));
+        format!("{errors} of {requests}")
+    };
+    rows.push(row(
+        "failed requests (non-2xx or transport), all runs incl. warm-up",
+        failures(cairn),
+        mlflow.map(failures),
+    ));
+    let versus_mlflow = mlflow.map(|m| match (&cairn.answer, &m.answer) {
+        (Some(c), Some(m)) => Some(Agreement::of(c, m)),
+        _ => None,
+    });
+    let oip_versus = match (&cairn.oip_answer, &cairn.answer) {
+        (Some(oip), Some(invocations)) => Some(Agreement::of(oip, invocations)),
+        _ => None,
+    };
+    let mut same = row(
+        format!(
+            "same predictions ({CHECK_ROWS} rows in one request; labels equal, max \\|Δp\\| ≤ {PROBABILITY_TOLERANCE:.0e})"
+        ),
+        format!("OIP vs invocations: {}", agreement_text(oip_versus)),
+        versus_mlflow.map(|agreement| format!("Cairn vs MLflow: {}", agreement_text(agreement))),
+    );
+    same.target = "same".into();
+    let all_same = oip_versus.is_some_and(|a| a.same())
+        && versus_mlflow.is_none_or(|agreement| agreement.is_some_and(|a| a.same()));
+    same.met = yes_no(all_same).into();
+    rows.push(same);
+    rows
+}
+
+fn timing_triple(timing: &Timing) -> String {
+    format!(
+        "{:.1} / {:.1} / {:.1} (n={})",
+        timing.p50_us, timing.p99_us, timing.min_us, timing.calls
+    )
+}
+
+/// Renders the serving scenario: per model the HTTP comparison, then the servers' start and
+/// memory, then the in-process comparison of tract with onnxruntime.
+pub fn render_serving(outcome: &ServingOutcome) -> String {
+    let sizes = outcome.sizes;
+    let mut out = format!(
+        "Serving: single-row `dataframe_split` requests (20 features; {} prepared test rows sent \
+         in turn), each run {:.0} s measured after {:.0} s of warm-up, closed loop over \
+         keep-alive HTTP/1.1 connections from one client thread. MLflow: `mlflow models serve \
+         --env-manager local -w 1` (sklearn flavour, `predict_proba`); Cairn: the skl2onnx \
+         export deployed with `POST /api/v1/deployments`, at `/serve/<name>/invocations`. \
+         Python: {}. Environment of the harness and Cairn: {}.\n",
+        outcome.rows,
+        sizes.duration.as_secs_f64(),
+        sizes.warm_up.as_secs_f64(),
+        outcome.versions,
+        outcome.backtrace_env
+    );
+    for model in &outcome.models {
+        let _infallible = writeln!(
+            out,
+            "\n**{}** (`{}`; ONNX {} bytes; test accuracy {:.3})\n",
+            model.title, model.registered, model.onnx_bytes, model.accuracy
+        );
+        out.push_str(&to_markdown(&serving_rows(model, sizes.connections)));
+    }
+    let (cairn_started, cairn_memory) = outcome.cairn_server;
+    out.push_str(
+        "\n| Server | start to first 200 (`/healthz` or `/ping`), ms \
+         | peak RSS (VmHWM over process tree), MiB |\n|---|---:|---:|\n",
+    );
+    let _infallible = writeln!(
+        out,
+        "| Cairn (one instance, both deployments) | {} | {:.1} ({} proc) |",
+        cairn_started.as_millis(),
+        mib(cairn_memory.hwm_sum_kib),
+        cairn_memory.processes
+    );
+    for model in &outcome.models {
+        if let Some((started, memory)) = &model.mlflow_server {
+            let _infallible = writeln!(
+                out,
+                "| `mlflow models serve` {} | {} | {:.1} ({} proc) |",
+                model.registered,
+                started.as_millis(),
+                mib(memory.hwm_sum_kib),
+                memory.processes
+            );
+        }
+    }
+    let calls = outcome.models.first().map_or(0, |m| m.onnxruntime.calls);
+    let _infallible = write!(
+        out,
+        "\nIn process, single thread, the same ONNX files: up to {calls} one-row calls after 200 \
+         warm-up calls (tract: `cairn_serving::OnnxModel::predict` in this binary, stopped after \
+         60 s; onnxruntime {}: `InferenceSession.run`, intra/inter-op threads 1, in Python), and \
+         a 1000-row batch per row (median of up to 20 calls; tract stops after 10 s).\n\n\
+         | Model | tract 1 row p50 / p99 / min, µs | onnxruntime 1 row p50 / p99 / min, µs \
+         | p50 ratio (tract ÷ onnxruntime) | Target | Met \
+         | 1000-row batch per row, tract / onnxruntime, µs \
+         | Same predictions as onnxruntime ({} rows) |\n\
+         |---|---:|---:|---:|---|---|---:|---|\n",
+        outcome
+            .versions
+            .split(", ")
+            .find(|v| v.starts_with("onnxruntime"))
+            .map_or("", |v| v.trim_start_matches("onnxruntime ")),
+        outcome.rows
+    );
+    for model in &outcome.models {
+        let ratio = model.tract.p50_us / model.onnxruntime.p50_us;
+        let _infallible = writeln!(
+            out,
+            "| {} | {} | {} | {ratio:.2}× | ≤ {INPROC_RATIO_TARGET:.0}× | {} | {:.3} / {:.3} (n={} / {}) | {} |",
+            model.title,
+            timing_triple(&model.tract),
+            timing_triple(&model.onnxruntime),
+            yes_no(ratio <= INPROC_RATIO_TARGET),
+            model.tract.batch_per_row_us,
+            model.onnxruntime.batch_per_row_us,
+            model.tract.batch_calls,
+            model.onnxruntime.batch_calls,
+            agreement_text(Some(model.tract_vs_onnxruntime)),
+        );
+    }
+    for model in &outcome.models {
+        let servers = [("Cairn", Some(&model.cairn)), ("MLflow", model.mlflow.as_ref())];
+        for (server, runs) in servers {
+            let Some(runs) = runs else { continue };
+            for (run, load) in [
+                ("concurrent", Some(&runs.concurrent)),
+                ("1 connection", Some(&runs.single)),
+                ("OIP", runs.oip.as_ref()),
+            ] {
+                let Some(load) = load.filter(|load| load.errors > 0) else { continue };
+                let _infallible = writeln!(
+                    out,
+                    "\n{server} {} {run}: {} failed requests; first {}:",
+                    model.registered,
+                    load.errors,
+                    load.failures.len()
+                );
+                for failure in &load.failures {
+                    let _infallible = writeln!(out, "- {failure}");
+                }
+            }
+        }
+    }
     out
 }
 

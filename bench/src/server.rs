@@ -28,6 +28,17 @@ pub enum ServerSpec {
         /// Path of the `mlflow` console script.
         bin: PathBuf,
     },
+    /// `mlflow models serve -m <model_uri> --env-manager local -w 1` (MLflow's scoring server),
+    /// reading the registry at `tracking_uri`.
+    MlflowServe {
+        /// Path of the `mlflow` console script; its directory goes first on `PATH`, because the
+        /// command runs `uvicorn` from there.
+        bin: PathBuf,
+        /// The model, e.g. `models:/bench-lr/1`.
+        model_uri: String,
+        /// `MLFLOW_TRACKING_URI` of the store the model is registered in.
+        tracking_uri: String,
+    },
 }
 
 impl ServerSpec {
@@ -37,6 +48,7 @@ impl ServerSpec {
             Self::Cairn { auth: true, .. } => "cairn+auth",
             Self::Cairn { .. } => "cairn",
             Self::Mlflow { .. } => "mlflow",
+            Self::MlflowServe { .. } => "mlflow-serve",
         }
     }
 
@@ -44,13 +56,14 @@ impl ServerSpec {
         match self {
             Self::Cairn { .. } => "/healthz",
             Self::Mlflow { .. } => "/health",
+            Self::MlflowServe { .. } => "/ping",
         }
     }
 
     fn startup_timeout(&self) -> Duration {
         match self {
             Self::Cairn { .. } => Duration::from_secs(30),
-            Self::Mlflow { .. } => Duration::from_secs(180),
+            Self::Mlflow { .. } | Self::MlflowServe { .. } => Duration::from_secs(180),
         }
     }
 
@@ -82,6 +95,32 @@ impl ServerSpec {
                     .arg("127.0.0.1")
                     .arg("--port")
                     .arg(port.to_string());
+                command
+            }
+            Self::MlflowServe { bin, model_uri, tracking_uri } => {
+                let mut command = Command::new(bin);
+                command
+                    .arg("models")
+                    .arg("serve")
+                    .arg("-m")
+                    .arg(model_uri)
+                    .arg("--env-manager")
+                    .arg("local")
+                    .arg("-w")
+                    .arg("1")
+                    .arg("-h")
+                    .arg("127.0.0.1")
+                    .arg("-p")
+                    .arg(port.to_string())
+                    .env("MLFLOW_TRACKING_URI", tracking_uri);
+                if let Some(bin_dir) = bin.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+                    let inherited = std::env::var_os("PATH").unwrap_or_default();
+                    let paths = std::iter::once(bin_dir.to_path_buf())
+                        .chain(std::env::split_paths(&inherited));
+                    if let Ok(path) = std::env::join_paths(paths) {
+                        command.env("PATH", path);
+                    }
+                }
                 command
             }
         }
@@ -123,6 +162,11 @@ fn free_port() -> Result<u16> {
 }
 
 impl Server {
+    /// The process id of the server (the leader of its process group).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
     /// The bootstrap admin token of a Cairn started with `--auth enabled`, if there is one.
     pub fn bootstrap_token(&self) -> Option<String> {
         let path = self.dir.path().join("data").join("bootstrap-admin-token");
