@@ -9,8 +9,10 @@
 //! before tract reads the graph. `ZipMap` (export with `options={"zipmap": False}`),
 //! `TreeEnsembleRegressor` and the other `ai.onnx.ml` operators are refused by name.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
+mod trees;
 mod worker;
 
 pub use worker::{PythonWorker, check_python};
@@ -112,7 +114,7 @@ pub struct Output {
 /// An ONNX model compiled for serving. Cheap to clone; safe to run from many threads.
 #[derive(Clone)]
 pub struct OnnxModel {
-    plan: Arc<TypedRunnableModel>,
+    backend: Backend,
     input: TensorSpec,
     outputs: Vec<TensorSpec>,
     sha256: String,
@@ -130,6 +132,48 @@ impl std::fmt::Debug for OnnxModel {
             .field("sha256", &self.sha256)
             .finish()
     }
+}
+
+/// What runs a model.
+#[derive(Clone)]
+enum Backend {
+    /// A tract plan.
+    Tract(Arc<TypedRunnableModel>),
+    /// Cairn's tree-ensemble evaluator, with the graph outputs' names and which tree output
+    /// (0: labels or values, 1: scores) each one is.
+    Trees(Arc<trees::TreeModel>, Vec<(String, usize)>),
+}
+
+/// The graph's tree ensemble, when the graph is one tree-ensemble node on its input followed by
+/// `Identity` nodes at most: the node and, per graph output, which of its outputs it is.
+fn tree_graph(graph: &pb::GraphProto) -> Option<(pb::NodeProto, Vec<(String, usize)>)> {
+    let mut tree = None;
+    let mut aliases: HashMap<String, String> = HashMap::new();
+    for node in &graph.node {
+        match (node.domain.as_str(), node.op_type.as_str()) {
+            (ML_DOMAIN, "TreeEnsembleClassifier" | "TreeEnsembleRegressor") if tree.is_none() => {
+                tree = Some(node.clone());
+            }
+            ("", "Identity") if node.input.len() == 1 && node.output.len() == 1 => {
+                aliases.insert(node.output[0].clone(), node.input[0].clone());
+            }
+            _ => return None,
+        }
+    }
+    let tree = tree?;
+    let mut outputs = Vec::new();
+    for output in &graph.output {
+        let mut name = output.name.clone();
+        for _ in 0..16 {
+            match aliases.get(&name) {
+                Some(source) => name = source.clone(),
+                None => break,
+            }
+        }
+        let index = tree.output.iter().position(|o| *o == name)?;
+        outputs.push((output.name.clone(), index));
+    }
+    Some((tree, outputs))
 }
 
 /// `ai.onnx.ml` operators tract implements.
@@ -314,6 +358,41 @@ impl OnnxModel {
             .graph
             .as_mut()
             .ok_or_else(|| ServingError::Invalid("the ONNX model has no graph".into()))?;
+        if let Some((node, outputs)) = tree_graph(graph) {
+            let input = graph
+                .input
+                .first()
+                .ok_or_else(|| ServingError::Invalid("the ONNX model has no input".into()))?;
+            let features = feature_count(input)?;
+            let model = trees::TreeModel::from_node(&node, features)?;
+            let width = model.predict(1, &vec![0.0; features]).2;
+            let specs = outputs
+                .iter()
+                .map(|(name, index)| match (model.is_classifier(), index) {
+                    (true, 0) => TensorSpec {
+                        name: name.clone(),
+                        element: ElementType::I64,
+                        shape: vec![None],
+                    },
+                    _ => TensorSpec {
+                        name: name.clone(),
+                        element: ElementType::F32,
+                        shape: vec![None, Some(width)],
+                    },
+                })
+                .collect();
+            return Ok(Self {
+                backend: Backend::Trees(Arc::new(model), outputs),
+                input: TensorSpec {
+                    name: input.name.clone(),
+                    element: ElementType::F32,
+                    shape: vec![None, Some(features)],
+                },
+                outputs: specs,
+                sha256,
+                tree_labels: None,
+            });
+        }
         rewrite(graph)?;
         let tree_labels = graph
             .node
@@ -359,7 +438,7 @@ impl OnnxModel {
             element: ElementType::F32,
             shape: vec![None, Some(features)],
         };
-        Ok(Self { plan, input, outputs, sha256, tree_labels })
+        Ok(Self { backend: Backend::Tract(plan), input, outputs, sha256, tree_labels })
     }
 
     /// The input.
@@ -394,10 +473,33 @@ impl OnnxModel {
                 data.len()
             )));
         }
+        let plan = match &self.backend {
+            Backend::Tract(plan) => plan,
+            Backend::Trees(model, outputs) => {
+                let (labels, scores, width) = model.predict(rows, &data);
+                return Ok(outputs
+                    .iter()
+                    .zip(&self.outputs)
+                    .map(|((name, index), spec)| match (&labels, index) {
+                        (Some(labels), 0) => Output {
+                            name: name.clone(),
+                            shape: vec![rows],
+                            element: spec.element,
+                            values: Values::I64(labels.clone()),
+                        },
+                        _ => Output {
+                            name: name.clone(),
+                            shape: vec![rows, width],
+                            element: spec.element,
+                            values: Values::F64(scores.iter().map(|v| f64::from(*v)).collect()),
+                        },
+                    })
+                    .collect());
+            }
+        };
         let tensor = tract_ndarray::Array2::from_shape_vec((rows, features), data)
             .map_err(|error| ServingError::BadInput(error.to_string()))?;
-        let results = self
-            .plan
+        let results = plan
             .run(tvec!(Tensor::from(tensor).into()))
             .map_err(|error| ServingError::Inference(format!("{error:#}")))?;
         results

@@ -153,7 +153,7 @@ async fn serving(backend: Backend) {
         .await;
     let v1 = register_onnx(&dev, &experiment_id, "risk", "logreg.onnx").await;
     let v2 = register_onnx(&dev, &experiment_id, "risk", "forest.onnx").await;
-    let v3 = register_onnx(&dev, &experiment_id, "risk", "forest_regressor.onnx").await;
+    let v3 = register_onnx(&dev, &experiment_id, "risk", "logreg_zipmap.onnx").await;
 
     // Unsupported models are refused when deployed, naming the operator.
     let (status, _, body) = dev
@@ -165,7 +165,7 @@ async fn serving(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(
-        body["error"]["message"].as_str().unwrap().contains("'TreeEnsembleRegressor'"),
+        body["error"]["message"].as_str().unwrap().contains("ZipMap"),
         "{body}"
     );
     // Viewers may call deployments but not create them.
