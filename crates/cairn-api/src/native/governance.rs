@@ -478,10 +478,25 @@ pub async fn approve(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<axum::Json<ApprovalView>> {
-    services.governance.authorize_reviewer(&context)?;
-    let body = optional_body(&body)?;
-    let request =
-        services.governance.approve(&context, request_id(&id)?, body.comment.as_deref()).await?;
+    decide(&services, &context, &id, &body, true).await
+}
+
+/// A reviewer's decision: authorised before the body is read.
+async fn decide(
+    services: &Services,
+    context: &cairn_domain::audit::RequestContext,
+    id: &str,
+    body: &[u8],
+    approve: bool,
+) -> ApiResult<axum::Json<ApprovalView>> {
+    services.governance.authorize_reviewer(context)?;
+    let comment = optional_body(body)?.comment;
+    let id = request_id(id)?;
+    let request = if approve {
+        services.governance.approve(context, id, comment.as_deref()).await?
+    } else {
+        services.governance.reject(context, id, comment.as_deref()).await?
+    };
     Ok(axum::Json(request.into()))
 }
 
@@ -495,11 +510,7 @@ pub async fn reject(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<axum::Json<ApprovalView>> {
-    services.governance.authorize_reviewer(&context)?;
-    let body = optional_body(&body)?;
-    let request =
-        services.governance.reject(&context, request_id(&id)?, body.comment.as_deref()).await?;
-    Ok(axum::Json(request.into()))
+    decide(&services, &context, &id, &body, false).await
 }
 
 /// Withdraw a pending request (its requester, or a project owner).

@@ -164,10 +164,7 @@ async fn serving(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert!(
-        body["error"]["message"].as_str().unwrap().contains("ZipMap"),
-        "{body}"
-    );
+    assert!(body["error"]["message"].as_str().unwrap().contains("ZipMap"), "{body}");
     // Viewers may call deployments but not create them.
     let (status, _, _) = caller
         .send(
