@@ -13,7 +13,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use cairn_service::{InputTable, Output, PredictOutcome, ServiceError, Services, Values};
+use cairn_service::{
+    InputTable, Output, PredictOutcome, ServiceError, Services, Values, row_outputs,
+};
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
@@ -215,24 +217,6 @@ fn csv_table(body: &[u8]) -> Result<InputTable, MlflowError> {
     Ok(InputTable { columns: Some(columns), rows })
 }
 
-fn output_value(output: &Output, row: usize) -> Value {
-    let width = if output.shape.len() == 2 { output.shape[1] } else { 1 };
-    let cell = |index: usize| -> Value {
-        match &output.values {
-            Values::F64(values) => json!(values[index]),
-            Values::I64(values) => json!(values[index]),
-            Values::Bool(values) => json!(values[index]),
-            Values::Str(values) => json!(values[index]),
-            Values::Json(values) => values[index].clone(),
-        }
-    };
-    if output.shape.len() == 2 {
-        Value::Array((0..width).map(|column| cell(row * width + column)).collect())
-    } else {
-        cell(row)
-    }
-}
-
 fn flat_values(output: &Output) -> Value {
     match &output.values {
         Values::F64(values) => json!(values),
@@ -247,21 +231,17 @@ fn flat_values(output: &Output) -> Value {
 fn predictions(outcome: &PredictOutcome) -> Value {
     let rows =
         outcome.outputs.first().map_or(0, |output| output.shape.first().copied().unwrap_or(0));
-    let body = match outcome.outputs.as_slice() {
-        [single] => Value::Array((0..rows).map(|row| output_value(single, row)).collect()),
-        many => Value::Array(
-            (0..rows)
-                .map(|row| {
-                    Value::Object(
-                        many.iter()
-                            .map(|output| (output.name.clone(), output_value(output, row)))
-                            .collect(),
-                    )
-                })
-                .collect(),
-        ),
-    };
-    json!({"predictions": body})
+    let body = (0..rows)
+        .map(|row| {
+            let values = row_outputs(&outcome.outputs, row);
+            if outcome.outputs.len() == 1 {
+                values.into_iter().next().map_or(Value::Null, |(_, value)| value)
+            } else {
+                Value::Object(values)
+            }
+        })
+        .collect();
+    json!({"predictions": Value::Array(body)})
 }
 
 fn prediction_id(headers: &HeaderMap) -> String {
@@ -324,10 +304,10 @@ async fn mlflow_invocations(
 ) -> Result<Response, MlflowError> {
     let (headers, body, name) = (headers.clone(), body.to_vec(), name.to_string());
     // Authorised (and the deployment found) before the body is read.
-    services.deployments.served(&context, &name).await?;
+    let served = services.deployments.served(&context, &name).await?;
     let table = scoring_table(&headers, &body)?;
     let id = prediction_id(&headers);
-    let outcome = services.deployments.predict(&context, &name, table, &id).await?;
+    let outcome = services.deployments.predict(&served, table, &id).await?;
     Ok(with_headers(axum::Json(predictions(&outcome)).into_response(), &id, &outcome))
 }
 
@@ -368,11 +348,12 @@ async fn oip_metadata(
     Path(name): Path<String>,
 ) -> Result<axum::Json<Value>, OipError> {
     let served = services.deployments.served(&context, &name).await?;
+    let (platform, inputs, outputs) = served.describe();
     let shape = |shape: &[Option<usize>]| -> Vec<i64> {
         shape.iter().map(|dim| dim.map_or(-1, |d| d as i64)).collect()
     };
     let versions: Vec<String> = served
-        .deployment
+        .deployment()
         .spec
         .routes
         .iter()
@@ -381,11 +362,11 @@ async fn oip_metadata(
     Ok(axum::Json(json!({
         "name": name,
         "versions": versions,
-        "platform": served.platform,
-        "inputs": served.inputs.iter().map(|input| json!({
+        "platform": platform,
+        "inputs": inputs.iter().map(|input| json!({
             "name": input.name, "datatype": input.element.oip_name(), "shape": shape(&input.shape),
         })).collect::<Vec<_>>(),
-        "outputs": served.outputs.iter().map(|output| json!({
+        "outputs": outputs.iter().map(|output| json!({
             "name": output.name, "datatype": output.element.oip_name(), "shape": shape(&output.shape),
         })).collect::<Vec<_>>(),
     })))
@@ -443,9 +424,8 @@ async fn oip_infer_inner(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, OipError> {
-    let (headers, body, name) = (headers.clone(), body.to_vec(), name.to_string());
-    services.deployments.served(&context, &name).await?;
-    let request: OipRequest = serde_json::from_slice(&body)
+    let served = services.deployments.served(&context, name).await?;
+    let request: OipRequest = serde_json::from_slice(body)
         .map_err(|error| oip_invalid(format!("invalid inference request: {error}")))?;
     let [tensor] = request.inputs.as_slice() else {
         return Err(oip_invalid(format!(
@@ -479,8 +459,8 @@ async fn oip_infer_inner(
     }
     let table =
         InputTable { columns: None, rows: cells.chunks(features).map(<[Value]>::to_vec).collect() };
-    let id = request.id.clone().unwrap_or_else(|| prediction_id(&headers));
-    let outcome = services.deployments.predict(&context, &name, table, &id).await?;
+    let id = request.id.clone().unwrap_or_else(|| prediction_id(headers));
+    let outcome = services.deployments.predict(&served, table, &id).await?;
     let body = json!({
         "model_name": name,
         "model_version": format!("{}/{}", outcome.model, outcome.version),

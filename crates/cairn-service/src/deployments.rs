@@ -56,17 +56,23 @@ pub struct PredictOutcome {
     pub revision: i64,
 }
 
-/// What a served deployment looks like to a protocol's metadata call.
-#[derive(Debug, Clone)]
+/// A deployment as served, for a caller who was authorised to call it: what `predict` runs on,
+/// so a request is authorised and resolved once.
+#[derive(Clone)]
 pub struct ServedModel {
-    /// The deployment.
-    pub deployment: Deployment,
-    /// `onnx_onnxv1` or `mlflow_pyfunc`.
-    pub platform: &'static str,
-    /// The first route's inputs.
-    pub inputs: Vec<TensorSpec>,
-    /// The first route's outputs.
-    pub outputs: Vec<TensorSpec>,
+    live: Arc<Live>,
+}
+
+impl ServedModel {
+    /// The deployment at the revision served.
+    pub fn deployment(&self) -> &Deployment {
+        &self.live.deployment
+    }
+
+    /// The first route's platform (`onnx_onnxv1` or `mlflow_pyfunc`), inputs and outputs.
+    pub fn describe(&self) -> (&'static str, Vec<TensorSpec>, Vec<TensorSpec>) {
+        self.live.models[0].describe()
+    }
 }
 
 /// A loaded model: compiled ONNX in-process, or a supervised Python worker.
@@ -710,24 +716,22 @@ impl DeploymentService {
         Ok(live)
     }
 
-    /// What a deployment serves, for protocol metadata and readiness.
+    /// Authorises a call of a deployment and resolves what it serves (loading it if needed).
     pub async fn served(&self, context: &RequestContext, name: &str) -> ServiceResult<ServedModel> {
-        let live = self.callable(context, name).await?;
-        let (platform, inputs, outputs) = live.models[0].describe();
-        Ok(ServedModel { deployment: live.deployment.clone(), platform, inputs, outputs })
+        Ok(ServedModel { live: self.callable(context, name).await? })
     }
 
     /// Predicts with one of the deployment's routes, chosen by weight; captures the rows when
     /// the deployment captures (and this request is sampled), and sends a copy to the shadow.
     pub async fn predict(
         &self,
-        context: &RequestContext,
-        name: &str,
+        served: &ServedModel,
         input: InputTable,
         prediction_id: &str,
     ) -> ServiceResult<PredictOutcome> {
         let started = cairn_domain::time::now_millis();
-        let live = self.callable(context, name).await?;
+        let live = &served.live;
+        let name = live.deployment.name.as_str();
         let spec = &live.deployment.spec;
         let index = spec.pick(rand::random_range(0..spec.total_weight()));
         let route = &spec.routes[index];
@@ -738,7 +742,7 @@ impl DeploymentService {
                 || rand::random::<f64>() < spec.capture.sample_rate);
         let input = Arc::new(input);
         let clock = Instant::now();
-        let (rows, data, outputs) = run(runtime, input.clone(), columns).await?;
+        let (rows, data, outputs) = run(runtime, input.clone(), columns, captured).await?;
         let latency_us = clock.elapsed().as_micros() as i64;
         if captured {
             let sink = self.capture_sink();
@@ -768,7 +772,7 @@ impl DeploymentService {
                     shadow.artifact.as_ref().and_then(|artifact| artifact.columns.clone());
                 tokio::spawn(async move {
                     let clock = Instant::now();
-                    match run(shadow_runtime, input, columns).await {
+                    match run(shadow_runtime, input, columns, true).await {
                         Ok((rows, data, outputs)) => {
                             let template = CaptureRecord {
                                 latency_us: clock.elapsed().as_micros() as i64,
@@ -810,17 +814,18 @@ impl DeploymentService {
     }
 }
 
-/// Runs one runtime on a request: the row count, the features as floats (for capture; NaN for
-/// cells that are not numbers) and the outputs.
+/// Runs one runtime on a request: the row count, the features as floats when `keep` (for
+/// capture; NaN for cells that are not numbers; else empty) and the outputs.
 async fn run(
     runtime: Runtime,
     input: Arc<InputTable>,
     columns: Option<Vec<String>>,
+    keep: bool,
 ) -> ServiceResult<(usize, Vec<f32>, Vec<Output>)> {
     match runtime {
         Runtime::Onnx(model) => {
             let (rows, data) = to_matrix(&input, model.features(), columns.as_deref())?;
-            let kept = data.clone();
+            let kept = if keep { data.clone() } else { Vec::new() };
             let outputs = tokio::task::spawn_blocking(move || model.predict(rows, data))
                 .await
                 .map_err(|error| ServiceError {
@@ -835,7 +840,7 @@ async fn run(
                 return Err(ServiceError::invalid("the request has no rows to predict"));
             }
             let rows = input.rows.len();
-            let width = input.rows.iter().map(Vec::len).max().unwrap_or(0);
+            let width = if keep { input.rows.iter().map(Vec::len).max().unwrap_or(0) } else { 0 };
             let data: Vec<f32> = input
                 .rows
                 .iter()

@@ -365,7 +365,7 @@ impl OnnxModel {
                 .ok_or_else(|| ServingError::Invalid("the ONNX model has no input".into()))?;
             let features = feature_count(input)?;
             let model = trees::TreeModel::from_node(&node, features)?;
-            let width = model.predict(1, &vec![0.0; features]).2;
+            let width = model.output_width();
             let specs = outputs
                 .iter()
                 .map(|(name, index)| match (model.is_classifier(), index) {

@@ -265,20 +265,15 @@ impl TreeModel {
         let mut node = &self.nodes[root];
         loop {
             let x = row[node.feature.min(row.len().saturating_sub(1))];
-            let yes = if node.mode == Mode::Leaf {
-                return node;
-            } else if x.is_nan() {
-                node.missing_yes
-            } else {
-                match node.mode {
-                    Mode::Leq => x <= node.threshold,
-                    Mode::Lt => x < node.threshold,
-                    Mode::Gte => x >= node.threshold,
-                    Mode::Gt => x > node.threshold,
-                    Mode::Eq => x == node.threshold,
-                    Mode::Neq => x != node.threshold,
-                    Mode::Leaf => unreachable_leaf(),
-                }
+            let yes = match node.mode {
+                Mode::Leaf => return node,
+                _ if x.is_nan() => node.missing_yes,
+                Mode::Leq => x <= node.threshold,
+                Mode::Lt => x < node.threshold,
+                Mode::Gte => x >= node.threshold,
+                Mode::Gt => x > node.threshold,
+                Mode::Eq => x == node.threshold,
+                Mode::Neq => x != node.threshold,
             };
             node = &self.nodes[if yes { node.yes } else { node.no }];
         }
@@ -328,7 +323,7 @@ impl TreeModel {
 
     /// Evaluates rows: `(labels, scores)` for classifiers, `(None, values)` for regressors.
     pub(crate) fn predict(&self, rows: usize, data: &[f32]) -> (Option<Vec<i64>>, Vec<f32>, usize) {
-        let width = if self.binary { 2 } else { self.width };
+        let width = self.output_width();
         let mut scores = Vec::with_capacity(rows * width);
         let mut labels = Vec::with_capacity(rows);
         for row in data.chunks(self.features).take(rows) {
@@ -345,14 +340,15 @@ impl TreeModel {
         (self.labels.is_some().then_some(labels), scores, width)
     }
 
+    /// Scores per row in the output.
+    pub(crate) fn output_width(&self) -> usize {
+        if self.binary { 2 } else { self.width }
+    }
+
     /// Whether this is a classifier.
     pub(crate) fn is_classifier(&self) -> bool {
         self.labels.is_some()
     }
-}
-
-fn unreachable_leaf() -> bool {
-    false
 }
 
 fn transform(post: Post, scores: &mut [f32]) {
