@@ -141,6 +141,10 @@ fn serving_error(error: ServingError) -> ServiceError {
     ServiceError { kind, message: error.to_string() }
 }
 
+fn cache_error(error: std::io::Error) -> ServiceError {
+    ServiceError { kind: ErrorKind::Internal, message: format!("writing the model cache: {error}") }
+}
+
 fn not_found(name: &str) -> ServiceError {
     ServiceError { kind: ErrorKind::NotFound, message: format!("no deployment named '{name}'") }
 }
@@ -327,54 +331,74 @@ impl DeploymentService {
         Ok(files)
     }
 
-    /// Pins a model directory by the digest of its manifest (each file's path and sha256).
+    /// Pins a model directory by the digest of its manifest (each file's path and sha256); the
+    /// files read to compute it become the local copy, so they are fetched once.
     async fn pin_directory(&self, directory: &str) -> ServiceResult<ResolvedArtifact> {
+        let (staging, sha256) = self.fetch_directory(directory).await?;
+        let artifact = ResolvedArtifact {
+            runtime: "pyfunc".into(),
+            path: directory.to_string(),
+            sha256,
+            columns: None,
+        };
+        self.install(staging, &artifact).await?;
+        Ok(artifact)
+    }
+
+    fn pyfunc_cache(&self) -> PathBuf {
+        self.cache_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("cairn-model-cache"))
+            .join("pyfunc")
+    }
+
+    /// Copies a model directory from the artifact store into a fresh staging directory; returns
+    /// it with the digest of the manifest.
+    async fn fetch_directory(&self, directory: &str) -> ServiceResult<(PathBuf, String)> {
+        let staging = self.pyfunc_cache().join(format!("tmp-{}", uuid::Uuid::new_v4()));
         let mut manifest = String::new();
         for file in self.files_under(directory).await? {
             let bytes = self.artifacts.read_internal(&file).await?;
             let relative = file.strip_prefix(directory).unwrap_or(&file).trim_start_matches('/');
             manifest.push_str(&format!("{relative}\t{}\n", hex::encode(Sha256::digest(&bytes))));
+            let local = staging.join(relative);
+            if let Some(parent) = local.parent() {
+                tokio::fs::create_dir_all(parent).await.map_err(cache_error)?;
+            }
+            tokio::fs::write(&local, &bytes).await.map_err(cache_error)?;
         }
-        Ok(ResolvedArtifact {
-            runtime: "pyfunc".into(),
-            path: directory.to_string(),
-            sha256: hex::encode(Sha256::digest(manifest.as_bytes())),
-            columns: None,
-        })
+        Ok((staging, hex::encode(Sha256::digest(manifest.as_bytes()))))
+    }
+
+    /// Moves a fetched directory to its digest's place (or drops it if another request won).
+    async fn install(
+        &self,
+        staging: PathBuf,
+        artifact: &ResolvedArtifact,
+    ) -> ServiceResult<PathBuf> {
+        let target = self.pyfunc_cache().join(&artifact.sha256);
+        if tokio::fs::metadata(target.join("MLmodel")).await.is_ok() {
+            let _ = tokio::fs::remove_dir_all(&staging).await;
+            return Ok(target);
+        }
+        match tokio::fs::rename(&staging, &target).await {
+            Ok(()) => Ok(target),
+            Err(_) if tokio::fs::metadata(target.join("MLmodel")).await.is_ok() => {
+                let _ = tokio::fs::remove_dir_all(&staging).await;
+                Ok(target)
+            }
+            Err(error) => Err(cache_error(error)),
+        }
     }
 
     /// The local copy of a pinned model directory, fetched (and verified) when missing.
     async fn local_directory(&self, artifact: &ResolvedArtifact) -> ServiceResult<PathBuf> {
-        let root = self
-            .cache_dir
-            .clone()
-            .unwrap_or_else(|| std::env::temp_dir().join("cairn-model-cache"))
-            .join("pyfunc");
-        let target = root.join(&artifact.sha256);
+        let target = self.pyfunc_cache().join(&artifact.sha256);
         if tokio::fs::metadata(target.join("MLmodel")).await.is_ok() {
             return Ok(target);
         }
-        let staging = root.join(format!("tmp-{}", uuid::Uuid::new_v4()));
-        let mut manifest = String::new();
-        let io = |error: std::io::Error| ServiceError {
-            kind: ErrorKind::Internal,
-            message: format!("writing the model cache: {error}"),
-        };
-        for file in self.files_under(&artifact.path).await? {
-            let bytes = self.artifacts.read_internal(&file).await?;
-            let relative = file
-                .strip_prefix(&artifact.path)
-                .unwrap_or(&file)
-                .trim_start_matches('/')
-                .to_string();
-            manifest.push_str(&format!("{relative}\t{}\n", hex::encode(Sha256::digest(&bytes))));
-            let local = staging.join(&relative);
-            if let Some(parent) = local.parent() {
-                tokio::fs::create_dir_all(parent).await.map_err(io)?;
-            }
-            tokio::fs::write(&local, &bytes).await.map_err(io)?;
-        }
-        if hex::encode(Sha256::digest(manifest.as_bytes())) != artifact.sha256 {
+        let (staging, sha256) = self.fetch_directory(&artifact.path).await?;
+        if sha256 != artifact.sha256 {
             let _ = tokio::fs::remove_dir_all(&staging).await;
             return Err(ServiceError {
                 kind: ErrorKind::FailedPrecondition,
@@ -384,15 +408,7 @@ impl DeploymentService {
                 ),
             });
         }
-        match tokio::fs::rename(&staging, &target).await {
-            Ok(()) => Ok(target),
-            // Another request fetched it first.
-            Err(_) if tokio::fs::metadata(target.join("MLmodel")).await.is_ok() => {
-                let _ = tokio::fs::remove_dir_all(&staging).await;
-                Ok(target)
-            }
-            Err(error) => Err(io(error)),
-        }
+        self.install(staging, artifact).await
     }
 
     /// The Python worker of a pinned model directory, started once per digest.
