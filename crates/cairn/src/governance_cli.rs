@@ -613,40 +613,30 @@ pub async fn approvals(command: &ApprovalsCommand) -> anyhow::Result<()> {
             print_request(&request);
         }
         ApprovalsCommand::Approve { id, comment, scope } => {
-            let request = call_in(
-                &login,
-                scope.project.as_deref(),
-                Method::POST,
-                &format!("/approvals/{id}/approve"),
-                Some(json!({"comment": comment})),
-            )
-            .await?;
-            print_request(&request);
+            let body = json!({"comment": comment});
+            print_request(&decide(&login, scope, *id, "approve", Some(body)).await?);
         }
         ApprovalsCommand::Reject { id, comment, scope } => {
-            let request = call_in(
-                &login,
-                scope.project.as_deref(),
-                Method::POST,
-                &format!("/approvals/{id}/reject"),
-                Some(json!({"comment": comment})),
-            )
-            .await?;
-            print_request(&request);
+            let body = json!({"comment": comment});
+            print_request(&decide(&login, scope, *id, "reject", Some(body)).await?);
         }
         ApprovalsCommand::Withdraw { id, scope } => {
-            let request = call_in(
-                &login,
-                scope.project.as_deref(),
-                Method::POST,
-                &format!("/approvals/{id}/withdraw"),
-                None,
-            )
-            .await?;
-            print_request(&request);
+            print_request(&decide(&login, scope, *id, "withdraw", None).await?);
         }
     }
     Ok(())
+}
+
+/// `POST /approvals/{id}/{action}` in the command's project.
+async fn decide(
+    login: &Login,
+    scope: &ProjectScope,
+    id: i64,
+    action: &str,
+    body: Option<Value>,
+) -> anyhow::Result<Value> {
+    let path = format!("/approvals/{id}/{action}");
+    call_in(login, scope.project.as_deref(), Method::POST, &path, body).await
 }
 
 fn form_query(pairs: &[(&str, Option<&str>)]) -> String {

@@ -12,12 +12,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::parse_json;
 use crate::context::Caller;
-
-fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
-    serde_json::from_slice(bytes)
-        .map_err(|error| ApiError::invalid(format!("invalid body: {error}")))
-}
 
 /// A version and its share of the traffic.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -204,7 +200,7 @@ pub async fn create(
     body: Bytes,
 ) -> ApiResult<(StatusCode, axum::Json<DeploymentView>)> {
     services.deployments.authorize(&context, None, Access::Write).await?;
-    let body: NewDeploymentBody = parse(&body)?;
+    let body: NewDeploymentBody = parse_json(&body)?;
     let environment = body.environment.unwrap_or_else(|| "production".to_string());
     let deployment = services
         .deployments
@@ -260,7 +256,7 @@ pub async fn update(
     body: Bytes,
 ) -> ApiResult<axum::Json<DeploymentView>> {
     services.deployments.authorize(&context, Some(&name), Access::Write).await?;
-    let body: UpdateBody = parse(&body)?;
+    let body: UpdateBody = parse_json(&body)?;
     let deployment = services
         .deployments
         .update(
@@ -296,7 +292,7 @@ pub async fn rollback(
     let body: RollbackBody = if body.iter().all(u8::is_ascii_whitespace) {
         RollbackBody::default()
     } else {
-        parse(&body)?
+        parse_json(&body)?
     };
     Ok(axum::Json(services.deployments.rollback(&context, &name, body.to_revision).await?.into()))
 }

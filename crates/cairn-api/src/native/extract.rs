@@ -36,3 +36,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
             .map_err(|rejection| ApiError::invalid(rejection.body_text()))
     }
 }
+
+/// Parses a JSON body that a handler read as bytes, so it could authorise the caller first: a
+/// caller without access learns nothing from the body's validation.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes)
+        .map_err(|error| ApiError::invalid(format!("invalid body: {error}")))
+}

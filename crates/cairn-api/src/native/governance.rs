@@ -16,15 +16,8 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{ApiError, ApiResult, ErrorBody};
 use cairn_domain::identity::Access;
 
-use super::extract::Query;
+use super::extract::{Query, parse_json};
 use crate::context::Caller;
-
-/// Parses a JSON body; handlers call it only after the caller is authorised, so a caller
-/// without access learns nothing from the body's validation.
-fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
-    serde_json::from_slice(bytes)
-        .map_err(|error| ApiError::invalid(format!("invalid body: {error}")))
-}
 
 fn version_number(raw: &str) -> ApiResult<i64> {
     raw.parse::<i64>().ok().filter(|version| *version > 0).ok_or_else(|| {
@@ -199,7 +192,7 @@ pub async fn save_card(
     body: axum::body::Bytes,
 ) -> ApiResult<axum::Json<CardView>> {
     services.governance.authorize(&context, Access::Write).await?;
-    let body: ModelCardBody = parse(&body)?;
+    let body: ModelCardBody = parse_json(&body)?;
     let version = version_number(&version)?;
     let card: ModelCard = body.into();
     let saved = services.governance.save_card(&context, &name, version, &card).await?;
@@ -370,7 +363,7 @@ pub async fn promote(
     body: axum::body::Bytes,
 ) -> ApiResult<axum::Json<PromotionView>> {
     services.governance.authorize(&context, Access::Write).await?;
-    let body: PromoteBody = parse(&body)?;
+    let body: PromoteBody = parse_json(&body)?;
     let version = version_number(&version)?;
     let target = match (body.alias, body.stage) {
         (Some(alias), None) => PromotionTarget::Alias(alias),
@@ -464,7 +457,7 @@ fn optional_body(bytes: &[u8]) -> ApiResult<DecisionBody> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(DecisionBody::default());
     }
-    parse(bytes)
+    parse_json(bytes)
 }
 
 /// Approve a pending request (governance reviewers who neither registered the version nor
@@ -640,7 +633,7 @@ pub async fn create_policy(
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, axum::Json<PolicyView>)> {
     services.governance.authorize(&context, Access::Manage).await?;
-    let body: NewPolicyBody = parse(&body)?;
+    let body: NewPolicyBody = parse_json(&body)?;
     let spec = PolicySpec {
         site_wide: body.site_wide,
         name: body.name,
@@ -710,7 +703,7 @@ pub async fn update_policy(
     body: axum::body::Bytes,
 ) -> ApiResult<axum::Json<PolicyView>> {
     services.governance.authorize(&context, Access::Manage).await?;
-    let body: RulesBody = parse(&body)?;
+    let body: RulesBody = parse_json(&body)?;
     let policy = services.governance.update_policy(&context, policy_id(&id)?, body.into()).await?;
     Ok(axum::Json(policy.into()))
 }
