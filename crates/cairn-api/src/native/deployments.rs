@@ -11,7 +11,7 @@ use cairn_service::Services;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::error::{ApiError, ApiResult, ErrorBody};
+use super::error::{ApiResult, ErrorBody};
 use super::extract::parse_json;
 use crate::context::Caller;
 
