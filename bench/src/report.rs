@@ -27,6 +27,8 @@ const REGISTRY_P50_TARGET_MS: f64 = 10.0;
 const SERVING_THROUGHPUT_TARGET: f64 = 50.0;
 /// Cairn's serving p99 target at `--serving-connections`, in milliseconds.
 const SERVING_P99_TARGET_MS: f64 = 5.0;
+/// Capture on may cost at most this share of throughput (issue 5).
+const CAPTURE_COST_TARGET: f64 = 0.10;
 /// Cairn's in-process time per row at most this many times onnxruntime's (one-row p50).
 const INPROC_RATIO_TARGET: f64 = 3.0;
 
@@ -594,6 +596,26 @@ fn serving_rows(model: &ModelOutcome, connections: usize) -> Vec<Row> {
             mlflow.map(|_| "—".to_owned()),
         ));
     }
+    if let Some((off, on_again)) = &cairn.capture_ab {
+        let on = (cairn.concurrent.requests_per_second() + on_again.requests_per_second()) / 2.0;
+        let cost = 1.0 - on / off.requests_per_second();
+        let mut capture = row(
+            format!(
+                "capture cost, {connections} connections: requests/s with capture on (before; after) / off (between)"
+            ),
+            format!(
+                "{}; {} / {}",
+                rate(&cairn.concurrent),
+                rate(on_again),
+                rate(off)
+            ),
+            mlflow.map(|_| "—".to_owned()),
+        );
+        capture.ratio = format!("{:.1} % slower with capture", cost * 100.0);
+        capture.target = format!("< {:.0} % slower", CAPTURE_COST_TARGET * 100.0);
+        capture.met = yes_no(cost < CAPTURE_COST_TARGET).into();
+        rows.push(capture);
+    }
     let cpu = |o: &LoadOutcome| {
         o.server_cpu_per_request_us().map_or_else(|| "?".to_owned(), |us| format!("{us:.0}"))
     };
@@ -618,7 +640,8 @@ fn serving_rows(model: &ModelOutcome, connections: usize) -> Vec<Row> {
         mlflow.map(|m| share(&m.concurrent)),
     ));
     let failures = |r: &ServerRuns| {
-        let runs = [Some(&r.concurrent), Some(&r.single), r.oip.as_ref()];
+        let (off, on_again) = r.capture_ab.as_ref().map(|(a, b)| (a, b)).unzip();
+        let runs = [Some(&r.concurrent), Some(&r.single), r.oip.as_ref(), off, on_again];
         let (errors, requests) =
             runs.iter().flatten().fold((0, 0), |(e, n), o| (e + o.errors, n + o.requests));
         format!("{errors} of {requests}")
@@ -750,6 +773,8 @@ pub fn render_serving(outcome: &ServingOutcome) -> String {
                 ("concurrent", Some(&runs.concurrent)),
                 ("1 connection", Some(&runs.single)),
                 ("OIP", runs.oip.as_ref()),
+                ("capture off", runs.capture_ab.as_ref().map(|(off, _)| off)),
+                ("capture on again", runs.capture_ab.as_ref().map(|(_, on)| on)),
             ] {
                 let Some(load) = load.filter(|load| load.errors > 0) else { continue };
                 let _infallible = writeln!(

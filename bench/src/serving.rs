@@ -135,6 +135,9 @@ pub struct ServerRuns {
     pub single: LoadOutcome,
     /// `connections` connections, Open Inference Protocol (Cairn only).
     pub oip: Option<LoadOutcome>,
+    /// `connections` connections, MLflow scoring protocol, capture switched off, then on again
+    /// (Cairn only; with `concurrent` an A-B-A comparison of capture's cost).
+    pub capture_ab: Option<(LoadOutcome, LoadOutcome)>,
     /// The answer to the check request (`CHECK_ROWS` rows, MLflow scoring protocol).
     pub answer: Option<Predictions>,
     /// The answer to the same rows over the Open Inference Protocol (Cairn only).
@@ -553,7 +556,11 @@ async fn bench_mlflow(
     let single = load_run(&label, &server, "/invocations", &split, 1, sizes).await?;
     let memory = server.memory();
     server.stop().await?;
-    Ok((ServerRuns { concurrent, single, oip: None, answer, oip_answer: None }, started, memory))
+    Ok((
+        ServerRuns { concurrent, single, oip: None, capture_ab: None, answer, oip_answer: None },
+        started,
+        memory,
+    ))
 }
 
 /// Logs `onnx` as a logged model's `model.onnx` in Cairn, registers it as version 1 of `name`
@@ -597,6 +604,22 @@ async fn deploy_on_cairn(
     post_json(http, &format!("{base_url}/api/v1/deployments"), &body)
         .await
         .with_context(|| format!("deploying {name}"))?;
+    Ok(())
+}
+
+/// Switches capture of every request on or off for the deployment `name` (version 1 of the
+/// model of the same name, as `deploy_on_cairn` made it): a new revision.
+async fn set_capture(http: &reqwest::Client, base_url: &str, name: &str, on: bool) -> Result<()> {
+    let body = json!({
+        "routes": [{ "model": name, "version": 1 }],
+        "capture": { "enabled": on, "sample_rate": 1.0 },
+        "comment": format!("bench: capture {}", if on { "on" } else { "off" }),
+    });
+    let url = format!("{base_url}/api/v1/deployments/{name}");
+    let response = http.put(&url).json(&body).send().await.with_context(|| format!("PUT {url}"))?;
+    if !response.status().is_success() {
+        bail!("PUT {url} answered {}: {}", response.status(), response.text().await?);
+    }
     Ok(())
 }
 
@@ -654,7 +677,34 @@ async fn bench_cairn(
             load_run(&label, &server, &invocations, &split, sizes.connections, sizes).await?;
         let single = load_run(&label, &server, &invocations, &split, 1, sizes).await?;
         let oip = load_run(&label, &server, &infer, &oip, sizes.connections, sizes).await?;
-        runs.push(ServerRuns { concurrent, single, oip: Some(oip), answer, oip_answer });
+        set_capture(http, base, &model.registered, false).await?;
+        let off = load_run(
+            &format!("{label} capture off"),
+            &server,
+            &invocations,
+            &split,
+            sizes.connections,
+            sizes,
+        )
+        .await?;
+        set_capture(http, base, &model.registered, true).await?;
+        let on_again = load_run(
+            &format!("{label} capture on again"),
+            &server,
+            &invocations,
+            &split,
+            sizes.connections,
+            sizes,
+        )
+        .await?;
+        runs.push(ServerRuns {
+            concurrent,
+            single,
+            oip: Some(oip),
+            capture_ab: Some((off, on_again)),
+            answer,
+            oip_answer,
+        });
     }
     let memory = server.memory();
     server.stop().await?;

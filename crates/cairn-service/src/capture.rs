@@ -24,17 +24,17 @@ use tokio::sync::{mpsc, oneshot};
 #[derive(Debug, Clone, PartialEq)]
 pub struct CaptureRecord {
     /// The request's prediction id (shared by every row of a request).
-    pub prediction_id: String,
+    pub prediction_id: Arc<str>,
     /// The row's position in its request.
     pub row: u32,
     /// When the request arrived (epoch ms).
     pub timestamp_ms: i64,
     /// The deployment.
-    pub deployment: String,
+    pub deployment: Arc<str>,
     /// The deployment revision in force.
     pub revision: i64,
     /// The model that answered.
-    pub model: String,
+    pub model: Arc<str>,
     /// Its version.
     pub version: i64,
     /// `primary` (returned to the caller) or `shadow` (captured only).
@@ -93,12 +93,12 @@ pub fn encode_parquet(records: &[CaptureRecord]) -> Result<Vec<u8>, String> {
         features.append(true);
     }
     let columns: Vec<ArrayRef> = vec![
-        strings(&|r| r.prediction_id.as_str()),
+        strings(&|r| &r.prediction_id),
         Arc::new(UInt32Array::from_iter_values(records.iter().map(|r| r.row))),
         Arc::new(Int64Array::from_iter_values(records.iter().map(|r| r.timestamp_ms))),
-        strings(&|r| r.deployment.as_str()),
+        strings(&|r| &r.deployment),
         Arc::new(Int64Array::from_iter_values(records.iter().map(|r| r.revision))),
-        strings(&|r| r.model.as_str()),
+        strings(&|r| &r.model),
         Arc::new(Int64Array::from_iter_values(records.iter().map(|r| r.version))),
         strings(&|r| r.variant),
         Arc::new(features.finish()),
@@ -106,16 +106,27 @@ pub fn encode_parquet(records: &[CaptureRecord]) -> Result<Vec<u8>, String> {
         Arc::new(Int64Array::from_iter_values(records.iter().map(|r| r.latency_us))),
     ];
     let batch = RecordBatch::try_new(schema(), columns).map_err(|e| e.to_string())?;
+    // Prediction ids and outputs are (nearly) unique per row: dictionary encoding would only
+    // be tried and abandoned. Snappy keeps the files small for little CPU.
+    let properties = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .set_column_dictionary_enabled("prediction_id".into(), false)
+        .set_column_dictionary_enabled("outputs".into(), false)
+        .build();
     let mut bytes = Vec::new();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut bytes, batch.schema(), None)
-        .map_err(|e| e.to_string())?;
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(&mut bytes, batch.schema(), Some(properties))
+            .map_err(|e| e.to_string())?;
     writer.write(&batch).map_err(|e| e.to_string())?;
     writer.close().map_err(|e| e.to_string())?;
     Ok(bytes)
 }
 
-fn day_of(millis: i64) -> String {
-    cairn_domain::time::format_utc(millis).chars().take(10).collect()
+const DAY_MS: i64 = 86_400_000;
+
+/// The UTC day (`YYYY-MM-DD`) of the day number `day` (days since the epoch).
+fn day_name(day: i64) -> String {
+    cairn_domain::time::format_utc(day * DAY_MS).chars().take(10).collect()
 }
 
 struct Writer {
@@ -131,20 +142,30 @@ impl Writer {
         if self.buffer.is_empty() {
             return;
         }
-        let mut groups: BTreeMap<(String, String), Vec<CaptureRecord>> = BTreeMap::new();
+        let mut groups: BTreeMap<(Arc<str>, i64), Vec<CaptureRecord>> = BTreeMap::new();
         for record in self.buffer.drain(..) {
             groups
-                .entry((record.deployment.clone(), day_of(record.timestamp_ms)))
+                .entry((Arc::clone(&record.deployment), record.timestamp_ms.div_euclid(DAY_MS)))
                 .or_default()
                 .push(record);
         }
         for ((deployment, day), records) in groups {
             self.sequence += 1;
             let path = format!(
-                "captures/{deployment}/date={day}/{}-{}-{:06}.parquet",
-                records[0].timestamp_ms, self.replica, self.sequence
+                "captures/{deployment}/date={}/{}-{}-{:06}.parquet",
+                day_name(day),
+                records[0].timestamp_ms,
+                self.replica,
+                self.sequence
             );
-            let written = match (encode_parquet(&records), ArtifactPath::parse(&path)) {
+            // Encoding is CPU work: off the request-serving workers.
+            let (encoded, records) = tokio::task::spawn_blocking(move || {
+                let encoded = encode_parquet(&records);
+                (encoded, records)
+            })
+            .await
+            .unwrap_or_else(|_| (Err("the Parquet encoder panicked".into()), Vec::new()));
+            let written = match (encoded, ArtifactPath::parse(&path)) {
                 (Ok(bytes), Ok(path)) => {
                     let body =
                         futures::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(bytes))]);
@@ -154,7 +175,7 @@ impl Writer {
                 (_, Err(error)) => Err(error.to_string()),
             };
             if let Err(error) = written {
-                tracing::warn!(%error, rows = records.len(), deployment, "capture write failed; retrying at the next flush");
+                tracing::warn!(%error, rows = records.len(), deployment = %deployment, "capture write failed; retrying at the next flush");
                 self.buffer.extend(records);
             }
         }
@@ -254,6 +275,6 @@ mod tests {
         let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
         assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 2);
         assert_eq!(batches[0].schema().field(8).name(), "features");
-        assert_eq!(day_of(1_790_000_000_000), "2026-09-21");
+        assert_eq!(day_name(1_790_000_000_000_i64.div_euclid(DAY_MS)), "2026-09-21");
     }
 }

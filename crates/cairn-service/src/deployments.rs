@@ -24,6 +24,7 @@ use cairn_serving::{
 };
 use cairn_store::Store;
 use sha2::{Digest, Sha256};
+use serde::Serialize;
 
 use crate::capture::{CaptureRecord, CaptureSink};
 use crate::{ArtifactService, Authorizer, GovernanceService, ServiceError, ServiceResult};
@@ -112,6 +113,9 @@ impl Runtime {
 
 struct Live {
     deployment: Deployment,
+    /// The deployment's name and each route's model name, shared by capture records.
+    name: Arc<str>,
+    model_names: Vec<Arc<str>>,
     models: Vec<Runtime>,
     shadow: Option<Runtime>,
     checked: Mutex<Instant>,
@@ -697,8 +701,14 @@ impl DeploymentService {
                 Some(artifact) => Some(self.runtime(artifact).await?),
                 None => None,
             };
-        let live =
-            Arc::new(Live { deployment, models, shadow, checked: Mutex::new(Instant::now()) });
+        let live = Arc::new(Live {
+            name: deployment.name.as_str().into(),
+            model_names: deployment.spec.routes.iter().map(|r| r.model.as_str().into()).collect(),
+            deployment,
+            models,
+            shadow,
+            checked: Mutex::new(Instant::now()),
+        });
         if let Ok(mut cache) = self.live.write() {
             cache.insert(name.to_string(), live.clone());
         }
@@ -747,7 +757,6 @@ impl DeploymentService {
     ) -> ServiceResult<PredictOutcome> {
         let started = cairn_domain::time::now_millis();
         let live = &served.live;
-        let name = live.deployment.name.as_str();
         let spec = &live.deployment.spec;
         let index = spec.pick(rand::random_range(0..spec.total_weight()));
         let route = &spec.routes[index];
@@ -763,12 +772,12 @@ impl DeploymentService {
         if captured {
             let sink = self.capture_sink();
             let template = CaptureRecord {
-                prediction_id: prediction_id.to_string(),
+                prediction_id: prediction_id.into(),
                 row: 0,
                 timestamp_ms: started,
-                deployment: name.to_string(),
+                deployment: Arc::clone(&live.name),
                 revision: live.deployment.revision,
-                model: route.model.clone(),
+                model: Arc::clone(&live.model_names[index]),
                 version: route.version,
                 variant: "primary",
                 features: Vec::new(),
@@ -780,7 +789,7 @@ impl DeploymentService {
             {
                 let template = CaptureRecord {
                     variant: "shadow",
-                    model: shadow.model.clone(),
+                    model: shadow.model.as_str().into(),
                     version: shadow.version,
                     ..template
                 };
@@ -909,6 +918,48 @@ pub fn row_outputs(outputs: &[Output], row: usize) -> serde_json::Map<String, se
         .collect()
 }
 
+/// One row's outputs as JSON text, the same object as [`row_outputs`] without building it
+/// (capture writes one per served row).
+fn row_outputs_json(outputs: &[Output], row: usize) -> String {
+    fn push<T: Serialize + ?Sized>(text: &mut Vec<u8>, value: &T) {
+        // Serialising numbers, strings and JSON values into a Vec cannot fail.
+        let _infallible = serde_json::to_writer(&mut *text, value);
+    }
+    let mut text = Vec::with_capacity(64);
+    text.push(b'{');
+    for (index, output) in outputs.iter().enumerate() {
+        if index > 0 {
+            text.push(b',');
+        }
+        push(&mut text, output.name.as_str());
+        text.push(b':');
+        let (width, nested) =
+            if output.shape.len() == 2 { (output.shape[1], true) } else { (1, false) };
+        if nested {
+            text.push(b'[');
+        }
+        for column in 0..width {
+            if column > 0 {
+                text.push(b',');
+            }
+            let at = if nested { row * width + column } else { row };
+            match &output.values {
+                Values::F64(values) => push(&mut text, &values[at]),
+                Values::I64(values) => push(&mut text, &values[at]),
+                Values::Bool(values) => push(&mut text, &values[at]),
+                Values::Str(values) => push(&mut text, values[at].as_str()),
+                Values::Json(values) => push(&mut text, &values[at]),
+            }
+        }
+        if nested {
+            text.push(b']');
+        }
+    }
+    text.push(b'}');
+    // serde_json writes UTF-8.
+    String::from_utf8(text).unwrap_or_default()
+}
+
 fn records(
     template: &CaptureRecord,
     data: &[f32],
@@ -920,7 +971,7 @@ fn records(
         .map(|row| CaptureRecord {
             row: row as u32,
             features: data[row * width..(row + 1) * width].to_vec(),
-            outputs: serde_json::Value::Object(row_outputs(outputs, row)).to_string(),
+            outputs: row_outputs_json(outputs, row),
             ..template.clone()
         })
         .collect()
@@ -993,6 +1044,35 @@ fn to_matrix(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn captured_outputs_are_the_json_the_api_answers() {
+        let outputs = vec![
+            Output {
+                name: "label".into(),
+                shape: vec![2],
+                element: cairn_serving::ElementType::I64,
+                values: Values::I64(vec![1, 0]),
+            },
+            Output {
+                name: "probabilities \"p\"".into(),
+                shape: vec![2, 2],
+                element: cairn_serving::ElementType::F64,
+                values: Values::F64(vec![0.25, 0.75, 0.9, 0.1]),
+            },
+            Output {
+                name: "name".into(),
+                shape: vec![2],
+                element: cairn_serving::ElementType::Str,
+                values: Values::Str(vec!["a\nb".into(), "ü".into()]),
+            },
+        ];
+        for row in 0..2 {
+            let text = row_outputs_json(&outputs, row);
+            let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(parsed, serde_json::Value::Object(row_outputs(&outputs, row)), "{text}");
+        }
+    }
 
     #[test]
     fn signature_columns_come_from_mlmodel() {
