@@ -75,6 +75,29 @@ impl ArtifactStore {
         Ok(GetOutcome { size, stream })
     }
 
+    /// The size in bytes of the file at `path`; `NotFound` when there is none.
+    pub async fn size(&self, path: &ArtifactPath) -> Result<u64, ArtifactError> {
+        let meta = self
+            .inner
+            .head(&path.to_object_path())
+            .await
+            .map_err(|error| ArtifactError::reading(path.as_str(), error))?;
+        Ok(meta.size)
+    }
+
+    /// Reads the bytes `range` of the file at `path` (one ranged request on S3), e.g. a
+    /// Parquet footer or one column chunk.
+    pub async fn get_range(
+        &self,
+        path: &ArtifactPath,
+        range: std::ops::Range<u64>,
+    ) -> Result<Bytes, ArtifactError> {
+        self.inner
+            .get_range(&path.to_object_path(), range)
+            .await
+            .map_err(|error| ArtifactError::reading(path.as_str(), error))
+    }
+
     /// Whether a file exists at `path` (a directory does not count).
     pub async fn exists(&self, path: &ArtifactPath) -> Result<bool, ArtifactError> {
         match self.inner.head(&path.to_object_path()).await {

@@ -1,13 +1,17 @@
-//! Cairn's domain: entities, identifiers, validated names, error kinds, the search grammar and
-//! page tokens. No I/O and no async: every other crate builds on these types.
+//! Cairn's domain: entities, identifiers, validated names, error kinds, the search grammar,
+//! page tokens and the drift statistics. No I/O and no async: every other crate builds on these
+//! types.
 
 pub mod audit;
+pub mod drift;
 pub mod entities;
 pub mod error;
 pub mod governance;
 pub mod identity;
 pub mod ids;
+pub mod monitoring;
 pub mod page_token;
+pub mod quality;
 pub mod search;
 pub mod serving;
 pub mod time;

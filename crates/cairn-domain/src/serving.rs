@@ -58,6 +58,9 @@ pub struct DeploymentSpec {
     /// deployment; otherwise any reader of its project may.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub callers: Vec<String>,
+    /// Drift and quality monitoring, versioned with the rest of the spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<crate::monitoring::MonitorSpec>,
 }
 
 /// Prediction capture settings of a deployment.
@@ -220,7 +223,13 @@ mod tests {
     }
 
     fn spec(routes: Vec<Route>) -> DeploymentSpec {
-        DeploymentSpec { routes, shadow: None, capture: CaptureSpec::default(), callers: vec![] }
+        DeploymentSpec {
+            routes,
+            shadow: None,
+            capture: CaptureSpec::default(),
+            callers: vec![],
+            monitor: None,
+        }
     }
 
     #[test]

@@ -171,6 +171,14 @@ impl ArtifactService {
         Ok(self.store.list(Some(&path)).await?)
     }
 
+    /// Writes a whole file for Cairn itself (monitoring reports), durably, replacing any.
+    pub(crate) async fn write_internal(&self, path: &str, bytes: Vec<u8>) -> ServiceResult<()> {
+        let path = parse_path(path)?;
+        let body = futures::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(bytes))]);
+        self.store.put_stream(&path, body).await?;
+        Ok(())
+    }
+
     /// Reads a whole file for Cairn itself (model files to serve).
     pub(crate) async fn read_internal(&self, path: &str) -> ServiceResult<Vec<u8>> {
         use futures::TryStreamExt;

@@ -23,8 +23,8 @@ use cairn_serving::{
     ElementType, OnnxModel, Output, PythonWorker, ServingError, TensorSpec, Values, check_python,
 };
 use cairn_store::Store;
-use sha2::{Digest, Sha256};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use crate::capture::{CaptureRecord, CaptureSink};
 use crate::{ArtifactService, Authorizer, GovernanceService, ServiceError, ServiceResult};
@@ -214,6 +214,16 @@ impl DeploymentService {
         let deployment = self.store.get_deployment(name).await?;
         self.authz.require(context, deployment.project_id, access).await?;
         Ok(deployment)
+    }
+
+    /// A live deployment the caller may act on with `access` (for the monitoring service).
+    pub(crate) async fn visible_deployment(
+        &self,
+        context: &RequestContext,
+        name: &str,
+        access: Access,
+    ) -> ServiceResult<Deployment> {
+        self.visible(context, name, access).await
     }
 
     /// Checks, before a request body is read, that the caller has `access` to the request's
@@ -501,6 +511,17 @@ impl DeploymentService {
         if let Some(shadow) = &mut spec.shadow {
             shadow.artifact = Some(self.resolve(project_id, &shadow.model, shadow.version).await?);
         }
+        if let Some(monitor) = spec.monitor.take() {
+            let monitor = crate::monitoring::resolve_monitor(
+                &self.store,
+                &self.artifacts,
+                project_id,
+                &spec,
+                monitor,
+            )
+            .await?;
+            spec.monitor = Some(monitor);
+        }
         Ok(spec)
     }
 
@@ -526,7 +547,10 @@ impl DeploymentService {
             });
         }
         let spec = self.prepare(context, project_id, environment, spec).await?;
-        Ok(self.store.create_deployment(context, project_id, name, environment, &spec).await?)
+        let created =
+            self.store.create_deployment(context, project_id, name, environment, &spec).await?;
+        crate::monitoring::schedule(&self.store, context, &created).await?;
+        Ok(created)
     }
 
     /// Replaces what a deployment serves (a new revision).
@@ -544,6 +568,7 @@ impl DeploymentService {
         let revised =
             self.store.revise_deployment(context, name, &spec, comment, expected_revision).await?;
         self.forget(name);
+        crate::monitoring::schedule(&self.store, context, &revised).await?;
         Ok(revised)
     }
 
@@ -580,14 +605,20 @@ impl DeploymentService {
             .revise_deployment(context, name, &spec, Some(&comment), Some(deployment.revision))
             .await?;
         self.forget(name);
+        crate::monitoring::schedule(&self.store, context, &revised).await?;
         Ok(revised)
     }
 
     /// Deletes a deployment (its history stays).
     pub async fn delete(&self, context: &RequestContext, name: &str) -> ServiceResult<()> {
-        self.visible(context, name, Access::Write).await?;
+        let deployment = self.visible(context, name, Access::Write).await?;
         self.store.delete_deployment(context, name).await?;
         self.forget(name);
+        let deleted = Deployment {
+            spec: DeploymentSpec { monitor: None, ..deployment.spec.clone() },
+            ..deployment
+        };
+        crate::monitoring::schedule(&self.store, context, &deleted).await?;
         Ok(())
     }
 

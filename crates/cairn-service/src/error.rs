@@ -17,6 +17,21 @@ impl ServiceError {
     pub fn invalid(message: impl Into<String>) -> Self {
         Self { kind: ErrorKind::InvalidArgument, message: message.into() }
     }
+
+    /// A failed-precondition failure: the request is valid but the state does not allow it.
+    pub fn precondition(message: impl Into<String>) -> Self {
+        Self { kind: ErrorKind::FailedPrecondition, message: message.into() }
+    }
+
+    /// A not-found failure.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self { kind: ErrorKind::NotFound, message: message.into() }
+    }
+
+    /// An internal failure.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self { kind: ErrorKind::Internal, message: message.into() }
+    }
 }
 
 impl From<DomainError> for ServiceError {

@@ -11,8 +11,11 @@ mod deployments;
 mod error;
 mod governance;
 mod identity;
+pub mod monitoring;
 mod projects;
+
 mod registry;
+pub mod tables;
 mod tracking;
 
 use cairn_artifacts::ArtifactStore;
@@ -32,6 +35,7 @@ pub use deployments::{DeploymentService, InputTable, PredictOutcome, ServedModel
 pub use error::{ServiceError, ServiceResult};
 pub use governance::{GateDecision, GateReason, GovernanceService, PolicySpec, Promotion};
 pub use identity::{Credentials, IdentityService, UserSpec};
+pub use monitoring::{GroundTruthRow, MonitorConfig, MonitorService, NotifyConfig, SmtpConfig};
 pub use projects::ProjectService;
 pub use registry::RegistryService;
 pub use tracking::TrackingService;
@@ -55,6 +59,8 @@ pub struct Services {
     pub governance: GovernanceService,
     /// Deployments and inference.
     pub deployments: DeploymentService,
+    /// Drift and quality checks, ground truth and alerts.
+    pub monitoring: MonitorService,
     /// Whether every request must authenticate.
     pub auth_required: bool,
     store: Store,
@@ -70,14 +76,17 @@ impl Services {
         python: std::path::PathBuf,
     ) -> Self {
         let artifact_service = ArtifactService::new(artifacts, store.clone());
+        let deployments =
+            DeploymentService::new(store.clone(), artifact_service.clone(), model_cache, python);
         Self {
             tracking: TrackingService::new(store.clone()),
-            deployments: DeploymentService::new(
+            monitoring: MonitorService::new(
                 store.clone(),
                 artifact_service.clone(),
-                model_cache,
-                python,
+                deployments.clone(),
+                MonitorConfig::default(),
             ),
+            deployments,
             artifacts: artifact_service,
             audit: AuditService::new(store.clone()),
             identity: IdentityService::new(store.clone()),
@@ -87,6 +96,16 @@ impl Services {
             auth_required,
             store,
         }
+    }
+
+    /// Replaces the monitoring configuration (scheduler tick, webhook signing, SMTP, retries).
+    pub fn configure_monitoring(&mut self, config: MonitorConfig) {
+        self.monitoring = MonitorService::new(
+            self.store.clone(),
+            self.artifacts.clone(),
+            self.deployments.clone(),
+            config,
+        );
     }
 
     /// Checks that the database and the artifact store answer.

@@ -189,6 +189,17 @@ impl Store {
         deployment_from_row(&row)
     }
 
+    /// A live deployment by id (`None` when deleted or unknown).
+    pub async fn get_deployment_by_id(&self, id: i64) -> StoreResult<Option<Deployment>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{DEPLOYMENT_SELECT} WHERE d.id = $1 AND d.state = 'active'"
+        )))
+        .bind(id)
+        .fetch_optional(self.reader())
+        .await?;
+        row.as_ref().map(deployment_from_row).transpose()
+    }
+
     /// The current revision number of a live deployment (cheap; for cache freshness).
     pub async fn deployment_revision(&self, name: &str) -> StoreResult<Option<i64>> {
         Ok(sqlx::query_scalar(

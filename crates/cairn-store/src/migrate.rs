@@ -55,6 +55,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_serving.sql"),
         postgres: include_str!("../migrations/postgres/0007_serving.sql"),
     },
+    Migration {
+        version: 8,
+        name: "monitoring",
+        sqlite: include_str!("../migrations/sqlite/0008_monitoring.sql"),
+        postgres: include_str!("../migrations/postgres/0008_monitoring.sql"),
+    },
 ];
 
 /// A lock id shared by every Cairn process, so concurrent start-ups migrate once.

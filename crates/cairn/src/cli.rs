@@ -47,9 +47,15 @@ pub enum Command {
     /// Deployments: serve registered model versions over HTTP (canary, rollback, history).
     #[command(subcommand)]
     Deploy(crate::deploy_cli::DeployCommand),
+    /// Monitoring: drift and quality monitors of deployments, checks, reports, ground truth, alerts.
+    #[command(subcommand)]
+    Monitor(crate::monitor_cli::MonitorCommand),
     /// Promotion policies: what moving a version to an alias or stage requires.
     #[command(subcommand)]
     Policy(crate::governance_cli::PolicyCommand),
+    /// Data drift between two local Parquet or CSV files, without a server (exit status 3
+    /// when the dataset drifted).
+    Drift(crate::drift_cli::DriftArgs),
 }
 
 /// Flags of `cairn login`.
@@ -437,9 +443,60 @@ pub struct ServeArgs {
     /// versions that are not ONNX (scikit-learn, pyfunc).
     #[arg(long, env = "CAIRN_PYTHON", default_value = "python3")]
     pub python: PathBuf,
+    /// Monitoring and alerts.
+    #[command(flatten)]
+    pub monitoring: MonitoringArgs,
     /// Backends.
     #[command(flatten)]
     pub backend: BackendArgs,
+}
+
+/// Flags of the monitoring scheduler and alert notifications (`cairn serve`).
+#[derive(Debug, Args)]
+pub struct MonitoringArgs {
+    /// How often this replica looks for due monitor checks and owed notifications, in ms.
+    #[arg(long, env = "CAIRN_MONITOR_TICK_MS", default_value_t = 10_000)]
+    pub monitor_tick_ms: u64,
+    /// Sign webhook bodies with HMAC-SHA256 under this key (header X-Cairn-Signature:
+    /// sha256=<hex>); unsigned when absent.
+    #[arg(long, env = "CAIRN_ALERT_SIGNING_KEY", hide_env_values = true)]
+    pub alert_signing_key: Option<String>,
+    /// The SMTP relay for email alert routes (plain SMTP, no TLS).
+    #[arg(long, env = "CAIRN_SMTP_HOST")]
+    pub smtp_host: Option<String>,
+    /// The SMTP relay's port.
+    #[arg(long, env = "CAIRN_SMTP_PORT", default_value_t = 25)]
+    pub smtp_port: u16,
+    /// The sender of alert emails.
+    #[arg(long, env = "CAIRN_SMTP_FROM", default_value = "cairn@localhost")]
+    pub smtp_from: String,
+    /// The first retry of a failed notification after this many ms; each retry doubles it
+    /// (at most an hour).
+    #[arg(long, env = "CAIRN_ALERT_RETRY_BASE_MS", default_value_t = 10_000)]
+    pub alert_retry_base_ms: u64,
+    /// Attempts before a notification is given up (and marked failed).
+    #[arg(long, env = "CAIRN_ALERT_MAX_ATTEMPTS", default_value_t = 8)]
+    pub alert_max_attempts: u32,
+}
+
+impl MonitoringArgs {
+    /// The monitoring configuration these flags describe.
+    pub fn config(&self) -> cairn_service::MonitorConfig {
+        cairn_service::MonitorConfig {
+            tick: std::time::Duration::from_millis(self.monitor_tick_ms.max(100)),
+            notify: cairn_service::NotifyConfig {
+                signing_key: self.alert_signing_key.clone().filter(|k| !k.is_empty()),
+                smtp: self.smtp_host.as_ref().map(|host| cairn_service::SmtpConfig {
+                    host: host.clone(),
+                    port: self.smtp_port,
+                    from: self.smtp_from.clone(),
+                }),
+                retry_base: std::time::Duration::from_millis(self.alert_retry_base_ms.max(1)),
+                max_attempts: self.alert_max_attempts.max(1),
+                ..cairn_service::NotifyConfig::default()
+            },
+        }
+    }
 }
 
 /// Where metadata and artifacts live.
@@ -496,6 +553,7 @@ impl BackendArgs {
             db_max_connections: self.db_max_connections,
             auth_required: false,
             python: PathBuf::from("python3"),
+            monitoring: cairn_service::MonitorConfig::default(),
         }
     }
 }

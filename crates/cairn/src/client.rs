@@ -61,6 +61,31 @@ pub(crate) async fn send(
     Ok((status, bytes.to_vec()))
 }
 
+/// Sends raw bytes with a content type to `/api/v1{path}` (scoped to `project`) and returns the
+/// answer's bytes, failing on a non-success status.
+pub(crate) async fn send_raw(
+    login: &Login,
+    project: Option<&str>,
+    method: Method,
+    path: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> anyhow::Result<Vec<u8>> {
+    let prefix = project.map(|project| format!("/p/{project}")).unwrap_or_default();
+    let url = format!("{}{prefix}/api/v1{path}", login.server.trim_end_matches('/'));
+    let mut request = reqwest::Client::new().request(method, &url).bearer_auth(&login.token);
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type).body(body);
+    }
+    let response = request.send().await.with_context(|| format!("reaching {}", login.server))?;
+    let status = response.status();
+    let bytes = response.bytes().await.with_context(|| format!("reading from {}", login.server))?;
+    if !status.is_success() {
+        return Err(failure(status, &bytes));
+    }
+    Ok(bytes.to_vec())
+}
+
 /// The error of a failed answer: the native error's message, else the body.
 pub(crate) fn failure(status: reqwest::StatusCode, bytes: &[u8]) -> anyhow::Error {
     let text = String::from_utf8_lossy(bytes);

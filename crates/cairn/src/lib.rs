@@ -5,8 +5,10 @@ pub mod admin;
 pub mod cli;
 pub mod client;
 pub mod deploy_cli;
+pub mod drift_cli;
 pub mod governance_cli;
 pub mod identity_cli;
+pub mod monitor_cli;
 
 use std::path::PathBuf;
 
@@ -33,6 +35,8 @@ pub struct Config {
     pub auth_required: bool,
     /// The Python (with mlflow) that runs workers for non-ONNX models.
     pub python: PathBuf,
+    /// The monitoring scheduler and alert notifications.
+    pub monitoring: cairn_service::MonitorConfig,
 }
 
 impl Config {
@@ -46,6 +50,7 @@ impl Config {
             db_max_connections: 8,
             auth_required: false,
             python: PathBuf::from("python3"),
+            monitoring: cairn_service::MonitorConfig::default(),
         }
     }
 
@@ -103,16 +108,15 @@ impl App {
             .with_context(|| format!("opening the artifact store {artifacts_url}"))?;
         tracing::info!(database = %redact_url(&database_url), artifacts = %artifacts_url, "backends ready");
         let model_cache = Some(config.data_dir.join("model-cache"));
-        Ok(App {
-            services: Services::new(
-                store.clone(),
-                artifacts,
-                config.auth_required,
-                model_cache,
-                config.python.clone(),
-            ),
-            store,
-        })
+        let mut services = Services::new(
+            store.clone(),
+            artifacts,
+            config.auth_required,
+            model_cache,
+            config.python.clone(),
+        );
+        services.configure_monitoring(config.monitoring.clone());
+        Ok(App { services, store })
     }
 
     /// The HTTP application.
@@ -127,7 +131,11 @@ impl App {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let router = self.router();
-        axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+        // Scheduled monitor checks and alert notifications run beside the server.
+        let scheduler = self.services.monitoring.start();
+        let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
+        scheduler.abort();
+        served?;
         // Captured predictions buffered in memory are written before the process ends.
         self.services.deployments.flush_captures().await;
         self.store.close().await;

@@ -83,6 +83,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let mut config = args.backend.config();
             config.auth_required = args.auth == "enabled";
             config.python = args.python.clone();
+            config.monitoring = args.monitoring.config();
             let app = App::build(&config).await?;
             if config.auth_required {
                 bootstrap_on_first_start(&app, &config).await?;
@@ -117,6 +118,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Approvals(command) => cairn::governance_cli::approvals(&command).await,
         Command::Policy(command) => cairn::governance_cli::policy(&command).await,
         Command::Deploy(command) => cairn::deploy_cli::deploy(&command).await,
+        Command::Drift(args) => cairn::drift_cli::drift(&args).await,
+        Command::Monitor(command) => cairn::monitor_cli::monitor(&command).await,
         Command::Admin(AdminCommand::Bootstrap(args)) => {
             cairn::identity_cli::bootstrap(&args).await
         }

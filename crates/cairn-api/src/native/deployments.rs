@@ -6,6 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use cairn_domain::identity::Access;
+use cairn_domain::monitoring::MonitorSpec;
 use cairn_domain::serving::{CaptureSpec, Deployment, DeploymentRevision, DeploymentSpec, Route};
 use cairn_service::Services;
 use serde::{Deserialize, Serialize};
@@ -101,6 +102,9 @@ pub struct DeploymentView {
     capture: CaptureBody,
     /// Accounts that alone may call it; empty: any reader of the project.
     callers: Vec<String>,
+    /// The monitor at this revision (features and reference pinned), when there is one.
+    #[schema(value_type = Option<Object>)]
+    monitor: Option<MonitorSpec>,
     /// `POST` MLflow scoring requests here.
     invocations_url: String,
     /// `POST` Open Inference Protocol requests here.
@@ -126,6 +130,7 @@ impl From<Deployment> for DeploymentView {
                 sample_rate: deployment.spec.capture.sample_rate,
             },
             callers: deployment.spec.callers.clone(),
+            monitor: deployment.spec.monitor.clone(),
             name: deployment.name,
             project: deployment.project,
             environment: deployment.environment,
@@ -142,6 +147,7 @@ fn spec_of(
     shadow: Option<ShadowBody>,
     capture: Option<CaptureBody>,
     callers: Vec<String>,
+    monitor: Option<MonitorSpec>,
 ) -> DeploymentSpec {
     DeploymentSpec {
         routes: routes
@@ -158,6 +164,7 @@ fn spec_of(
             .map(|c| CaptureSpec { enabled: c.enabled, sample_rate: c.sample_rate })
             .unwrap_or_default(),
         callers,
+        monitor,
     }
 }
 
@@ -178,6 +185,9 @@ pub struct NewDeploymentBody {
     /// Only these accounts may call it (default: any reader of the project).
     #[serde(default)]
     callers: Vec<String>,
+    /// Drift and quality monitoring (optional); see docs/MONITORING.md.
+    #[schema(value_type = Option<Object>)]
+    monitor: Option<MonitorSpec>,
 }
 
 /// List the request's project's deployments.
@@ -208,7 +218,7 @@ pub async fn create(
             &context,
             &body.name,
             &environment,
-            spec_of(body.routes, body.shadow, body.capture, body.callers),
+            spec_of(body.routes, body.shadow, body.capture, body.callers, body.monitor),
         )
         .await?;
     Ok((StatusCode::CREATED, axum::Json(deployment.into())))
@@ -238,6 +248,9 @@ pub struct UpdateBody {
     /// Only these accounts may call it (default: any reader of the project).
     #[serde(default)]
     callers: Vec<String>,
+    /// Drift and quality monitoring (default: the current monitor stays).
+    #[schema(value_type = Option<Object>)]
+    monitor: Option<MonitorSpec>,
     /// Why.
     comment: Option<String>,
     /// Fail if the deployment is no longer at this revision.
@@ -257,12 +270,17 @@ pub async fn update(
 ) -> ApiResult<axum::Json<DeploymentView>> {
     services.deployments.authorize(&context, Some(&name), Access::Write).await?;
     let body: UpdateBody = parse_json(&body)?;
+    // Without a monitor in the body, the current one stays (remove it with DELETE …/monitor).
+    let monitor = match body.monitor {
+        Some(monitor) => Some(monitor),
+        None => services.deployments.get(&context, &name).await?.spec.monitor,
+    };
     let deployment = services
         .deployments
         .update(
             &context,
             &name,
-            spec_of(body.routes, body.shadow, body.capture, body.callers),
+            spec_of(body.routes, body.shadow, body.capture, body.callers, monitor),
             body.comment.as_deref(),
             body.expected_revision,
         )

@@ -7,6 +7,7 @@ mod error;
 mod extract;
 mod governance;
 mod identity;
+mod monitoring;
 
 use axum::Json;
 use axum::Router;
@@ -28,6 +29,7 @@ use crate::routes::{Needs, RouteSpec};
         (name = "identity", description = "Users, service accounts and API tokens"),
         (name = "projects", description = "Projects and their members"),
         (name = "serving", description = "Deployments of registered model versions"),
+        (name = "monitoring", description = "Drift and quality monitors of deployments, checks, reports, ground truth and alerts"),
         (name = "governance", description = "Model cards, promotion policies, approval requests, the deploy gate, history and compliance bundles"),
     ),
 )]
@@ -73,6 +75,15 @@ pub fn needs_for(method: &str, path: &str) -> Option<Needs> {
         ("POST", "/api/v1/deployments")
         | ("PUT" | "DELETE", "/api/v1/deployments/{deployment}")
         | ("POST", "/api/v1/deployments/{deployment}/rollback") => Some(Needs::Write),
+        ("GET", "/api/v1/deployments/{deployment}/monitor")
+        | ("GET", "/api/v1/deployments/{deployment}/checks")
+        | ("GET", "/api/v1/deployments/{deployment}/checks/{id}")
+        | ("GET", "/api/v1/deployments/{deployment}/checks/{id}/report")
+        | ("GET", "/api/v1/deployments/{deployment}/alerts")
+        | ("GET", "/api/v1/alerts") => Some(Needs::Read),
+        ("PUT" | "DELETE", "/api/v1/deployments/{deployment}/monitor")
+        | ("POST", "/api/v1/deployments/{deployment}/checks")
+        | ("POST", "/api/v1/deployments/{deployment}/ground-truth") => Some(Needs::Write),
         ("POST", "/api/v1/approvals/{id}/approve" | "/api/v1/approvals/{id}/reject") => {
             Some(Needs::Reviewer)
         }
@@ -100,6 +111,17 @@ pub fn routes() -> (Router<Services>, Vec<RouteSpec>) {
         .routes(routes!(deployments::get, deployments::update, deployments::delete))
         .routes(routes!(deployments::rollback))
         .routes(routes!(deployments::history))
+        .routes(routes!(
+            monitoring::get_monitor,
+            monitoring::set_monitor,
+            monitoring::delete_monitor
+        ))
+        .routes(routes!(monitoring::run_check, monitoring::list_checks))
+        .routes(routes!(monitoring::get_check))
+        .routes(routes!(monitoring::report))
+        .routes(routes!(monitoring::ground_truth))
+        .routes(routes!(monitoring::deployment_alerts))
+        .routes(routes!(monitoring::alerts))
         .routes(routes!(governance::get_card, governance::save_card))
         .routes(routes!(governance::card_revisions))
         .routes(routes!(governance::promote))

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::support::{Backend, TestApp};
 
-fn fixture(name: &str) -> Vec<u8> {
+pub(crate) fn fixture(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../cairn-serving/tests/fixtures")
         .join(name);
@@ -23,13 +23,13 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 #[derive(Clone)]
-struct Client {
-    app: std::sync::Arc<TestApp>,
-    token: String,
+pub(crate) struct Client {
+    pub(crate) app: std::sync::Arc<TestApp>,
+    pub(crate) token: String,
 }
 
 impl Client {
-    async fn send(
+    pub(crate) async fn send(
         &self,
         method: &str,
         path: &str,
@@ -51,13 +51,13 @@ impl Client {
         (status, headers, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
-    async fn ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+    pub(crate) async fn ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let (status, _, value) = self.send(method, path, body).await;
         assert!(status.is_success(), "{method} {path} -> {status} {value}");
         value
     }
 
-    async fn put_bytes(&self, path: &str, bytes: Vec<u8>) {
+    pub(crate) async fn put_bytes(&self, path: &str, bytes: Vec<u8>) {
         let request = Request::put(path)
             .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
             .body(Body::from(bytes))
@@ -69,6 +69,18 @@ impl Client {
 
 /// Logs `file` as a logged model's `model.onnx` and registers it as the next version of `name`.
 async fn register_onnx(client: &Client, experiment_id: &str, name: &str, file: &str) -> i64 {
+    register_onnx_with(client, experiment_id, name, file, None).await
+}
+
+/// Like `register_onnx`, with an `MLmodel` file beside the model when given (its signature
+/// names the input columns).
+pub(crate) async fn register_onnx_with(
+    client: &Client,
+    experiment_id: &str,
+    name: &str,
+    file: &str,
+    mlmodel: Option<&str>,
+) -> i64 {
     let body = client
         .ok(
             "POST",
@@ -85,6 +97,14 @@ async fn register_onnx(client: &Client, experiment_id: &str, name: &str, file: &
             fixture(file),
         )
         .await;
+    if let Some(mlmodel) = mlmodel {
+        client
+            .put_bytes(
+                &format!("/api/2.0/mlflow-artifacts/artifacts/{relative}/MLmodel"),
+                mlmodel.as_bytes().to_vec(),
+            )
+            .await;
+    }
     let body = client
         .ok(
             "POST",

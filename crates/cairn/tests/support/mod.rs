@@ -57,19 +57,36 @@ impl TestApp {
 
     /// Builds the app with authentication required.
     pub async fn with_auth(backend: Backend) -> Option<TestApp> {
-        Self::build(backend, false, true).await
+        Self::build(backend, false, true, None).await
+    }
+
+    /// Builds the app with authentication required and this monitoring configuration (the
+    /// scheduler runs while the app is spawned on a socket).
+    pub async fn with_monitoring(
+        backend: Backend,
+        monitoring: cairn_service::MonitorConfig,
+    ) -> Option<TestApp> {
+        Self::build(backend, false, true, Some(monitoring)).await
     }
 
     /// Builds the app; with `s3`, artifacts go to the test S3 server (skipped when absent).
     pub async fn with_artifacts(backend: Backend, s3: bool) -> Option<TestApp> {
-        Self::build(backend, s3, false).await
+        Self::build(backend, s3, false, None).await
     }
 
-    async fn build(backend: Backend, s3: bool, auth_required: bool) -> Option<TestApp> {
+    async fn build(
+        backend: Backend,
+        s3: bool,
+        auth_required: bool,
+        monitoring: Option<cairn_service::MonitorConfig>,
+    ) -> Option<TestApp> {
         let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("warn").try_init();
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = Config::embedded(dir.path().join("data"));
         config.auth_required = auth_required;
+        if let Some(monitoring) = monitoring {
+            config.monitoring = monitoring;
+        }
         if let Ok(python) = std::env::var("CAIRN_TEST_PYTHON") {
             config.python = python.into();
         }
