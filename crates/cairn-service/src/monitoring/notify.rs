@@ -197,3 +197,95 @@ mod tests {
         assert_eq!(config.backoff(30), 3_600_000);
     }
 }
+
+#[cfg(test)]
+mod smtp_tests {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    use super::*;
+
+    /// A FAKE SMTP relay (an external relay cannot run here): it speaks just enough SMTP to
+    /// accept one message and returns the envelope recipients and the message text.
+    async fn fake_relay() -> (u16, tokio::task::JoinHandle<(Vec<String>, String)>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            let (read, mut write) = socket.into_split();
+            let mut lines = BufReader::new(read).lines();
+            write.write_all(b"220 fake ESMTP\r\n").await.unwrap();
+            let (mut recipients, mut data, mut in_data) = (Vec::new(), String::new(), false);
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if in_data {
+                    if line == "." {
+                        in_data = false;
+                        write.write_all(b"250 queued\r\n").await.unwrap();
+                    } else {
+                        data.push_str(&line);
+                        data.push('\n');
+                    }
+                    continue;
+                }
+                let upper = line.to_ascii_uppercase();
+                let answer: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                    b"250 fake\r\n"
+                } else if upper.starts_with("RCPT TO:") {
+                    recipients.push(line[8..].trim().trim_matches(['<', '>']).to_string());
+                    b"250 ok\r\n"
+                } else if upper.starts_with("DATA") {
+                    in_data = true;
+                    b"354 go ahead\r\n"
+                } else if upper.starts_with("QUIT") {
+                    write.write_all(b"221 bye\r\n").await.unwrap();
+                    break;
+                } else {
+                    b"250 ok\r\n"
+                };
+                write.write_all(answer).await.unwrap();
+            }
+            (recipients, data)
+        });
+        (port, task)
+    }
+
+    #[tokio::test]
+    async fn email_routes_go_through_the_relay() {
+        let (port, relay) = fake_relay().await;
+        let notifier = Notifier::new(NotifyConfig {
+            smtp: Some(SmtpConfig {
+                host: "127.0.0.1".into(),
+                port,
+                from: "cairn@example.com".into(),
+            }),
+            ..NotifyConfig::default()
+        });
+        let payload = serde_json::json!({
+            "deployment": "churn", "project": "ml",
+            "check": {"id": 7, "message": "dataset drift", "report": "/api/v1/deployments/churn/checks/7/report"},
+            "opened": [{"id": 1, "key": "dataset_drift", "message": "5 of 8 features drifted"}],
+            "closed": [], "still_open": [],
+        });
+        let notification = Notification {
+            id: 1,
+            deployment_id: 1,
+            check_id: 7,
+            route: r#"{"type":"email","to":["ops@example.com","ml@example.com"]}"#.into(),
+            payload: payload.to_string(),
+            state: "pending".into(),
+            attempts: 1,
+            last_error: None,
+        };
+        notifier.deliver(&notification).await.unwrap();
+        let (recipients, message) = relay.await.unwrap();
+        assert_eq!(recipients, ["ops@example.com", "ml@example.com"]);
+        assert!(
+            message.contains("Subject: [Cairn] churn: 1 alert(s) opened, 0 closed"),
+            "{message}"
+        );
+        assert!(message.contains("dataset_drift: 5 of 8 features drifted"), "{message}");
+        // Without a relay, the route fails with a reason (and is retried by the outbox).
+        let error =
+            Notifier::new(NotifyConfig::default()).deliver(&notification).await.unwrap_err();
+        assert!(error.contains("no SMTP relay"), "{error}");
+    }
+}

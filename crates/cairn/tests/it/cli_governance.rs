@@ -17,7 +17,7 @@ use crate::support::{Backend, TestApp};
 const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
 
 /// Runs the binary as the holder of `token`; returns (exit code, stdout, stderr).
-fn cairn(server: &str, token: &str, args: &[&str]) -> (i32, String, String) {
+pub(crate) fn cairn(server: &str, token: &str, args: &[&str]) -> (i32, String, String) {
     let output = Command::new(CAIRN)
         .args(args)
         .env("CAIRN_SERVER", server)

@@ -415,9 +415,71 @@ async fn monitoring(backend: Backend) {
     let project_alerts = viewer.ok("GET", "/p/ml/api/v1/alerts", None).await;
     assert_eq!(project_alerts.as_array().unwrap().len(), keys.len());
 
-    // Recovery: a short window over fresh reference-like traffic closes every alert.
-    let spec = monitor_spec(&run_id, &webhook, "0 0 1 1 *", "8s");
-    dev.ok("PUT", "/p/ml/api/v1/deployments/churn/monitor", Some(json!({"monitor": spec}))).await;
+    // The same through the command line.
+    let url = server.url();
+    let cli = |token: &str, args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--project", "ml"]);
+        crate::cli_governance::cairn(&url, token, &all)
+    };
+    let (code, out, err) = cli(&dev.token, &["monitor", "show", "churn"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"f7\"") && out.contains("next scheduled check"), "{out}");
+    let (code, out, err) = cli(&dev.token, &["monitor", "check", "churn"]);
+    assert_eq!(code, 3, "a failed check exits 3: {out} {err}");
+    assert!(out.contains("DRIFT") && out.contains("accuracy"), "{out}");
+    let (code, out, _) = cli(&viewer.token, &["monitor", "alerts", "churn"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("dataset_drift") && out.contains("quality:accuracy"), "{out}");
+    let (code, out, _) = cli(&viewer.token, &["monitor", "checks", "churn", "--limit", "3"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("failed"), "{out}");
+    let scratch = tempfile::tempdir().unwrap();
+    let report_file = scratch.path().join("report.html");
+    let failed_id = failed["id"].to_string();
+    let (code, _, err) = cli(
+        &viewer.token,
+        &["monitor", "report", "churn", &failed_id, "-o", report_file.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{err}");
+    let html = std::fs::read_to_string(&report_file).unwrap();
+    assert!(html.contains("<svg") && html.contains("dataset_drift"));
+    let truth_file = scratch.path().join("truth.json");
+    let (id, row, label) = &labels2[0];
+    std::fs::write(
+        &truth_file,
+        json!([{"prediction_id": id, "row": row, "value": 1 - label}]).to_string(),
+    )
+    .unwrap();
+    let (code, out, err) =
+        cli(&dev.token, &["monitor", "ground-truth", "churn", truth_file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("stored 1 "), "{out}");
+    let (code, _, err) = cli(&viewer.token, &["monitor", "check", "churn"]);
+    assert_ne!(code, 0, "viewers may not run checks");
+    assert!(err.contains("403"), "{err}");
+
+    // Recovery: a short window over fresh reference-like traffic closes every alert. (Set from
+    // a file with flags overriding it, through the command line.)
+    let spec_file = scratch.path().join("monitor.json");
+    let spec = monitor_spec(&run_id, &webhook, "* * * * * *", "1h");
+    std::fs::write(&spec_file, spec.to_string()).unwrap();
+    let (code, out, err) = cli(
+        &dev.token,
+        &[
+            "monitor",
+            "set",
+            "churn",
+            "--file",
+            spec_file.to_str().unwrap(),
+            "--window",
+            "8s",
+            "--schedule",
+            "0 0 1 1 *",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("8 features") && out.contains("window 8s"), "{out}");
     let phase3 = normal.rows(300, 0, 0.0);
     let labels3 = traffic(&viewer, "p3", &phase3).await;
     services.deployments.flush_captures().await;
@@ -483,4 +545,62 @@ async fn monitoring_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn monitoring_on_postgres() {
     monitoring(Backend::Postgres).await;
+}
+
+/// Several replicas asking at once: each due schedule is claimed by exactly one, and a claim
+/// held by a dead replica is taken over once its lease expires.
+async fn claimed_once(backend: Backend) {
+    let Some(app) = TestApp::new(backend).await else { return };
+    let store = app.app.store.clone();
+    let system = RequestContext::system();
+    let project = app.app.services.projects.create(&system, "ml", None, None).await.unwrap();
+    let spec: cairn_domain::serving::DeploymentSpec =
+        serde_json::from_value(json!({"routes": [{"model": "m", "version": 1}]})).unwrap();
+    let mut ids = Vec::new();
+    for name in ["a", "b", "c"] {
+        let deployment =
+            store.create_deployment(&system, project.id, name, "test", &spec).await.unwrap();
+        store.set_monitor_schedule(deployment.id, Some((1, 1_000))).await.unwrap();
+        ids.push(deployment.id);
+    }
+    let mut claims = Vec::new();
+    for replica in 0..6 {
+        let store = store.clone();
+        claims.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            while let Some(id) =
+                store.claim_due_monitor(&format!("r{replica}"), 2_000, 60_000).await.unwrap()
+            {
+                mine.push(id);
+            }
+            mine
+        }));
+    }
+    let mut claimed = Vec::new();
+    for claim in claims {
+        claimed.extend(claim.await.unwrap());
+    }
+    claimed.sort_unstable();
+    assert_eq!(claimed, ids, "each due schedule claimed once");
+    // Nothing is due while the leases hold; after they expire, another replica takes over.
+    assert_eq!(store.claim_due_monitor("late", 59_000, 120_000).await.unwrap(), None);
+    let taken = store.claim_due_monitor("late", 61_000, 120_000).await.unwrap().unwrap();
+    // Released with its next run, a schedule is due again only then.
+    store.release_monitor(taken, "late", 500_000).await.unwrap();
+    let mut again = Vec::new();
+    while let Some(id) = store.claim_due_monitor("later", 130_000, 200_000).await.unwrap() {
+        again.push(id);
+    }
+    assert_eq!(again.len(), 2, "the released one waits for its next run");
+    assert!(!again.contains(&taken));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_are_claimed_once_on_sqlite() {
+    claimed_once(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_are_claimed_once_on_postgres() {
+    claimed_once(Backend::Postgres).await;
 }
