@@ -2,20 +2,23 @@
 //! partitioned by deployment and day — `captures/<deployment>/date=YYYY-MM-DD/<file>.parquet` —
 //! the input of monitoring, readable by any Parquet engine.
 //!
-//! Requests hand their records to a bounded channel and never wait for storage. One background
-//! task per replica batches them and writes a file per deployment and day every few seconds (or
-//! every 10,000 rows), atomically (a file is visible whole or not at all). A failed write keeps
-//! the records and retries at the next tick; `flush` (called on graceful shutdown) writes
-//! everything buffered before it returns. Records are dropped only if the channel is full
-//! (100,000 records waiting), which is counted and logged.
+//! Requests append their records to a bounded in-memory queue and never wait for storage (nor
+//! wake anything: the writer is woken only when 10,000 rows are waiting). One background task
+//! per replica drains it and writes a file per deployment and day every few seconds (or every
+//! 10,000 rows), atomically (a file is visible whole or not at all). A failed write keeps the
+//! records and retries at the next tick; `flush` (called on graceful shutdown) writes everything
+//! queued before it returns. Records are dropped only if the queue is full (100,000 records
+//! waiting), which is counted and logged.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use arrow_array::builder::{Float32Builder, ListBuilder};
-use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, UInt32Array};
+use arrow_array::builder::{
+    Float32Builder, Int64Builder, ListBuilder, StringBuilder, UInt32Builder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use cairn_artifacts::{ArtifactPath, ArtifactStore};
 use tokio::sync::{mpsc, oneshot};
@@ -47,19 +50,116 @@ pub struct CaptureRecord {
     pub latency_us: i64,
 }
 
-enum Message {
-    Records(Vec<CaptureRecord>),
-    Flush(oneshot::Sender<()>),
+/// Rows of one deployment and day, appended straight into Arrow builders: a captured row
+/// leaves no long-lived allocation of its own behind (the builders grow geometrically).
+struct Group {
+    first_ms: i64,
+    rows: usize,
+    prediction_id: StringBuilder,
+    row: UInt32Builder,
+    timestamp_ms: Int64Builder,
+    deployment: StringBuilder,
+    revision: Int64Builder,
+    model: StringBuilder,
+    version: Int64Builder,
+    variant: StringBuilder,
+    features: ListBuilder<Float32Builder>,
+    outputs: StringBuilder,
+    latency_us: Int64Builder,
+}
+
+impl Group {
+    fn new(first_ms: i64) -> Self {
+        Self {
+            first_ms,
+            rows: 0,
+            prediction_id: StringBuilder::new(),
+            row: UInt32Builder::new(),
+            timestamp_ms: Int64Builder::new(),
+            deployment: StringBuilder::new(),
+            revision: Int64Builder::new(),
+            model: StringBuilder::new(),
+            version: Int64Builder::new(),
+            variant: StringBuilder::new(),
+            features: ListBuilder::new(Float32Builder::new()).with_field(Arc::new(Field::new(
+                "item",
+                DataType::Float32,
+                true,
+            ))),
+            outputs: StringBuilder::new(),
+            latency_us: Int64Builder::new(),
+        }
+    }
+
+    fn append(&mut self, record: &CaptureRecord) {
+        self.rows += 1;
+        self.prediction_id.append_value(&record.prediction_id);
+        self.row.append_value(record.row);
+        self.timestamp_ms.append_value(record.timestamp_ms);
+        self.deployment.append_value(&record.deployment);
+        self.revision.append_value(record.revision);
+        self.model.append_value(&record.model);
+        self.version.append_value(record.version);
+        self.variant.append_value(record.variant);
+        self.features.values().append_slice(&record.features);
+        self.features.append(true);
+        self.outputs.append_value(&record.outputs);
+        self.latency_us.append_value(record.latency_us);
+    }
+
+    fn finish(mut self) -> Result<RecordBatch, String> {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.prediction_id.finish()),
+            Arc::new(self.row.finish()),
+            Arc::new(self.timestamp_ms.finish()),
+            Arc::new(self.deployment.finish()),
+            Arc::new(self.revision.finish()),
+            Arc::new(self.model.finish()),
+            Arc::new(self.version.finish()),
+            Arc::new(self.variant.finish()),
+            Arc::new(self.features.finish()),
+            Arc::new(self.outputs.finish()),
+            Arc::new(self.latency_us.finish()),
+        ];
+        RecordBatch::try_new(schema(), columns).map_err(|e| e.to_string())
+    }
+}
+
+/// What waits for the writer: rows grouped by deployment and day.
+#[derive(Default)]
+struct Pending {
+    groups: HashMap<(Arc<str>, i64), Group>,
+    rows: usize,
+}
+
+/// The rows waiting for the writer, and how the writer is woken.
+#[derive(Default)]
+struct Queue {
+    pending: std::sync::Mutex<Pending>,
+    full: tokio::sync::Notify,
+}
+
+impl Queue {
+    fn take(&self) -> Vec<((Arc<str>, i64), Group)> {
+        self.pending
+            .lock()
+            .map(|mut pending| {
+                pending.rows = 0;
+                pending.groups.drain().collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 /// The capture pipeline of one replica.
 #[derive(Clone)]
 pub struct CaptureSink {
-    sender: mpsc::Sender<Message>,
+    queue: Arc<Queue>,
+    flushes: mpsc::Sender<oneshot::Sender<()>>,
     dropped: Arc<AtomicU64>,
 }
 
-const CHANNEL_RECORDS: usize = 100_000;
+const QUEUE_RECORDS: usize = 100_000;
 const FILE_ROWS: usize = 10_000;
 
 fn schema() -> Arc<Schema> {
@@ -84,28 +184,15 @@ fn schema() -> Arc<Schema> {
 
 /// Encodes records as one Parquet file.
 pub fn encode_parquet(records: &[CaptureRecord]) -> Result<Vec<u8>, String> {
-    let strings = |f: &dyn Fn(&CaptureRecord) -> &str| -> ArrayRef {
-        Arc::new(StringArray::from_iter_values(records.iter().map(f)))
-    };
-    let mut features = ListBuilder::new(Float32Builder::new());
+    let mut group = Group::new(records.first().map_or(0, |r| r.timestamp_ms));
     for record in records {
-        features.values().append_slice(&record.features);
-        features.append(true);
+        group.append(record);
     }
-    let columns: Vec<ArrayRef> = vec![
-        strings(&|r| &r.prediction_id),
-        Arc::new(UInt32Array::from_iter_values(records.iter().map(|r| r.row))),
-        Arc::new(Int64Array::from_iter_values(records.iter().map(|r| r.timestamp_ms))),
-        strings(&|r| &r.deployment),
-        Arc::new(Int64Array::from_iter_values(records.iter().map(|r| r.revision))),
-        strings(&|r| &r.model),
-        Arc::new(Int64Array::from_iter_values(records.iter().map(|r| r.version))),
-        strings(&|r| r.variant),
-        Arc::new(features.finish()),
-        strings(&|r| r.outputs.as_str()),
-        Arc::new(Int64Array::from_iter_values(records.iter().map(|r| r.latency_us))),
-    ];
-    let batch = RecordBatch::try_new(schema(), columns).map_err(|e| e.to_string())?;
+    encode_batch(&group.finish()?)
+}
+
+/// Encodes one batch as a Parquet file.
+fn encode_batch(batch: &RecordBatch) -> Result<Vec<u8>, String> {
     // Prediction ids and outputs are (nearly) unique per row: dictionary encoding would only
     // be tried and abandoned. Snappy keeps the files small for little CPU.
     let properties = parquet::file::properties::WriterProperties::builder()
@@ -133,38 +220,39 @@ struct Writer {
     store: ArtifactStore,
     replica: String,
     sequence: u64,
-    buffer: Vec<CaptureRecord>,
+    /// Batches whose write failed, kept for the next attempt.
+    failed: Vec<((Arc<str>, i64), i64, RecordBatch)>,
 }
 
 impl Writer {
-    /// Writes everything buffered, one file per deployment and day; what fails stays buffered.
-    async fn write_all(&mut self) {
-        if self.buffer.is_empty() {
-            return;
+    /// Writes everything queued (and everything that failed before), one file per deployment
+    /// and day; what fails is kept for the next attempt.
+    async fn write_all(&mut self, queue: &Queue) {
+        let mut batches = std::mem::take(&mut self.failed);
+        for (key, group) in queue.take() {
+            let first_ms = group.first_ms;
+            match group.finish() {
+                Ok(batch) => batches.push((key, first_ms, batch)),
+                Err(error) => tracing::error!(%error, "captured rows could not form a batch"),
+            }
         }
-        let mut groups: BTreeMap<(Arc<str>, i64), Vec<CaptureRecord>> = BTreeMap::new();
-        for record in self.buffer.drain(..) {
-            groups
-                .entry((Arc::clone(&record.deployment), record.timestamp_ms.div_euclid(DAY_MS)))
-                .or_default()
-                .push(record);
-        }
-        for ((deployment, day), records) in groups {
+        for ((deployment, day), first_ms, batch) in batches {
             self.sequence += 1;
             let path = format!(
-                "captures/{deployment}/date={}/{}-{}-{:06}.parquet",
+                "captures/{deployment}/date={}/{first_ms}-{}-{:06}.parquet",
                 day_name(day),
-                records[0].timestamp_ms,
                 self.replica,
                 self.sequence
             );
             // Encoding is CPU work: off the request-serving workers.
-            let (encoded, records) = tokio::task::spawn_blocking(move || {
-                let encoded = encode_parquet(&records);
-                (encoded, records)
+            let (encoded, batch) = tokio::task::spawn_blocking(move || {
+                let encoded = encode_batch(&batch);
+                (encoded, batch)
             })
             .await
-            .unwrap_or_else(|_| (Err("the Parquet encoder panicked".into()), Vec::new()));
+            .unwrap_or_else(|_| {
+                (Err("the Parquet encoder panicked".into()), RecordBatch::new_empty(schema()))
+            });
             let written = match (encoded, ArtifactPath::parse(&path)) {
                 (Ok(bytes), Ok(path)) => {
                     let body =
@@ -175,8 +263,8 @@ impl Writer {
                 (_, Err(error)) => Err(error.to_string()),
             };
             if let Err(error) = written {
-                tracing::warn!(%error, rows = records.len(), deployment = %deployment, "capture write failed; retrying at the next flush");
-                self.buffer.extend(records);
+                tracing::warn!(%error, rows = batch.num_rows(), deployment = %deployment, "capture write failed; retrying at the next flush");
+                self.failed.push(((deployment, day), first_ms, batch));
             }
         }
     }
@@ -185,57 +273,70 @@ impl Writer {
 impl CaptureSink {
     /// Starts the pipeline (on the current tokio runtime), flushing every `interval`.
     pub fn start(store: ArtifactStore, interval: Duration) -> Self {
-        let (sender, mut receiver) = mpsc::channel::<Message>(CHANNEL_RECORDS / 10);
+        let queue = Arc::new(Queue::default());
+        let (flushes, mut flush_requests) = mpsc::channel::<oneshot::Sender<()>>(16);
         let mut writer = Writer {
             store,
             replica: uuid::Uuid::new_v4().simple().to_string()[..12].to_string(),
             sequence: 0,
-            buffer: Vec::new(),
+            failed: Vec::new(),
         };
+        let shared = Arc::clone(&queue);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
-                    message = receiver.recv() => match message {
-                        Some(Message::Records(records)) => {
-                            writer.buffer.extend(records);
-                            if writer.buffer.len() >= FILE_ROWS {
-                                writer.write_all().await;
-                            }
+                    request = flush_requests.recv() => {
+                        writer.write_all(&shared).await;
+                        match request {
+                            Some(done) => { let _ = done.send(()); }
+                            None => break,
                         }
-                        Some(Message::Flush(done)) => {
-                            writer.write_all().await;
-                            let _ = done.send(());
-                        }
-                        None => {
-                            writer.write_all().await;
-                            break;
-                        }
-                    },
-                    _ = tick.tick() => writer.write_all().await,
+                    }
+                    () = shared.full.notified() => writer.write_all(&shared).await,
+                    _ = tick.tick() => writer.write_all(&shared).await,
                 }
             }
         });
-        Self { sender, dropped: Arc::default() }
+        Self { queue, flushes, dropped: Arc::default() }
     }
 
-    /// Hands records to the pipeline without waiting; counts them as dropped if it is full.
+    /// Queues records without waiting; counts them as dropped if the queue is full.
     pub fn submit(&self, records: Vec<CaptureRecord>) {
         if records.is_empty() {
             return;
         }
-        let count = records.len() as u64;
-        if self.sender.try_send(Message::Records(records)).is_err() {
-            let total = self.dropped.fetch_add(count, Ordering::Relaxed) + count;
+        let count = records.len();
+        let Ok(mut pending) = self.queue.pending.lock() else { return };
+        if pending.rows + count > QUEUE_RECORDS {
+            drop(pending);
+            let total = self.dropped.fetch_add(count as u64, Ordering::Relaxed) + count as u64;
             tracing::warn!(dropped = total, "prediction capture is backed up; records dropped");
+            return;
+        }
+        let before = pending.rows;
+        pending.rows += count;
+        for record in &records {
+            let key = (Arc::clone(&record.deployment), record.timestamp_ms.div_euclid(DAY_MS));
+            pending
+                .groups
+                .entry(key)
+                .or_insert_with(|| Group::new(record.timestamp_ms))
+                .append(record);
+        }
+        let crossed = before < FILE_ROWS && pending.rows >= FILE_ROWS;
+        drop(pending);
+        drop(records);
+        if crossed {
+            self.queue.full.notify_one();
         }
     }
 
     /// Writes everything submitted so far; returns when it is stored (or failed and is kept).
     pub async fn flush(&self) {
         let (done, finished) = oneshot::channel();
-        if self.sender.send(Message::Flush(done)).await.is_ok() {
+        if self.flushes.send(done).await.is_ok() {
             let _ = finished.await;
         }
     }

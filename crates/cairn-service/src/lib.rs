@@ -40,9 +40,24 @@ pub use projects::ProjectService;
 pub use registry::RegistryService;
 pub use tracking::TrackingService;
 
-/// Every service, cheap to clone, shared by all request handlers.
+/// Every service, shared by all request handlers: one allocation, so a clone (every request
+/// takes one) is a reference count, not a copy of each service.
 #[derive(Clone)]
 pub struct Services {
+    inner: std::sync::Arc<ServiceSet>,
+}
+
+impl std::ops::Deref for Services {
+    type Target = ServiceSet;
+
+    fn deref(&self) -> &ServiceSet {
+        &self.inner
+    }
+}
+
+/// The services themselves (reached through [`Services`]).
+#[derive(Clone)]
+pub struct ServiceSet {
     /// Experiments, runs, metrics and logged models.
     pub tracking: TrackingService,
     /// Artifact upload, download and listing.
@@ -78,7 +93,7 @@ impl Services {
         let artifact_service = ArtifactService::new(artifacts, store.clone());
         let deployments =
             DeploymentService::new(store.clone(), artifact_service.clone(), model_cache, python);
-        Self {
+        let set = ServiceSet {
             tracking: TrackingService::new(store.clone()),
             monitoring: MonitorService::new(
                 store.clone(),
@@ -95,15 +110,17 @@ impl Services {
             governance: GovernanceService::new(store.clone()),
             auth_required,
             store,
-        }
+        };
+        Self { inner: std::sync::Arc::new(set) }
     }
 
     /// Replaces the monitoring configuration (scheduler tick, webhook signing, SMTP, retries).
     pub fn configure_monitoring(&mut self, config: MonitorConfig) {
-        self.monitoring = MonitorService::new(
-            self.store.clone(),
-            self.artifacts.clone(),
-            self.deployments.clone(),
+        let set = std::sync::Arc::make_mut(&mut self.inner);
+        set.monitoring = MonitorService::new(
+            set.store.clone(),
+            set.artifacts.clone(),
+            set.deployments.clone(),
             config,
         );
     }

@@ -299,12 +299,15 @@ fn read_local<T: Target>(
                 .map_err(|error| unreadable(&location, error))?;
             let (index, value_type) = find_column(builder.schema(), &location, column)?;
             let mask = ProjectionMask::roots(builder.parquet_schema(), [index]);
+            let rows = builder.metadata().file_metadata().num_rows();
             let reader = builder
                 .with_projection(mask)
                 .with_batch_size(BATCH_ROWS)
                 .build()
                 .map_err(|error| unreadable(&location, error))?;
             let mut sink = T::sink(&value_type);
+            // One allocation of the final size, rather than doubling (and copying) as it grows.
+            sink.reserve(usize::try_from(rows).unwrap_or(0));
             for batch in reader {
                 let batch = batch.map_err(|error| unreadable(&location, error))?;
                 append_batch(&mut sink, &location, column, &batch)?;
@@ -679,12 +682,14 @@ async fn read_store_parquet<T: Target>(
         .map_err(|error| unreadable(location, error))?;
     let (index, value_type) = find_column(builder.schema(), location, column)?;
     let mask = ProjectionMask::roots(builder.parquet_schema(), [index]);
+    let rows = builder.metadata().file_metadata().num_rows();
     let mut stream = builder
         .with_projection(mask)
         .with_batch_size(BATCH_ROWS)
         .build()
         .map_err(|error| unreadable(location, error))?;
     let mut sink = T::sink(&value_type);
+    sink.reserve(usize::try_from(rows).unwrap_or(0));
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(|error| unreadable(location, error))?;
         append_batch(&mut sink, location, column, &batch)?;

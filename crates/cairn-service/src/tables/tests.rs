@@ -117,6 +117,11 @@ async fn check_source(source: &TableSource) {
     for (name, expected) in expected_parquet_columns() {
         assert_eq!(source.read_column(name).await.expect(name), expected, "{name}");
     }
+    // Prepared columns hold the cleaned values only.
+    let prepared = source.read_prepared("float").await.expect("prepared float");
+    assert_eq!((prepared.input_rows(), prepared.rows()), (6, 4));
+    let prepared = source.read_prepared("dictionary").await.expect("prepared dictionary");
+    assert_eq!((prepared.input_rows(), prepared.rows()), (6, 5));
     let missing = source.read_column("nope").await.unwrap_err();
     assert!(
         matches!(&missing, TableError::MissingColumn { available, .. } if available.contains("float, float32")),
