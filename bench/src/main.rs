@@ -7,6 +7,7 @@
 //! reported in the table.
 
 mod client;
+mod drift;
 mod load;
 mod procfs;
 mod registry;
@@ -69,10 +70,23 @@ struct Args {
     /// --quick].
     #[arg(long)]
     inproc_calls: Option<usize>,
-    /// Run only this scenario: `tracking` (workloads a, b, c), `registry` or `serving`
-    /// [default: all three, in that order].
+    /// Run only this scenario: `tracking` (workloads a, b, c), `registry`, `serving` or
+    /// `drift` [default: the first three, in that order; `drift` runs only when asked for].
     #[arg(long, value_enum)]
     only: Option<Scenario>,
+    /// Drift scenario: rows per side of the comparison with Evidently.
+    #[arg(long, default_value_t = 100_000)]
+    drift_rows: usize,
+    /// Drift scenario: timed in-process repetitions and `cairn drift` runs.
+    #[arg(long, default_value_t = 5)]
+    drift_repeats: usize,
+    /// Drift scenario: timed Evidently runs (after one untimed warm-up on 200 rows).
+    #[arg(long, default_value_t = 3)]
+    evidently_repeats: usize,
+    /// Drift scenario: rows per side of the Cairn-only scaling series, comma-separated (0 to
+    /// skip).
+    #[arg(long, value_delimiter = ',', default_value = "1000000,10000000")]
+    drift_scaling: Vec<usize>,
     /// Cairn cold starts measured before the benchmarked instance (which is timed too).
     #[arg(long, default_value_t = 4)]
     cold_starts: usize,
@@ -109,6 +123,9 @@ enum Scenario {
     /// Model serving: `mlflow models serve` against Cairn's ONNX deployments, single-row
     /// requests, and tract against onnxruntime in process.
     Serving,
+    /// Drift statistics: Evidently's `DataDriftPreset` against Cairn in process and through
+    /// `cairn drift`, then Cairn alone at larger sizes.
+    Drift,
 }
 
 /// Workload sizes after applying `--quick` and explicit flags, and which scenarios run.
@@ -326,7 +343,8 @@ async fn run(args: Args) -> Result<()> {
         );
     }
     let mlflow_bin = args.mlflow_bin();
-    if !args.skip_mlflow && !mlflow_bin.is_file() {
+    let drift_only = args.only == Some(Scenario::Drift);
+    if !args.skip_mlflow && !drift_only && !mlflow_bin.is_file() {
         bail!("no mlflow at {} (--mlflow-bin, or --skip-mlflow)", mlflow_bin.display());
     }
     let python = args.python();
@@ -343,6 +361,21 @@ async fn run(args: Args) -> Result<()> {
     if http_scenarios {
         sessions = Some(bench_sessions(&args, sizes, &cairn_bin, &mlflow_bin).await?);
     }
+    let drift = if drift_only {
+        let tools = drift::DriftTools { python: python.clone(), cairn_bin: cairn_bin.clone() };
+        let drift_sizes = drift::DriftSizes {
+            rows: args.drift_rows.max(1),
+            repeats: args.drift_repeats.max(1),
+            evidently_repeats: args.evidently_repeats.max(1),
+            scaling: args.drift_scaling.iter().copied().filter(|&rows| rows > 0).collect(),
+        };
+        let outcome = tokio::task::spawn_blocking(move || drift::run(&tools, &drift_sizes))
+            .await
+            .context("the drift scenario panicked")??;
+        Some(outcome)
+    } else {
+        None
+    };
     let serving = match sizes.serving {
         Some(serving_sizes) => {
             let tools = ServingTools {
@@ -374,6 +407,9 @@ async fn run(args: Args) -> Result<()> {
     }
     if let Some(serving) = &serving {
         println!("{}", report::render_serving(serving));
+    }
+    if let Some(drift) = &drift {
+        println!("{}", drift::render(drift));
     }
     Ok(())
 }

@@ -603,12 +603,7 @@ fn serving_rows(model: &ModelOutcome, connections: usize) -> Vec<Row> {
             format!(
                 "capture cost, {connections} connections: requests/s with capture on (before; after) / off (between)"
             ),
-            format!(
-                "{}; {} / {}",
-                rate(&cairn.concurrent),
-                rate(on_again),
-                rate(off)
-            ),
+            format!("{}; {} / {}", rate(&cairn.concurrent), rate(on_again), rate(off)),
             mlflow.map(|_| "—".to_owned()),
         );
         capture.ratio = format!("{:.1} % slower with capture", cost * 100.0);

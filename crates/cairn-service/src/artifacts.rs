@@ -171,6 +171,26 @@ impl ArtifactService {
         Ok(self.store.list(Some(&path)).await?)
     }
 
+    /// The sha256 (hex) and size of a file, read as a stream (never whole in memory).
+    pub(crate) async fn digest_internal(&self, path: &str) -> ServiceResult<(String, u64)> {
+        use futures::TryStreamExt;
+        use sha2::{Digest, Sha256};
+        let path = parse_path(path)?;
+        let mut stream = self.store.get(&path).await?.stream;
+        let (mut hasher, mut size) = (Sha256::new(), 0_u64);
+        while let Some(chunk) = stream.try_next().await? {
+            size += chunk.len() as u64;
+            hasher.update(&chunk);
+        }
+        Ok((hex::encode(hasher.finalize()), size))
+    }
+
+    /// A table (Parquet or CSV) in the store, to read column by column.
+    pub(crate) fn table(&self, path: &str) -> ServiceResult<crate::tables::TableSource> {
+        crate::tables::TableSource::artifact(self.store.clone(), parse_path(path)?)
+            .map_err(|error| ServiceError::invalid(error.to_string()))
+    }
+
     /// Writes a whole file for Cairn itself (monitoring reports), durably, replacing any.
     pub(crate) async fn write_internal(&self, path: &str, bytes: Vec<u8>) -> ServiceResult<()> {
         let path = parse_path(path)?;

@@ -10,7 +10,7 @@ use std::str::FromStr;
 use anyhow::{Context, anyhow, bail};
 use cairn_domain::drift::{
     ColumnDrift, ColumnKind, ColumnOptions, DEFAULT_DRIFT_SHARE, DatasetDrift, Method,
-    column_drift, dataset_drift,
+    column_drift_prepared, dataset_drift,
 };
 use cairn_service::tables::{self, TableFormat, ValueType};
 use clap::Args;
@@ -265,10 +265,10 @@ fn compare_column(
     column: &str,
     options: &ColumnOptions,
 ) -> ColumnResult {
-    let reference_values = tables::read_local_column(&reference.0, reference.1, column)?;
-    let current_values = tables::read_local_column(&current.0, current.1, column)?;
-    let result =
-        column_drift(&reference_values, &current_values, options).map_err(|e| e.to_string());
+    let reference_values = tables::read_local_prepared(&reference.0, reference.1, column)?;
+    let current_values = tables::read_local_prepared(&current.0, current.1, column)?;
+    let result = column_drift_prepared(&reference_values, &current_values, options)
+        .map_err(|error| error.to_string());
     Ok((column.to_owned(), result))
 }
 

@@ -86,6 +86,7 @@ fn clip_probability(p: f64) -> f64 {
 
 /// ln(n!/nⁿ) by Stirling's series: ½ln n − n + ½ln 2π + (1/n)·Σ c_k·n^(−2k).
 fn log_nfactorial_div_n_pow_n(n: f64) -> f64 {
+    #[expect(clippy::excessive_precision, reason = "SciPy's coefficients, digit for digit")]
     const STIRLING: [f64; 8] = [
         -2.955_065_359_477_124_183e-2,
         6.410_256_410_256_410_256_4e-3,

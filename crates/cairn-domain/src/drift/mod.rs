@@ -334,8 +334,9 @@ fn evaluate_numbers<T: prepare::Number>(
     current: &[T],
 ) -> Result<Evaluation, DriftError> {
     check_sizes(reference.len(), current.len())?;
+    // The default only distinguishes ≤ 2, 3–5 and more than 5 distinct values.
     let method = choose_method(options, kind, reference.len(), || {
-        prepare::merged_steps(reference, current).count()
+        prepare::merged_steps(reference, current).take(6).count()
     })?;
     let statistic = stattests::on_numbers(method, kind, reference, current)
         .ok_or(DriftError::OutOfRange { method })?;

@@ -7,7 +7,7 @@ use super::divergence::{
     hellinger_categorical, hellinger_numerical, jensen_shannon, kl_divergence, psi,
 };
 use super::ks::{ks_2samp_pvalue, ks_statistic};
-use super::prepare::{CountTable, Number, merged_steps};
+use super::prepare::{CountTable, Number};
 use super::special::{chi2_sf, ndtr};
 use super::{ColumnKind, Method};
 
@@ -79,20 +79,32 @@ fn wasserstein_normed<T: Number>(reference: &[T], current: &[T]) -> f64 {
     wasserstein_distance(reference, current) / population_std(reference).max(0.001)
 }
 
-/// W₁ = Σ_k |F_r(z_k) − F_c(z_k)|·(z_{k+1} − z_k) over the sorted distinct pooled values z
-/// (`scipy.stats.wasserstein_distance`).
+/// W₁ = Σ_k |F_r(z_k) − F_c(z_k)|·(z_{k+1} − z_k) over the sorted pooled values z
+/// (`scipy.stats.wasserstein_distance`). The walk goes value by value through the merged
+/// samples; inside a run of equal values z_{k+1} − z_k = 0, so only each run's last ECDF
+/// difference (the right-searchsorted one SciPy uses) contributes.
 pub(super) fn wasserstein_distance<T: Number>(reference: &[T], current: &[T]) -> f64 {
     let n = reference.len() as f64;
     let m = current.len() as f64;
+    let (mut i, mut j) = (0usize, 0usize);
     let mut distance = 0.0;
-    let mut previous: Option<(f64, f64)> = None;
-    for step in merged_steps(reference, current) {
-        let value = step.value.to_f64();
-        if let Some((previous_value, previous_diff)) = previous {
-            distance += previous_diff.abs() * (value - previous_value);
+    let mut previous: Option<f64> = None;
+    let mut diff = 0.0f64;
+    loop {
+        let take_reference = match (reference.get(i), current.get(j)) {
+            (Some(r), Some(c)) => r <= c,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        let value = if take_reference { reference[i] } else { current[j] }.to_f64();
+        if let Some(previous_value) = previous {
+            distance += diff.abs() * (value - previous_value);
         }
-        let diff = step.reference_at_or_below as f64 / n - step.current_at_or_below as f64 / m;
-        previous = Some((value, diff));
+        i += usize::from(take_reference);
+        j += usize::from(!take_reference);
+        diff = i as f64 / n - j as f64 / m;
+        previous = Some(value);
     }
     distance
 }

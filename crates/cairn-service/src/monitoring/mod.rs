@@ -8,7 +8,6 @@
 
 mod captures;
 mod notify;
-mod reference;
 mod report;
 
 use std::collections::HashMap;
@@ -28,7 +27,6 @@ use cairn_domain::serving::{Deployment, DeploymentSpec};
 use cairn_domain::time::now_millis;
 use cairn_store::{AlertChanges, GroundTruth, NewCheck, Store};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 pub use notify::{NotifyConfig, SmtpConfig, signature};
 
@@ -165,17 +163,20 @@ pub(crate) async fn resolve_monitor(
         }
     }
     let path = reference_path(store, artifacts, spec, project_id, &monitor).await?;
-    let bytes = artifacts.read_internal(&path).await.map_err(|error| {
+    let (sha256, size) = artifacts.digest_internal(&path).await.map_err(|error| {
         ServiceError::precondition(format!(
             "the monitor's reference '{path}' cannot be read: {}",
             error.message
         ))
     })?;
-    let sha256 = hex::encode(Sha256::digest(&bytes));
-    let size = bytes.len() as u64;
-    let columns = reference::list_columns(bytes::Bytes::from(bytes)).map_err(|error| {
-        ServiceError::invalid(format!("the monitor's reference '{path}': {error}"))
-    })?;
+    let columns: Vec<String> = artifacts
+        .table(&path)?
+        .list_columns()
+        .await
+        .map_err(|error| ServiceError::invalid(format!("the monitor's reference: {error}")))?
+        .into_iter()
+        .map(|column| column.name)
+        .collect();
     let mut wanted: Vec<&str> = monitor.features.iter().map(|f| f.name.as_str()).collect();
     if let Some(prediction) = &monitor.prediction {
         wanted.push(&prediction.column);
@@ -602,7 +603,8 @@ impl MonitorService {
         Ok(directory)
     }
 
-    /// Reads the reference and the window and computes every statistic of the monitor.
+    /// Reads the window and, one column at a time, the reference, and computes every statistic
+    /// of the monitor (memory: the window plus one reference column).
     async fn compute(
         &self,
         deployment: &Deployment,
@@ -627,7 +629,7 @@ impl MonitorService {
             })
             .collect();
         let need_outputs = monitor.prediction.is_some() || !monitor.quality.is_empty();
-        let window = captures::read_window(
+        let mut window = captures::read_window(
             &self.artifacts,
             &deployment.name,
             window_start,
@@ -636,27 +638,80 @@ impl MonitorService {
             need_outputs,
         )
         .await?;
-        let bytes = self.artifacts.read_internal(&resolved.path).await?;
-        if hex::encode(Sha256::digest(&bytes)) != resolved.sha256 {
+        let (sha256, _) = self.artifacts.digest_internal(&resolved.path).await?;
+        if sha256 != resolved.sha256 {
             return Err(ServiceError::precondition(format!(
                 "the reference '{}' changed since the monitor was set (its digest differs); set the monitor again to accept the new file",
                 resolved.path
             )));
         }
+        let table = self.artifacts.table(&resolved.path)?;
+        let read = |column: String| {
+            let table = table.clone();
+            async move {
+                table.read_column(&column).await.map_err(|error| {
+                    ServiceError::precondition(format!("the monitor's reference: {error}"))
+                })
+            }
+        };
         let quality = if monitor.quality.is_empty() {
             None
         } else {
             Some(self.quality(deployment, monitor, &window).await?)
         };
-        let monitor = monitor.clone();
-        let path = resolved.path.clone();
-        tokio::task::spawn_blocking(move || {
-            drift_result(&monitor, &path, bytes::Bytes::from(bytes), window, quality)
-        })
-        .await
-        .map_err(|error| {
-            ServiceError::internal(format!("the drift computation stopped: {error}"))
-        })?
+        let current_rows = window.rows as u64;
+        let enough = current_rows >= monitor.min_rows;
+        let mut reference_rows = 0;
+        let mut features = Vec::with_capacity(monitor.features.len());
+        for (feature, current) in monitor.features.iter().zip(std::mem::take(&mut window.features))
+        {
+            if !enough {
+                features.push(insufficient(&feature.name, current_rows, monitor.min_rows));
+                continue;
+            }
+            let reference = read(feature.name.clone()).await?;
+            reference_rows = reference_rows.max(reference.len() as u64);
+            let options = ColumnOptions {
+                kind: feature.kind,
+                method: feature.method,
+                threshold: feature.threshold,
+            };
+            let name = feature.name.clone();
+            features.push(
+                off_thread(move || {
+                    let current = like_reference(&reference, current);
+                    feature_result(&name, &reference, &current, &options)
+                })
+                .await?,
+            );
+        }
+        let prediction = match &monitor.prediction {
+            Some(spec) if enough => {
+                let reference = read(spec.column.clone()).await?;
+                let outputs = std::mem::take(&mut window.outputs);
+                let output = spec.output.clone();
+                let options = ColumnOptions {
+                    kind: spec.kind,
+                    method: spec.method,
+                    threshold: spec.threshold,
+                };
+                Some(
+                    off_thread(move || {
+                        let current = output_values(&reference, &outputs, &output);
+                        let name = format!("prediction:{output}");
+                        feature_result(&name, &reference, &current, &options)
+                    })
+                    .await?,
+                )
+            }
+            Some(spec) => Some(insufficient(
+                &format!("prediction:{}", spec.output),
+                current_rows,
+                monitor.min_rows,
+            )),
+            None => None,
+        };
+        Ok(assemble(monitor, current_rows, reference_rows, features, prediction, quality))
     }
 
     /// Joins the window's predictions with their ground truth and computes the metrics.
@@ -735,13 +790,66 @@ pub fn ground_truth_rows(media: &str, body: &[u8]) -> ServiceResult<Vec<GroundTr
         "application/json" | "" => json_ground_truth(body),
         "text/csv" => csv_ground_truth(body),
         "application/vnd.apache.parquet" | "application/x-parquet" | "application/octet-stream" => {
-            reference::ground_truth_parquet(bytes::Bytes::copy_from_slice(body))
-                .map_err(|error| ServiceError::invalid(format!("the Parquet body: {error}")))
+            parquet_ground_truth(body)
         }
         other => Err(ServiceError::invalid(format!(
             "ground truth comes as application/json, text/csv or application/vnd.apache.parquet, not '{other}'"
         ))),
     }
+}
+
+/// Ground truth as Parquet: columns `prediction_id`, `value` and optionally `row` (read through
+/// a private temporary file with the table reader).
+fn parquet_ground_truth(body: &[u8]) -> ServiceResult<Vec<GroundTruthRow>> {
+    use crate::tables::{TableError, TableFormat, read_local_column};
+    let path = std::env::temp_dir()
+        .join(format!("cairn-ground-truth-{}.parquet", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&path, body)
+        .map_err(|error| ServiceError::internal(format!("staging the Parquet body: {error}")))?;
+    let read = |column: &str| read_local_column(&path, TableFormat::Parquet, column);
+    let (ids, values, rows) = (read("prediction_id"), read("value"), read("row"));
+    let _ = std::fs::remove_file(&path);
+    let staged = path.display().to_string();
+    let invalid = |error: TableError| {
+        ServiceError::invalid(format!(
+            "the Parquet body: {}",
+            error.to_string().replace(&staged, "the body")
+        ))
+    };
+    let Values::Labels(ids) = ids.map_err(invalid)? else {
+        return Err(ServiceError::invalid("the Parquet body: prediction_id must hold text"));
+    };
+    let values = values.map_err(invalid)?;
+    let rows = match rows {
+        Ok(Values::Integers(rows)) => Some(rows),
+        Ok(_) => return Err(ServiceError::invalid("the Parquet body: row must hold integers")),
+        Err(TableError::MissingColumn { .. }) => None,
+        Err(error) => return Err(invalid(error)),
+    };
+    let cell = |index: usize| -> Value {
+        match &values {
+            Values::Floats(v) => {
+                serde_json::Number::from_f64(v[index]).map_or(Value::Null, Value::Number)
+            }
+            Values::Integers(v) => v[index].map_or(Value::Null, Value::from),
+            Values::Labels(v) => v[index].clone().map_or(Value::Null, Value::String),
+        }
+    };
+    ids.iter()
+        .enumerate()
+        .map(|(index, id)| {
+            Ok(GroundTruthRow {
+                prediction_id: id.clone().ok_or_else(|| {
+                    ServiceError::invalid(format!(
+                        "the Parquet body, row {}: prediction_id is missing",
+                        index + 1
+                    ))
+                })?,
+                row: rows.as_ref().and_then(|rows| rows[index]).unwrap_or(0),
+                value: cell(index),
+            })
+        })
+        .collect()
 }
 
 fn json_ground_truth(body: &[u8]) -> ServiceResult<Vec<GroundTruthRow>> {
@@ -909,48 +1017,37 @@ fn feature_result(
     }
 }
 
-/// Every drift statistic of a check (CPU work: run off the async threads).
-fn drift_result(
+/// Runs CPU work off the async threads.
+async fn off_thread<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> ServiceResult<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| ServiceError::internal(format!("the drift computation stopped: {error}")))
+}
+
+fn insufficient(name: &str, rows: u64, min_rows: u64) -> FeatureResult {
+    FeatureResult {
+        name: name.to_string(),
+        drift: None,
+        error: Some(format!(
+            "insufficient data: {rows} captured rows in the window, the monitor needs {min_rows}"
+        )),
+    }
+}
+
+/// The check's result: the dataset verdict and every threshold's outcome.
+fn assemble(
     monitor: &MonitorSpec,
-    path: &str,
-    reference: bytes::Bytes,
-    mut window: captures::Window,
+    current_rows: u64,
+    reference_rows: u64,
+    features: Vec<FeatureResult>,
+    prediction: Option<FeatureResult>,
     quality: Option<QualityResult>,
-) -> ServiceResult<CheckResult> {
-    let read = |column: &str| {
-        reference::read_column(reference.clone(), column).map_err(|error| {
-            ServiceError::precondition(format!(
-                "the reference '{path}', column '{column}': {error}"
-            ))
-        })
-    };
-    let current_rows = window.rows as u64;
-    let enough = current_rows >= monitor.min_rows;
-    let mut reference_rows = 0;
-    let mut features = Vec::with_capacity(monitor.features.len());
+) -> CheckResult {
     let mut thresholds = Vec::new();
-    for (feature, current) in monitor.features.iter().zip(std::mem::take(&mut window.features)) {
-        let reference = read(&feature.name)?;
-        reference_rows = reference_rows.max(reference.len() as u64);
-        if !enough {
-            features.push(FeatureResult {
-                name: feature.name.clone(),
-                drift: None,
-                error: Some(format!(
-                    "insufficient data: {current_rows} captured rows in the window, the monitor needs {}",
-                    monitor.min_rows
-                )),
-            });
-            continue;
-        }
-        let options = ColumnOptions {
-            kind: feature.kind,
-            method: feature.method,
-            threshold: feature.threshold,
-        };
-        let current = like_reference(&reference, current);
-        let result = feature_result(&feature.name, &reference, &current, &options);
-        if let Some(drift) = &result.drift {
+    for feature in &features {
+        if let Some(drift) = &feature.drift {
             thresholds.push(ThresholdOutcome {
                 key: format!("feature_drift:{}", feature.name),
                 failed: drift.drifted,
@@ -965,7 +1062,6 @@ fn drift_result(
                 ),
             });
         }
-        features.push(result);
     }
     let computed: Vec<_> = features.iter().filter_map(|f| f.drift.clone()).collect();
     let dataset =
@@ -993,41 +1089,22 @@ fn drift_result(
             ),
         });
     }
-    let prediction = match &monitor.prediction {
-        Some(spec) if enough => {
-            let reference = read(&spec.column)?;
-            let current = output_values(&reference, &window.outputs, &spec.output);
-            let options =
-                ColumnOptions { kind: spec.kind, method: spec.method, threshold: spec.threshold };
-            let result = feature_result(
-                &format!("prediction:{}", spec.output),
-                &reference,
-                &current,
-                &options,
-            );
-            if let Some(drift) = &result.drift {
-                thresholds.push(ThresholdOutcome {
-                    key: "prediction_drift".into(),
-                    failed: drift.drifted,
-                    message: format!(
-                        "prediction '{}': {} {:.4} (threshold {}){}",
-                        spec.output,
-                        drift.method.name(),
-                        drift.statistic,
-                        drift.threshold,
-                        if drift.drifted { ": drift" } else { "" }
-                    ),
-                });
-            }
-            Some(result)
-        }
-        Some(spec) => Some(FeatureResult {
-            name: format!("prediction:{}", spec.output),
-            drift: None,
-            error: Some(format!("insufficient data: {current_rows} captured rows in the window")),
-        }),
-        None => None,
-    };
+    if let (Some(spec), Some(drift)) =
+        (&monitor.prediction, prediction.as_ref().and_then(|p| p.drift.as_ref()))
+    {
+        thresholds.push(ThresholdOutcome {
+            key: "prediction_drift".into(),
+            failed: drift.drifted,
+            message: format!(
+                "prediction '{}': {} {:.4} (threshold {}){}",
+                spec.output,
+                drift.method.name(),
+                drift.statistic,
+                drift.threshold,
+                if drift.drifted { ": drift" } else { "" }
+            ),
+        });
+    }
     if let Some(quality) = &quality {
         for threshold in &monitor.quality {
             let name = threshold.metric.name();
@@ -1050,15 +1127,7 @@ fn drift_result(
             });
         }
     }
-    Ok(CheckResult {
-        current_rows,
-        reference_rows,
-        features,
-        dataset,
-        prediction,
-        quality,
-        thresholds,
-    })
+    CheckResult { current_rows, reference_rows, features, dataset, prediction, quality, thresholds }
 }
 
 /// The check's status and one-line summary.
@@ -1139,6 +1208,55 @@ mod tests {
         assert_eq!(next_run("*/2 * * * * *", base).unwrap(), base + 2000, "seconds first");
         let error = parse_schedule("every minute").unwrap_err();
         assert!(error.message.contains("invalid schedule"), "{}", error.message);
+    }
+
+    #[test]
+    fn ground_truth_comes_as_json_csv_or_parquet() {
+        let json_rows = ground_truth_rows(
+            "application/json",
+            br#"{"rows": [{"prediction_id": "a", "value": 1}, {"prediction_id": "a", "row": 2, "value": "cat"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            json_rows[1],
+            GroundTruthRow { prediction_id: "a".into(), row: 2, value: json!("cat") }
+        );
+        let bare =
+            ground_truth_rows("application/json", br#"[{"prediction_id": "b", "value": 0.5}]"#);
+        assert_eq!(bare.unwrap()[0].value, json!(0.5));
+        let csv = ground_truth_rows(
+            "text/csv; charset=utf-8",
+            b"prediction_id,value\nx,1\ny,2.5\nz,yes\n",
+        )
+        .unwrap();
+        let values: Vec<Value> = csv.iter().map(|r| r.value.clone()).collect();
+        assert_eq!(values, [json!(1), json!(2.5), json!("yes")]);
+        assert!(csv.iter().all(|r| r.row == 0));
+        let error = ground_truth_rows("text/csv", b"id,label\nx,1\n").unwrap_err();
+        assert!(error.message.contains("prediction_id and value"), "{}", error.message);
+        let error = ground_truth_rows("application/xml", b"<x/>").unwrap_err();
+        assert!(error.message.contains("application/json, text/csv"), "{}", error.message);
+
+        let batch = arrow_array::RecordBatch::try_from_iter([
+            (
+                "prediction_id",
+                std::sync::Arc::new(arrow_array::StringArray::from(vec!["p1", "p2"]))
+                    as arrow_array::ArrayRef,
+            ),
+            ("row", std::sync::Arc::new(arrow_array::Int64Array::from(vec![0, 3])) as _),
+            ("value", std::sync::Arc::new(arrow_array::Int64Array::from(vec![1, 0])) as _),
+        ])
+        .unwrap();
+        let mut bytes = Vec::new();
+        let mut writer =
+            parquet::arrow::ArrowWriter::try_new(&mut bytes, batch.schema(), None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        let rows = ground_truth_rows("application/vnd.apache.parquet", &bytes).unwrap();
+        assert_eq!(rows[1], GroundTruthRow { prediction_id: "p2".into(), row: 3, value: json!(0) });
+        let error =
+            ground_truth_rows("application/vnd.apache.parquet", b"not parquet").unwrap_err();
+        assert!(error.message.contains("the Parquet body"), "{}", error.message);
     }
 
     #[test]

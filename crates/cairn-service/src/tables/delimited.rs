@@ -7,7 +7,8 @@
 
 use std::io::Read;
 
-use super::{ColumnInfo, Sink, TableError, ValueType};
+use super::sink::Sink;
+use super::{ColumnInfo, TableError, ValueType};
 
 /// pandas' default `na_values`.
 const MISSING_MARKERS: [&str; 19] = [
