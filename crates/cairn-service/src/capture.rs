@@ -69,25 +69,26 @@ struct Group {
 }
 
 impl Group {
-    fn new(first_ms: i64) -> Self {
+    /// Builders sized for a few thousand rows up front (they regrow rarely on the way to
+    /// `FILE_ROWS`, when the writer is woken), without reserving a whole file for a
+    /// deployment that sees a trickle.
+    fn new(first_ms: i64, width: usize) -> Self {
+        let rows = INITIAL_GROUP_ROWS;
         Self {
             first_ms,
             rows: 0,
-            prediction_id: StringBuilder::new(),
-            row: UInt32Builder::new(),
-            timestamp_ms: Int64Builder::new(),
-            deployment: StringBuilder::new(),
-            revision: Int64Builder::new(),
-            model: StringBuilder::new(),
-            version: Int64Builder::new(),
-            variant: StringBuilder::new(),
-            features: ListBuilder::new(Float32Builder::new()).with_field(Arc::new(Field::new(
-                "item",
-                DataType::Float32,
-                true,
-            ))),
-            outputs: StringBuilder::new(),
-            latency_us: Int64Builder::new(),
+            prediction_id: StringBuilder::with_capacity(rows, rows * 36),
+            row: UInt32Builder::with_capacity(rows),
+            timestamp_ms: Int64Builder::with_capacity(rows),
+            deployment: StringBuilder::with_capacity(rows, rows * 16),
+            revision: Int64Builder::with_capacity(rows),
+            model: StringBuilder::with_capacity(rows, rows * 16),
+            version: Int64Builder::with_capacity(rows),
+            variant: StringBuilder::with_capacity(rows, rows * 7),
+            features: ListBuilder::with_capacity(Float32Builder::with_capacity(rows * width), rows)
+                .with_field(Arc::new(Field::new("item", DataType::Float32, true))),
+            outputs: StringBuilder::with_capacity(rows, rows * 64),
+            latency_us: Int64Builder::with_capacity(rows),
         }
     }
 
@@ -161,6 +162,7 @@ pub struct CaptureSink {
 
 const QUEUE_RECORDS: usize = 100_000;
 const FILE_ROWS: usize = 10_000;
+const INITIAL_GROUP_ROWS: usize = 2_048;
 
 fn schema() -> Arc<Schema> {
     Arc::new(Schema::new(vec![
@@ -184,7 +186,10 @@ fn schema() -> Arc<Schema> {
 
 /// Encodes records as one Parquet file.
 pub fn encode_parquet(records: &[CaptureRecord]) -> Result<Vec<u8>, String> {
-    let mut group = Group::new(records.first().map_or(0, |r| r.timestamp_ms));
+    let mut group = Group::new(
+        records.first().map_or(0, |r| r.timestamp_ms),
+        records.first().map_or(0, |r| r.features.len()),
+    );
     for record in records {
         group.append(record);
     }
@@ -322,7 +327,7 @@ impl CaptureSink {
             pending
                 .groups
                 .entry(key)
-                .or_insert_with(|| Group::new(record.timestamp_ms))
+                .or_insert_with(|| Group::new(record.timestamp_ms, record.features.len()))
                 .append(record);
         }
         let crossed = before < FILE_ROWS && pending.rows >= FILE_ROWS;

@@ -1,4 +1,4 @@
-//! Monitoring end to end, on SQLite and PostgreSQL: a deployed logistic regression with a
+//! Monitoring end to end, on SQLite, PostgreSQL, and PostgreSQL with S3: a deployed logistic regression with a
 //! monitor spec (reference data logged with a run, per-feature thresholds, prediction drift,
 //! an accuracy threshold, a webhook route); traffic whose distribution shifts halfway; ground
 //! truth posted later by prediction id; the schedule fires on its own, opens alerts (once, while
@@ -186,7 +186,7 @@ fn monitor_spec(run_id: &str, webhook: &str, schedule: &str, window: &str) -> Va
     })
 }
 
-async fn monitoring(backend: Backend) {
+async fn monitoring(backend: Backend, s3: bool) {
     let config = MonitorConfig {
         tick: Duration::from_millis(100),
         notify: NotifyConfig {
@@ -195,7 +195,7 @@ async fn monitoring(backend: Backend) {
             ..NotifyConfig::default()
         },
     };
-    let Some(app) = TestApp::with_monitoring(backend, config).await else { return };
+    let Some(app) = TestApp::with_monitoring(backend, s3, config).await else { return };
     let app = Arc::new(app);
     let system = RequestContext::system();
     let services = &app.app.services;
@@ -539,12 +539,19 @@ async fn monitoring(backend: Backend) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn monitoring_on_sqlite() {
-    monitoring(Backend::Sqlite).await;
+    monitoring(Backend::Sqlite, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn monitoring_on_postgres() {
-    monitoring(Backend::Postgres).await;
+    monitoring(Backend::Postgres, false).await;
+}
+
+/// Captures, the reference (ranged Parquet reads), reports and ground truth in a real
+/// S3-compatible server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitoring_on_postgres_and_s3() {
+    monitoring(Backend::Postgres, true).await;
 }
 
 /// Several replicas asking at once: each due schedule is claimed by exactly one, and a claim

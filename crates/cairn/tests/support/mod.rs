@@ -64,9 +64,10 @@ impl TestApp {
     /// scheduler runs while the app is spawned on a socket).
     pub async fn with_monitoring(
         backend: Backend,
+        s3: bool,
         monitoring: cairn_service::MonitorConfig,
     ) -> Option<TestApp> {
-        Self::build(backend, false, true, Some(monitoring)).await
+        Self::build(backend, s3, true, Some(monitoring)).await
     }
 
     /// Builds the app; with `s3`, artifacts go to the test S3 server (skipped when absent).
