@@ -209,7 +209,7 @@ fn encode_batch(batch: &RecordBatch) -> Result<Vec<u8>, String> {
     let mut writer =
         parquet::arrow::ArrowWriter::try_new(&mut bytes, batch.schema(), Some(properties))
             .map_err(|e| e.to_string())?;
-    writer.write(&batch).map_err(|e| e.to_string())?;
+    writer.write(batch).map_err(|e| e.to_string())?;
     writer.close().map_err(|e| e.to_string())?;
     Ok(bytes)
 }

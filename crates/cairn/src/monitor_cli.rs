@@ -10,6 +10,8 @@ use crate::client::{call_in, load_login, send_raw};
 use crate::governance_cli::ProjectScope;
 
 /// `cairn monitor …`.
+// Parsed once per process; boxing `Set`'s many flags would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum MonitorCommand {
     /// Set a deployment's monitor (a new deployment revision), from a JSON file and/or flags;

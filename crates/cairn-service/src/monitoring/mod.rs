@@ -389,7 +389,7 @@ impl MonitorService {
                         self.store.monitor_alerts(Some(deployment.id), open_only, limit).await?,
                     );
                 }
-                all.sort_by(|a, b| b.id.cmp(&a.id));
+                all.sort_by_key(|alert| std::cmp::Reverse(alert.id));
                 all.truncate(limit as usize);
                 Ok(all)
             }

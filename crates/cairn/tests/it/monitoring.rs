@@ -481,9 +481,9 @@ async fn monitoring(backend: Backend, s3: bool) {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("8 features") && out.contains("window 8s"), "{out}");
     let phase3 = normal.rows(300, 0, 0.0);
-    let labels3 = traffic(&viewer, "p3", &phase3).await;
+    let labels3 = traffic(viewer, "p3", &phase3).await;
     services.deployments.flush_captures().await;
-    ground_truth(&dev, &labels3, false).await;
+    ground_truth(dev, &labels3, false).await;
     let spec = monitor_spec(&run_id, &webhook, "* * * * * *", "8s");
     dev.ok("PUT", "/p/ml/api/v1/deployments/churn/monitor", Some(json!({"monitor": spec}))).await;
     let passed = eventually(30, "a passing scheduled check", move || async move {
