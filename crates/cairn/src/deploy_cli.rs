@@ -41,6 +41,10 @@ pub enum DeployCommand {
         /// The share of requests captured to Parquet (0–1; 0 turns capture off).
         #[arg(long, default_value_t = 1.0)]
         capture_sample_rate: f64,
+        /// A JSON monitor spec to deploy with (see docs/MONITORING.md; `cairn monitor set`
+        /// changes it later).
+        #[arg(long)]
+        monitor_file: Option<String>,
         #[command(flatten)]
         scope: ProjectScope,
     },
@@ -153,6 +157,17 @@ fn print_deployment(deployment: &Value) {
         deployment["invocations_url"].as_str().unwrap_or_default(),
         deployment["infer_url"].as_str().unwrap_or_default()
     );
+    let monitor = &deployment["monitor"];
+    if monitor.is_object() {
+        println!(
+            "  monitor: {} features against {}, schedule {}, window {} (cairn monitor show {})",
+            monitor["features"].as_array().map_or(0, Vec::len),
+            monitor["reference"]["resolved"]["path"].as_str().unwrap_or_default(),
+            monitor["schedule"].as_str().unwrap_or_default(),
+            monitor["window"].as_str().unwrap_or_default(),
+            deployment["name"].as_str().unwrap_or_default()
+        );
+    }
 }
 
 /// Runs `cairn deploy …`.
@@ -169,9 +184,21 @@ pub async fn deploy(command: &DeployCommand) -> anyhow::Result<()> {
             callers,
             shadow_version,
             capture_sample_rate,
+            monitor_file,
             scope,
         } => {
             let project = scope.project.as_deref();
+            let monitor: Option<Value> = match monitor_file {
+                Some(path) => {
+                    let text =
+                        std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+                    Some(
+                        serde_json::from_str(&text)
+                            .with_context(|| format!("{path} is not JSON"))?,
+                    )
+                }
+                None => None,
+            };
             let versions = match alias {
                 Some(alias) => {
                     let path = format!(
@@ -201,6 +228,7 @@ pub async fn deploy(command: &DeployCommand) -> anyhow::Result<()> {
                 "name": name, "environment": environment, "routes": routes(model, &versions, weights)?,
                 "callers": callers, "shadow": shadow_version.map(|v| json!({"model": model, "version": v})),
                 "capture": capture_json(*capture_sample_rate),
+                "monitor": monitor,
             });
             let deployment =
                 call_in(&login, project, Method::POST, "/deployments", Some(body)).await?;

@@ -455,6 +455,28 @@ async fn monitoring(backend: Backend, s3: bool) {
         cli(&dev.token, &["monitor", "ground-truth", "churn", truth_file.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("stored 1 "), "{out}");
+    let spec_file = scratch.path().join("deploy-monitor.json");
+    std::fs::write(&spec_file, monitor_spec(&run_id, &webhook, "0 0 1 1 *", "1h").to_string())
+        .unwrap();
+    let version_text = version.to_string();
+    let (code, out, err) = cli(
+        &dev.token,
+        &[
+            "deploy",
+            "create",
+            "churn-b",
+            "--model",
+            "churn",
+            "--version",
+            &version_text,
+            "--environment",
+            "test",
+            "--monitor-file",
+            spec_file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("monitor: 8 features") && out.contains("window 1h"), "{out}");
     let (code, _, err) = cli(&viewer.token, &["monitor", "check", "churn"]);
     assert_ne!(code, 0, "viewers may not run checks");
     assert!(err.contains("403"), "{err}");
