@@ -574,13 +574,20 @@ impl MonitorService {
         };
         let project = deployment.project.clone();
         let name = deployment.name.clone();
-        let (check, _changes) = self
-            .store
-            .record_check(context, &new, &outcomes, &routes, |id, changes| {
-                Some(notification_payload(&project, &name, id, status, &message, changes))
-            })
-            .await?;
-        Ok(check)
+        let payload = |id: i64, changes: &AlertChanges| {
+            Some(notification_payload(&project, &name, id, status, &message, changes))
+        };
+        // Two checks of one deployment finishing together (a manual one during a scheduled
+        // one) may both try to open the same alert; the loser's transaction rolls back whole
+        // and is recorded again, now finding the alert open.
+        let recorded =
+            match self.store.record_check(context, &new, &outcomes, &routes, payload).await {
+                Err(error) if error.is_unique_violation() => {
+                    self.store.record_check(context, &new, &outcomes, &routes, payload).await
+                }
+                other => other,
+            };
+        Ok(recorded?.0)
     }
 
     async fn write_report(

@@ -355,6 +355,22 @@ async fn monitoring(backend: Backend, s3: bool) {
     services.deployments.flush_captures().await;
     ground_truth(&dev, &labels2, true).await;
     assert!(received.lock().unwrap().is_empty(), "nothing failed yet");
+    // Two manual checks at once both fail and open each alert once.
+    let (first, second) = tokio::join!(
+        dev.ok("POST", "/p/ml/api/v1/deployments/churn/checks", None),
+        dev.ok("POST", "/p/ml/api/v1/deployments/churn/checks", None),
+    );
+    assert_eq!(
+        (first["status"].as_str(), second["status"].as_str()),
+        (Some("failed"), Some("failed"))
+    );
+    let alerts = dev.ok("GET", "/p/ml/api/v1/deployments/churn/alerts", None).await;
+    let keys: Vec<&str> =
+        alerts.as_array().unwrap().iter().map(|a| a["key"].as_str().unwrap()).collect();
+    let mut unique = keys.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(keys.len(), unique.len(), "{keys:?}");
 
     // Let the schedule fire (every second) on the running server.
     let server = app.spawn().await;
