@@ -21,4 +21,5 @@ mod native_identity;
 mod ops;
 mod permission_matrix;
 mod rbac;
+mod scale_out;
 mod serving;

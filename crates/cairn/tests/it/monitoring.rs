@@ -23,7 +23,7 @@ const FEATURES: usize = 8;
 const SIGNING_KEY: &str = "monitoring-test-key";
 
 /// A deterministic standard-normal generator (xorshift64* and Box–Muller).
-struct Normal(u64);
+pub(crate) struct Normal(pub(crate) u64);
 
 impl Normal {
     fn uniform(&mut self) -> f64 {
@@ -40,7 +40,7 @@ impl Normal {
     }
 
     /// `count` rows of `FEATURES` values; the first `shifted` features moved by `shift`.
-    fn rows(&mut self, count: usize, shifted: usize, shift: f64) -> Vec<Vec<f64>> {
+    pub(crate) fn rows(&mut self, count: usize, shifted: usize, shift: f64) -> Vec<Vec<f64>> {
         (0..count)
             .map(|_| {
                 (0..FEATURES).map(|i| self.next() + if i < shifted { shift } else { 0.0 }).collect()
@@ -49,11 +49,11 @@ impl Normal {
     }
 }
 
-fn columns() -> Vec<String> {
+pub(crate) fn columns() -> Vec<String> {
     (0..FEATURES).map(|i| format!("f{i}")).collect()
 }
 
-fn mlmodel() -> String {
+pub(crate) fn mlmodel() -> String {
     let inputs: Vec<Value> = columns()
         .iter()
         .map(|name| json!({"type": "double", "name": name, "required": true}))
@@ -61,7 +61,7 @@ fn mlmodel() -> String {
     format!("signature:\n  inputs: '{}'\n  outputs: null\n", Value::Array(inputs))
 }
 
-fn reference_parquet(rows: &[Vec<f64>], predictions: &[i64]) -> Vec<u8> {
+pub(crate) fn reference_parquet(rows: &[Vec<f64>], predictions: &[i64]) -> Vec<u8> {
     let mut fields = Vec::new();
     let mut arrays: Vec<ArrayRef> = Vec::new();
     for (index, name) in columns().iter().enumerate() {
@@ -114,7 +114,11 @@ async fn webhook_receiver() -> (String, Received) {
 
 /// Predicts `rows` in requests of 10 rows with the prediction ids `<prefix>-<n>`; returns
 /// `(prediction id, row, label)` of every row.
-async fn traffic(client: &Client, prefix: &str, rows: &[Vec<f64>]) -> Vec<(String, usize, i64)> {
+pub(crate) async fn traffic(
+    client: &Client,
+    prefix: &str,
+    rows: &[Vec<f64>],
+) -> Vec<(String, usize, i64)> {
     let mut labels = Vec::new();
     for (n, chunk) in rows.chunks(10).enumerate() {
         let id = format!("{prefix}-{n}");
@@ -154,7 +158,7 @@ async fn ground_truth(client: &Client, labels: &[(String, usize, i64)], flip: bo
 }
 
 /// Polls `probe` every 100 ms until it answers `Some`, for at most `seconds`.
-async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+pub(crate) async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
     seconds: u64,
     what: &str,
     mut probe: impl FnMut() -> F,

@@ -29,6 +29,8 @@ pub struct TestApp {
     pub _dir: tempfile::TempDir,
     /// The router, built once (building it renders the OpenAPI document).
     router: axum::Router,
+    /// The configuration it was built from.
+    config: Config,
 }
 
 /// The S3 settings of the test server, if one is configured.
@@ -115,7 +117,36 @@ impl TestApp {
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", config.data_dir.join("cairn.db").display()));
         let router = app.router();
-        Some(TestApp { app, database_url, data_dir: config.data_dir.clone(), _dir: dir, router })
+        Some(TestApp {
+            app,
+            database_url,
+            data_dir: config.data_dir.clone(),
+            _dir: dir,
+            router,
+            config,
+        })
+    }
+
+    /// Another replica of this app: the same database and artifact store, its own process
+    /// state (caches, capture writer, scheduler) and data directory.
+    pub async fn replica(&self) -> TestApp {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = self.config.clone();
+        config.data_dir = dir.path().join("data");
+        config.database_url = Some(self.database_url.clone());
+        if config.artifacts.is_none() {
+            config.artifacts = Some(self.data_dir.join("artifacts").display().to_string());
+        }
+        let app = App::build(&config).await.expect("build replica");
+        let router = app.router();
+        TestApp {
+            app,
+            database_url: self.database_url.clone(),
+            data_dir: config.data_dir.clone(),
+            _dir: dir,
+            router,
+            config,
+        }
     }
 
     /// Sends one request in-process and returns status and body bytes.
