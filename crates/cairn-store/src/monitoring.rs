@@ -148,6 +148,15 @@ fn notification_from_row(row: &AnyRow) -> StoreResult<Notification> {
     })
 }
 
+/// The audit record of an alert opening or closing at check `check`.
+fn alert_entry(action: &str, alert: &Alert, check: i64) -> cairn_domain::audit::AuditEntry {
+    entry(
+        action,
+        format!("deployment:{}", alert.deployment),
+        serde_json::json!({"alert": alert.id, "key": alert.key, "check": check, "message": alert.message}),
+    )
+}
+
 /// Ground-truth rows written per statement.
 const GROUND_TRUTH_CHUNK: usize = 200;
 /// Prediction ids looked up per statement.
@@ -327,11 +336,7 @@ impl Store {
                     &mut transaction,
                     self.dialect,
                     context,
-                    entry(
-                        "alert.open",
-                        format!("deployment:{}", check.deployment),
-                        serde_json::json!({"alert": alert.id, "key": alert.key, "check": id, "message": alert.message}),
-                    ),
+                    alert_entry("alert.open", &alert, id),
                 )
                 .await?;
                 changes.opened.push(alert);
@@ -350,17 +355,8 @@ impl Store {
                 .await?;
                 if let Some(row) = closed {
                     let alert = alert_from_row(&row)?;
-                    append(
-                        &mut transaction,
-                        self.dialect,
-                        context,
-                        entry(
-                            "alert.close",
-                            format!("deployment:{}", check.deployment),
-                            serde_json::json!({"alert": alert.id, "key": alert.key, "check": id, "message": alert.message}),
-                        ),
-                    )
-                    .await?;
+                    let record = alert_entry("alert.close", &alert, id);
+                    append(&mut transaction, self.dialect, context, record).await?;
                     changes.closed.push(alert);
                 }
             }

@@ -262,11 +262,6 @@ impl MonitorService {
         }
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &MonitorConfig {
-        &self.config
-    }
-
     /// The deployment, authorised for `access`.
     async fn deployment(
         &self,
