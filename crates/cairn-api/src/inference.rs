@@ -302,11 +302,10 @@ async fn mlflow_invocations(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, MlflowError> {
-    let (headers, body, name) = (headers.clone(), body.to_vec(), name.to_string());
     // Authorised (and the deployment found) before the body is read.
-    let served = services.deployments.served(&context, &name).await?;
-    let table = scoring_table(&headers, &body)?;
-    let id = prediction_id(&headers);
+    let served = services.deployments.served(&context, name).await?;
+    let table = scoring_table(headers, body)?;
+    let id = prediction_id(headers);
     let outcome = services.deployments.predict(&served, table, &id).await?;
     Ok(with_headers(axum::Json(predictions(&outcome)).into_response(), &id, &outcome))
 }

@@ -159,9 +159,14 @@ impl ArtifactService {
         self.store.clone()
     }
 
-    /// The store's root URL (`file:///…` or `s3://…`).
-    pub(crate) fn root_url(&self) -> &str {
-        self.store.root_url()
+    /// The store-relative path of an artifact URI inside this store (`mlflow-artifacts:/…` or
+    /// the store's own root URL followed by a path); `None` for a URI elsewhere.
+    pub(crate) fn relative_path(&self, uri: &str) -> Option<String> {
+        let root = self.store.root_url().trim_end_matches('/');
+        uri.strip_prefix("mlflow-artifacts:")
+            .map(|rest| rest.trim_start_matches('/'))
+            .or_else(|| uri.strip_prefix(root).and_then(|rest| rest.strip_prefix('/')))
+            .map(|relative| relative.trim_end_matches('/').to_string())
     }
 
     /// Lists one directory level for Cairn itself (no caller to authorise; the caller of the

@@ -259,18 +259,12 @@ impl DeploymentService {
         } else {
             model_version.source.clone()
         };
-        let root = self.artifacts.root_url().trim_end_matches('/').to_string();
-        let relative = uri
-            .strip_prefix("mlflow-artifacts:")
-            .map(|rest| rest.trim_start_matches('/').to_string())
-            .or_else(|| uri.strip_prefix(&format!("{root}/")).map(str::to_string))
-            .ok_or_else(|| ServiceError {
-                kind: ErrorKind::FailedPrecondition,
-                message: format!(
-                    "version {version} of '{model}' keeps its files at '{uri}', outside Cairn's artifact store; register a model logged to Cairn"
-                ),
-            })?;
-        Ok(relative.trim_end_matches('/').to_string())
+        self.artifacts.relative_path(&uri).ok_or_else(|| ServiceError {
+            kind: ErrorKind::FailedPrecondition,
+            message: format!(
+                "version {version} of '{model}' keeps its files at '{uri}', outside Cairn's artifact store; register a model logged to Cairn"
+            ),
+        })
     }
 
     /// Finds, checks and pins a version's model: its `.onnx` file for the in-process runtime,
@@ -614,11 +608,13 @@ impl DeploymentService {
         let deployment = self.visible(context, name, Access::Write).await?;
         self.store.delete_deployment(context, name).await?;
         self.forget(name);
-        let deleted = Deployment {
-            spec: DeploymentSpec { monitor: None, ..deployment.spec.clone() },
-            ..deployment
-        };
-        crate::monitoring::schedule(&self.store, context, &deleted).await?;
+        crate::monitoring::unschedule(
+            &self.store,
+            context,
+            &deployment,
+            "the deployment was deleted",
+        )
+        .await?;
         Ok(())
     }
 
@@ -635,6 +631,11 @@ impl DeploymentService {
     ) -> ServiceResult<Vec<DeploymentRevision>> {
         self.visible(context, name, Access::Read).await?;
         Ok(self.store.deployment_revisions(name).await?)
+    }
+
+    /// The request's project, which the caller may read (for project-wide monitoring views).
+    pub(crate) async fn readable_project(&self, context: &RequestContext) -> ServiceResult<i64> {
+        self.project(context, Access::Read).await
     }
 
     /// The request's project's deployments.

@@ -39,7 +39,7 @@ pub use governance::{
 pub use identity::NewUser;
 pub use logged_models::{LoggedModelField, LoggedModelSearch, NewLoggedModel};
 pub use metric_sampling::DatasetSummary;
-pub use monitoring::{AlertChanges, GroundTruth, NewCheck, Notification};
+pub use monitoring::{AlertChanges, AlertScope, GroundTruth, NewCheck, Notification};
 pub use projects::Member;
 pub use registry::{NewModelVersion, RegistrySearch};
 pub use run_data::{LogBatch, MetricHistoryPage};

@@ -13,6 +13,15 @@ use sqlx::any::AnyRow;
 use crate::audit::{append, entry};
 use crate::{Store, StoreError, StoreResult};
 
+/// Whose alerts to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertScope {
+    /// One deployment (by id).
+    Deployment(i64),
+    /// Every deployment of a project (by id), deleted ones included.
+    Project(i64),
+}
+
 /// A check about to be stored.
 #[derive(Debug, Clone)]
 pub struct NewCheck<'a> {
@@ -426,20 +435,26 @@ impl Store {
         rows.iter().map(check_from_row).collect()
     }
 
-    /// Alerts, newest first: of one deployment or of all, open only or all.
+    /// Alerts, newest first, open only or all: of one deployment, or of every deployment of a
+    /// project.
     pub async fn monitor_alerts(
         &self,
-        deployment_id: Option<i64>,
+        scope: AlertScope,
         open_only: bool,
         limit: i64,
     ) -> StoreResult<Vec<Alert>> {
+        let (deployment, project) = match scope {
+            AlertScope::Deployment(id) => (id, 0),
+            AlertScope::Project(id) => (0, id),
+        };
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {ALERT_COLUMNS} FROM monitor_alerts \
-             WHERE ($1 = 0 OR deployment = $2) AND ($3 = 0 OR state = 'open') \
-             ORDER BY id DESC LIMIT $4"
+             WHERE ($1 = 0 OR deployment = $1) \
+             AND ($2 = 0 OR deployment IN (SELECT id FROM deployments WHERE project_id = $2)) \
+             AND ($3 = 0 OR state = 'open') ORDER BY id DESC LIMIT $4"
         )))
-        .bind(i64::from(deployment_id.is_some()))
-        .bind(deployment_id.unwrap_or(0))
+        .bind(deployment)
+        .bind(project)
         .bind(i64::from(open_only))
         .bind(limit)
         .fetch_all(self.reader())

@@ -25,7 +25,7 @@ use cairn_domain::monitoring::{
 use cairn_domain::quality::{self, Classified};
 use cairn_domain::serving::{Deployment, DeploymentSpec};
 use cairn_domain::time::now_millis;
-use cairn_store::{AlertChanges, GroundTruth, NewCheck, Store};
+use cairn_store::{AlertChanges, AlertScope, GroundTruth, NewCheck, Store};
 use serde_json::{Value, json};
 
 pub use notify::{NotifyConfig, SmtpConfig, signature};
@@ -83,16 +83,12 @@ async fn reference_path(
     project_id: i64,
     monitor: &MonitorSpec,
 ) -> ServiceResult<String> {
-    let root = artifacts.root_url().trim_end_matches('/').to_string();
     let relative = |uri: &str| -> ServiceResult<String> {
-        uri.strip_prefix("mlflow-artifacts:")
-            .map(|rest| rest.trim_start_matches('/').to_string())
-            .or_else(|| uri.strip_prefix(&format!("{root}/")).map(str::to_string))
-            .ok_or_else(|| {
-                ServiceError::precondition(format!(
-                    "the reference '{uri}' is outside Cairn's artifact store"
-                ))
-            })
+        artifacts.relative_path(uri).ok_or_else(|| {
+            ServiceError::precondition(format!(
+                "the reference '{uri}' is outside Cairn's artifact store"
+            ))
+        })
     };
     let run_artifact = |run_uri: &str, path: &str| -> ServiceResult<String> {
         Ok(format!("{}/{}", relative(run_uri)?, path.trim_start_matches('/')))
@@ -207,17 +203,21 @@ pub(crate) async fn schedule(
             store.set_monitor_schedule(deployment.id, Some((deployment.revision, next))).await?;
         }
         None => {
-            store.set_monitor_schedule(deployment.id, None).await?;
-            store
-                .close_monitor_alerts(
-                    context,
-                    deployment.id,
-                    &deployment.name,
-                    "the deployment no longer has a monitor",
-                )
-                .await?;
+            unschedule(store, context, deployment, "the deployment no longer has a monitor").await?
         }
     }
+    Ok(())
+}
+
+/// Removes a deployment's schedule row and closes its open alerts, saying why.
+pub(crate) async fn unschedule(
+    store: &Store,
+    context: &RequestContext,
+    deployment: &Deployment,
+    reason: &str,
+) -> ServiceResult<()> {
+    store.set_monitor_schedule(deployment.id, None).await?;
+    store.close_monitor_alerts(context, deployment.id, &deployment.name, reason).await?;
     Ok(())
 }
 
@@ -375,18 +375,13 @@ impl MonitorService {
         match name {
             Some(name) => {
                 let deployment = self.deployment(context, name, Access::Read).await?;
-                Ok(self.store.monitor_alerts(Some(deployment.id), open_only, limit).await?)
+                let scope = AlertScope::Deployment(deployment.id);
+                Ok(self.store.monitor_alerts(scope, open_only, limit).await?)
             }
             None => {
-                let mut all = Vec::new();
-                for deployment in self.deployments.list(context).await? {
-                    all.extend(
-                        self.store.monitor_alerts(Some(deployment.id), open_only, limit).await?,
-                    );
-                }
-                all.sort_by_key(|alert| std::cmp::Reverse(alert.id));
-                all.truncate(limit as usize);
-                Ok(all)
+                let project = self.deployments.readable_project(context).await?;
+                let scope = AlertScope::Project(project);
+                Ok(self.store.monitor_alerts(scope, open_only, limit).await?)
             }
         }
     }
