@@ -8,6 +8,7 @@
 
 mod client;
 mod drift;
+mod jobs;
 mod load;
 mod procfs;
 mod registry;
@@ -74,6 +75,9 @@ struct Args {
     /// `drift` [default: the first three, in that order; `drift` runs only when asked for].
     #[arg(long, value_enum)]
     only: Option<Scenario>,
+    /// Jobs scenario: jobs timed for queue-to-running latency.
+    #[arg(long, default_value_t = 30)]
+    jobs: usize,
     /// Drift scenario: rows per side of the comparison with Evidently.
     #[arg(long, default_value_t = 100_000)]
     drift_rows: usize,
@@ -126,6 +130,8 @@ enum Scenario {
     /// Drift statistics: Evidently's `DataDriftPreset` against Cairn in process and through
     /// `cairn drift`, then Cairn alone at larger sizes.
     Drift,
+    /// Jobs: queue-to-running latency of local jobs, scheduler overhead with many schedules.
+    Jobs,
 }
 
 /// Workload sizes after applying `--quick` and explicit flags, and which scenarios run.
@@ -329,6 +335,22 @@ async fn run_workloads(
 }
 
 async fn run(args: Args) -> Result<()> {
+    if args.only == Some(Scenario::Jobs) {
+        let sizes = jobs::JobsSizes {
+            jobs: args.jobs.max(1),
+            schedules: vec![0, 1_000, 10_000],
+            passes: 50,
+        };
+        let outcome = jobs::run(&args.python(), &sizes).await?;
+        println!(
+            "Machine: {} cores; load average {}
+",
+            std::thread::available_parallelism().map_or(0, usize::from),
+            load()
+        );
+        println!("{}", jobs::render(&outcome));
+        return Ok(());
+    }
     let sizes = args.sizes();
     let cairn_bin = args.cairn_bin();
     if !cairn_bin.is_file() {

@@ -51,6 +51,16 @@ pub enum ArtifactError {
         /// The path relative to the store root.
         path: String,
     },
+    /// The body's SHA-256 was not the one announced; nothing was stored.
+    #[error("the content of {path} has sha256 {actual}, not the announced {expected}")]
+    DigestMismatch {
+        /// The path relative to the store root.
+        path: String,
+        /// The announced digest.
+        expected: String,
+        /// The body's digest.
+        actual: String,
+    },
     /// The upload body failed before it ended; nothing was stored.
     #[error("failed to read the upload body: {source}")]
     Body {
@@ -78,6 +88,7 @@ impl ArtifactError {
             Self::InvalidPath { .. }
             | Self::InvalidConfig { .. }
             | Self::PathConflict { .. }
+            | Self::DigestMismatch { .. }
             | Self::Body { .. } => ArtifactErrorKind::InvalidArgument,
             Self::NotFound { .. } => ArtifactErrorKind::NotFound,
             Self::Unavailable { .. } => ArtifactErrorKind::Unavailable,

@@ -47,7 +47,24 @@ impl ArtifactStore {
     pub async fn put_stream<S, E>(
         &self,
         path: &ArtifactPath,
+        body: S,
+    ) -> Result<PutOutcome, ArtifactError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
+        E: Into<BoxError>,
+    {
+        self.put_stream_checked(path, body, None).await
+    }
+
+    /// Like [`put_stream`](Self::put_stream), but publishes the object only if the body's
+    /// SHA-256 is `expected_sha256` (lowercase hex); otherwise the upload is aborted, nothing
+    /// becomes visible, and a `DigestMismatch` error (kind `InvalidArgument`) is returned.
+    /// Content-addressed writers use it so a path never holds bytes that are not its name.
+    pub async fn put_stream_checked<S, E>(
+        &self,
+        path: &ArtifactPath,
         mut body: S,
+        expected_sha256: Option<&str>,
     ) -> Result<PutOutcome, ArtifactError>
     where
         S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
@@ -82,8 +99,19 @@ impl ArtifactStore {
             }
         }
 
+        let sha256 = hex::encode(hasher.finalize());
+        if let Some(expected) = expected_sha256
+            && expected != sha256
+        {
+            upload.abort().await;
+            return Err(ArtifactError::DigestMismatch {
+                path: path.to_string(),
+                expected: expected.to_string(),
+                actual: sha256,
+            });
+        }
         upload.finish().await?;
-        Ok(PutOutcome { size, sha256: hex::encode(hasher.finalize()) })
+        Ok(PutOutcome { size, sha256 })
     }
 }
 

@@ -59,6 +59,9 @@ pub struct Principal {
     pub site_role: SiteRole,
     /// Whether this is a service account (no password, tokens only).
     pub service_account: bool,
+    /// The one project a confined token (a job's) may act in; its rights there are the user's
+    /// own, and it may do nothing elsewhere or site-wide.
+    pub scope_project: Option<i64>,
 }
 
 /// Checks a user name: 1–64 characters of lowercase letters, digits, `.`, `_`, `-`, `@`,
@@ -185,6 +188,7 @@ impl User {
             username: self.username.clone(),
             site_role: self.site_role,
             service_account: self.service_account,
+            scope_project: None,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! types.
 
 pub mod audit;
+pub mod compute;
 pub mod drift;
 pub mod entities;
 pub mod error;

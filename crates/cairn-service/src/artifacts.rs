@@ -217,6 +217,23 @@ impl ArtifactService {
         Ok(bytes)
     }
 
+    /// Reads at most `len` bytes from `offset` of a file for Cairn itself (saved job logs);
+    /// empty at or past the end.
+    pub(crate) async fn read_range_internal(
+        &self,
+        path: &str,
+        offset: u64,
+        len: u64,
+    ) -> ServiceResult<Vec<u8>> {
+        let path = parse_path(path)?;
+        let size = self.store.size(&path).await?;
+        if offset >= size {
+            return Ok(Vec::new());
+        }
+        let end = size.min(offset.saturating_add(len));
+        Ok(self.store.get_range(&path, offset..end).await?.to_vec())
+    }
+
     /// Checks that the artifact backend answers.
     pub async fn check(&self) -> ServiceResult<()> {
         Ok(self.store.check().await?)

@@ -51,7 +51,9 @@ impl Authorizer {
     /// Whether the caller is unrestricted (a site admin, or anyone while auth is disabled).
     pub fn is_unrestricted(context: &RequestContext) -> bool {
         match &context.principal {
-            Some(principal) => principal.site_role == SiteRole::Admin,
+            Some(principal) => {
+                principal.site_role == SiteRole::Admin && principal.scope_project.is_none()
+            }
             None => true,
         }
     }
@@ -72,6 +74,14 @@ impl Authorizer {
         access: Access,
     ) -> ServiceResult<()> {
         let Some(principal) = &context.principal else { return Ok(()) };
+        if let Some(scope) = principal.scope_project
+            && scope != project_id
+        {
+            return Err(denied(format!(
+                "this token of '{}' is confined to another project",
+                principal.username
+            )));
+        }
         if principal.site_role == SiteRole::Admin {
             return Ok(());
         }

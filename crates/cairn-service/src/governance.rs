@@ -412,6 +412,7 @@ impl GovernanceService {
                 None => true,
                 Some(principal) => {
                     matches!(principal.site_role, SiteRole::Admin | SiteRole::GovernanceReviewer)
+                        && principal.scope_project.is_none()
                 }
             };
             if !may {

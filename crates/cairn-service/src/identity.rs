@@ -77,6 +77,13 @@ fn unauthenticated() -> ServiceError {
     }
 }
 
+/// A new token's secret with its stored digest and hint (for tokens Cairn issues itself).
+pub(crate) fn new_token_secret() -> (String, String, String) {
+    let secret = new_secret();
+    let (digest, hint) = (token_digest(&secret), token_hint(&secret));
+    (secret, digest, hint)
+}
+
 fn new_secret() -> String {
     let mut bytes = [0_u8; 32];
     bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
@@ -302,6 +309,14 @@ impl IdentityService {
 
     /// Allows a user to act on their own tokens, and site admins on anyone's.
     fn require_self_or_admin(&self, context: &RequestContext, username: &str) -> ServiceResult<()> {
+        if let Some(principal) = &context.principal
+            && principal.scope_project.is_some()
+        {
+            return Err(ServiceError {
+                kind: cairn_domain::ErrorKind::PermissionDenied,
+                message: "a token confined to a project cannot manage users or tokens".into(),
+            });
+        }
         if context.principal.as_ref().is_some_and(|principal| principal.username == username) {
             return Ok(());
         }

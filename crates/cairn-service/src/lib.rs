@@ -7,6 +7,7 @@ mod audit;
 mod authz;
 mod bundle;
 mod capture;
+pub mod compute;
 mod deployments;
 mod error;
 mod governance;
@@ -76,6 +77,14 @@ pub struct ServiceSet {
     pub deployments: DeploymentService,
     /// Drift and quality checks, ground truth and alerts.
     pub monitoring: MonitorService,
+    /// Project files (snapshots).
+    pub files: compute::FilesService,
+    /// Environments, hardware tiers and quotas.
+    pub catalog: compute::CatalogService,
+    /// Project and user secrets.
+    pub secrets: compute::SecretService,
+    /// Jobs and schedules.
+    pub jobs: compute::JobService,
     /// Whether every request must authenticate.
     pub auth_required: bool,
     store: Store,
@@ -93,7 +102,21 @@ impl Services {
         let artifact_service = ArtifactService::new(artifacts, store.clone());
         let deployments =
             DeploymentService::new(store.clone(), artifact_service.clone(), model_cache, python);
+        let files = compute::FilesService::new(store.clone(), artifact_service.clone());
+        let secrets = compute::SecretService::new(store.clone(), None);
+        let jobs = compute::JobService::new(
+            store.clone(),
+            artifact_service.clone(),
+            files.clone(),
+            secrets.clone(),
+            std::collections::HashMap::new(),
+            compute::JobsConfig::default(),
+        );
         let set = ServiceSet {
+            catalog: compute::CatalogService::new(store.clone()),
+            files,
+            secrets,
+            jobs,
             tracking: TrackingService::new(store.clone()),
             monitoring: MonitorService::new(
                 store.clone(),
@@ -122,6 +145,20 @@ impl Services {
             set.artifacts.clone(),
             set.deployments.clone(),
             config,
+        );
+    }
+
+    /// Replaces the compute configuration (executors, dispatcher, secrets key).
+    pub fn configure_compute(&mut self, config: compute::ComputeConfig) {
+        let set = std::sync::Arc::make_mut(&mut self.inner);
+        set.secrets = compute::SecretService::new(set.store.clone(), config.secrets_key);
+        set.jobs = compute::JobService::new(
+            set.store.clone(),
+            set.artifacts.clone(),
+            set.files.clone(),
+            set.secrets.clone(),
+            config.executors,
+            config.jobs,
         );
     }
 

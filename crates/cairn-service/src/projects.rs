@@ -20,6 +20,19 @@ impl ProjectService {
         Self { authz: Authorizer::new(store.clone()), store }
     }
 
+    /// Requires `access` to the project named `project` and returns it (handlers call this
+    /// before reading a request body, so an unauthorised caller learns nothing from parsing).
+    pub async fn authorize(
+        &self,
+        context: &RequestContext,
+        project: &str,
+        access: cairn_domain::identity::Access,
+    ) -> ServiceResult<Project> {
+        let project = self.store.get_project(project).await?;
+        self.authz.require(context, project.id, access).await?;
+        Ok(project)
+    }
+
     /// Creates a project; `owner`, if given, becomes its first owner.
     pub async fn create(
         &self,

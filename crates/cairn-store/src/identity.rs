@@ -294,7 +294,7 @@ impl Store {
     pub async fn principal_for_token(&self, digest: &str) -> StoreResult<Option<Principal>> {
         let row = sqlx::query(
             "SELECT u.id, u.username, u.display_name, u.email, u.site_role, u.service_account, u.active, \
-             u.created_at FROM api_tokens t JOIN users u ON u.id = t.user_id \
+             u.created_at, t.scope_project FROM api_tokens t JOIN users u ON u.id = t.user_id \
              WHERE t.digest = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2) \
              AND u.active = 1",
         )
@@ -302,6 +302,9 @@ impl Store {
         .bind(now_millis())
         .fetch_optional(self.reader())
         .await?;
-        row.map(|row| user_from_row(&row).map(|user| user.principal())).transpose()
+        let Some(row) = row else { return Ok(None) };
+        let mut principal = user_from_row(&row)?.principal();
+        principal.scope_project = row.try_get("scope_project")?;
+        Ok(Some(principal))
     }
 }

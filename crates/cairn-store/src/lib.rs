@@ -4,11 +4,13 @@
 //! in one transaction, durable before it returns.
 
 mod audit;
+mod compute;
 mod deployments;
 mod error;
 mod experiments;
 mod governance;
 mod identity;
+mod jobs;
 mod logged_models;
 mod metric_sampling;
 mod migrate;
@@ -19,6 +21,8 @@ mod run_data;
 mod run_inputs;
 mod run_search;
 mod runs;
+mod schedules;
+mod secrets;
 mod sql;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
@@ -31,12 +35,14 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{Executor, Transaction};
 
 pub use audit::{AuditQuery, ChainStatus};
+pub use compute::NewSnapshot;
 pub use error::{StoreError, StoreResult};
 pub use experiments::ExperimentSearch;
 pub use governance::{
     CardRevision, DecisionKind, NewPolicy, Opened, PolicyRevision, RequestFilter,
 };
 pub use identity::NewUser;
+pub use jobs::{JobOutcome, NewJob};
 pub use logged_models::{LoggedModelField, LoggedModelSearch, NewLoggedModel};
 pub use metric_sampling::DatasetSummary;
 pub use monitoring::{AlertChanges, AlertScope, GroundTruth, NewCheck, Notification};
@@ -45,6 +51,8 @@ pub use registry::{NewModelVersion, RegistrySearch};
 pub use run_data::{LogBatch, MetricHistoryPage};
 pub use run_search::RunSearch;
 pub use runs::{NewRun, RunUpdate};
+pub use schedules::{DueSchedule, ScheduleSettings};
+pub use secrets::SealedSecret;
 
 /// The database engine behind a [`Store`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

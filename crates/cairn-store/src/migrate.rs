@@ -61,6 +61,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_monitoring.sql"),
         postgres: include_str!("../migrations/postgres/0008_monitoring.sql"),
     },
+    Migration {
+        version: 9,
+        name: "compute",
+        sqlite: include_str!("../migrations/sqlite/0009_compute.sql"),
+        postgres: include_str!("../migrations/postgres/0009_compute.sql"),
+    },
 ];
 
 /// A lock id shared by every Cairn process, so concurrent start-ups migrate once.

@@ -92,6 +92,28 @@ pub(crate) fn random_run_name(bytes: [u8; 16]) -> String {
 impl Store {
     /// Creates a run in an active experiment.
     pub async fn create_run(&self, context: &RequestContext, new_run: &NewRun) -> StoreResult<Run> {
+        let mut transaction = self.begin().await?;
+        let run = self.insert_run(&mut transaction, new_run, RunStatus::Running).await?;
+        self.commit_audited(
+            transaction,
+            context,
+            crate::audit::entry(
+                "run.create",
+                format!("run:{}", run.info.run_id),
+                serde_json::json!({"experiment_id": new_run.experiment_id.0, "run_name": run.info.run_name}),
+            ),
+        )
+        .await?;
+        Ok(run)
+    }
+
+    /// Inserts a run in `status` inside a caller's transaction (which writes the audit record).
+    pub(crate) async fn insert_run(
+        &self,
+        transaction: &mut Transaction<'static, Any>,
+        new_run: &NewRun,
+        status: RunStatus,
+    ) -> StoreResult<Run> {
         let run_id = hex_id(*uuid::Uuid::new_v4().as_bytes());
         let tag_name = new_run.tags.iter().find(|t| t.key == RUN_NAME_TAG).map(|t| t.value.clone());
         if let (Some(name), Some(tag)) = (&new_run.run_name, &tag_name)
@@ -110,36 +132,26 @@ impl Store {
             .or(tag_name.clone())
             .unwrap_or_else(|| random_run_name(*uuid::Uuid::new_v4().as_bytes()));
         let start_time = new_run.start_time.unwrap_or_else(now_millis);
-        let mut transaction = self.begin().await?;
-        let location = active_experiment_location(&mut transaction, new_run.experiment_id).await?;
+        let location = active_experiment_location(transaction, new_run.experiment_id).await?;
         let artifact_uri = format!("{}/{run_id}/artifacts", location.trim_end_matches('/'));
         sqlx::query(
             "INSERT INTO runs (run_uuid, experiment_id, name, user_id, status, start_time, \
-             lifecycle_stage, artifact_uri) VALUES ($1, $2, $3, $4, 'RUNNING', $5, 'active', $6)",
+             lifecycle_stage, artifact_uri) VALUES ($1, $2, $3, $4, $5, $6, 'active', $7)",
         )
         .bind(&run_id)
         .bind(new_run.experiment_id.0)
         .bind(&run_name)
         .bind(&new_run.user_id)
+        .bind(status.as_str())
         .bind(start_time)
         .bind(&artifact_uri)
-        .execute(&mut *transaction)
+        .execute(&mut **transaction)
         .await?;
         let mut tags = new_run.tags.clone();
         if tag_name.is_none() {
             tags.push(Tag { key: RUN_NAME_TAG.to_string(), value: run_name.clone() });
         }
-        let tags = upsert_run_tags(self.dialect, &mut transaction, &run_id, &tags).await?;
-        self.commit_audited(
-            transaction,
-            context,
-            crate::audit::entry(
-                "run.create",
-                format!("run:{run_id}"),
-                serde_json::json!({"experiment_id": new_run.experiment_id.0, "run_name": run_name}),
-            ),
-        )
-        .await?;
+        let tags = upsert_run_tags(self.dialect, transaction, &run_id, &tags).await?;
         // A new run has no data but its tags: answer without reading it back.
         Ok(Run {
             info: RunInfo {
@@ -147,7 +159,7 @@ impl Store {
                 experiment_id: new_run.experiment_id,
                 run_name,
                 user_id: new_run.user_id.clone(),
-                status: RunStatus::Running,
+                status,
                 start_time,
                 end_time: None,
                 artifact_uri,

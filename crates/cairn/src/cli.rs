@@ -56,6 +56,34 @@ pub enum Command {
     /// Data drift between two local Parquet or CSV files, without a server (exit status 3
     /// when the dataset drifted).
     Drift(crate::drift_cli::DriftArgs),
+    /// Upload a directory as the project's newest file snapshot (only new contents are sent).
+    Push(crate::compute_cli::PushArgs),
+    /// Download a project snapshot into a directory.
+    Pull(crate::compute_cli::PullArgs),
+    /// Project file snapshots.
+    #[command(subcommand)]
+    Snapshot(crate::compute_cli::SnapshotCommand),
+    /// Approved environments (Python + requirements, or an image) and their revisions.
+    #[command(subcommand)]
+    Env(crate::compute_cli::EnvCommand),
+    /// Hardware tiers: CPU, memory, GPUs, maximum run time, executor.
+    #[command(subcommand)]
+    Tier(crate::compute_cli::TierCommand),
+    /// Quotas of concurrent jobs and GPUs per user, team or project.
+    #[command(subcommand)]
+    Quota(crate::compute_cli::QuotaCommand),
+    /// Jobs: run a command on a project snapshot, follow its log, cancel it.
+    #[command(subcommand)]
+    Job(crate::compute_cli::JobCommand),
+    /// Runs: re-run the job that produced one.
+    #[command(subcommand)]
+    Run(crate::compute_cli::RunCommand),
+    /// Schedules: jobs fired by cron expressions in a time zone.
+    #[command(subcommand)]
+    Schedule(crate::compute_cli::ScheduleCommand),
+    /// Secrets injected into jobs as environment variables (values never shown again).
+    #[command(subcommand)]
+    Secret(crate::compute_cli::SecretCommand),
 }
 
 /// Flags of `cairn login`.
@@ -150,6 +178,50 @@ pub enum AdminCommand {
     /// Teams of users.
     #[command(subcommand)]
     Team(TeamCommand),
+    /// Secrets at rest: re-seal every secret under a new key.
+    #[command(subcommand)]
+    Secrets(SecretsAdminCommand),
+}
+
+/// `cairn admin secrets …`.
+#[derive(Debug, Subcommand)]
+pub enum SecretsAdminCommand {
+    /// Re-seal every secret with a new key in one transaction; then restart the servers with
+    /// the new key (`--secrets-key-file`).
+    Rotate(RotateArgs),
+    /// Print a new random key (base64), for a key file or CAIRN_SECRETS_KEY.
+    GenerateKey,
+}
+
+/// Flags of `cairn admin secrets rotate`.
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// The file holding the new key (base64 of 32 bytes).
+    #[arg(long)]
+    pub new_key_file: PathBuf,
+    /// The current key.
+    #[command(flatten)]
+    pub key: SecretsKeyArgs,
+    /// Backends.
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+/// Where the secrets key comes from.
+#[derive(Debug, Args)]
+pub struct SecretsKeyArgs {
+    /// A file holding the key that seals secrets (base64 of 32 bytes)
+    /// [default: <data-dir>/secrets.key, created on first start].
+    #[arg(long, env = "CAIRN_SECRETS_KEY_FILE")]
+    pub secrets_key_file: Option<PathBuf>,
+    /// The key itself (base64 of 32 bytes), instead of a file.
+    #[arg(
+        long,
+        env = "CAIRN_SECRETS_KEY",
+        hide_env_values = true,
+        conflicts_with = "secrets_key_file"
+    )]
+    pub secrets_key: Option<String>,
 }
 
 /// `cairn admin project …`.
@@ -446,9 +518,68 @@ pub struct ServeArgs {
     /// Monitoring and alerts.
     #[command(flatten)]
     pub monitoring: MonitoringArgs,
+    /// Jobs, executors and secrets.
+    #[command(flatten)]
+    pub compute: ComputeArgs,
     /// Backends.
     #[command(flatten)]
     pub backend: BackendArgs,
+}
+
+/// Flags of jobs, executors and secrets (`cairn serve`).
+#[derive(Debug, Args)]
+pub struct ComputeArgs {
+    /// The executor of hardware tiers that name none: local or ray.
+    #[arg(long, env = "CAIRN_EXECUTOR", default_value = "local", value_parser = ["local", "ray"])]
+    pub executor: String,
+    /// A Ray cluster's Jobs API (its dashboard address), e.g. http://head:8265; enables the
+    /// ray executor.
+    #[arg(long, env = "CAIRN_RAY_ADDRESS")]
+    pub ray_address: Option<String>,
+    /// Where local jobs keep their files and logs [default: <data-dir>/jobs].
+    #[arg(long, env = "CAIRN_JOBS_DIR")]
+    pub jobs_dir: Option<PathBuf>,
+    /// Where built Python environments are cached [default: <data-dir>/envs].
+    #[arg(long, env = "CAIRN_ENV_CACHE")]
+    pub env_cache: Option<PathBuf>,
+    /// The interpreter local environments are built from when they name no Python
+    /// [default: --python].
+    #[arg(long, env = "CAIRN_JOB_PYTHON")]
+    pub job_python: Option<PathBuf>,
+    /// How often the dispatcher looks for queued jobs and polls running ones, in ms.
+    #[arg(long, env = "CAIRN_JOB_TICK_MS", default_value_t = 500)]
+    pub job_tick_ms: u64,
+    /// The URL jobs reach this server at (MLFLOW_TRACKING_URI) [default: the listening address].
+    #[arg(long, env = "CAIRN_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Seconds between SIGTERM and SIGKILL when a local job is stopped.
+    #[arg(long, env = "CAIRN_JOB_KILL_GRACE_S", default_value_t = 10)]
+    pub job_kill_grace_s: u64,
+    /// The secrets key.
+    #[command(flatten)]
+    pub key: SecretsKeyArgs,
+}
+
+impl ComputeArgs {
+    /// The compute settings these flags describe.
+    pub fn settings(&self) -> crate::ComputeSettings {
+        crate::ComputeSettings {
+            default_executor: if self.executor == "ray" {
+                cairn_domain::compute::ExecutorKind::Ray
+            } else {
+                cairn_domain::compute::ExecutorKind::Local
+            },
+            ray_address: self.ray_address.clone(),
+            jobs_dir: self.jobs_dir.clone(),
+            env_cache: self.env_cache.clone(),
+            job_python: self.job_python.clone(),
+            tick: std::time::Duration::from_millis(self.job_tick_ms.max(20)),
+            public_url: self.public_url.clone(),
+            kill_grace: std::time::Duration::from_secs(self.job_kill_grace_s),
+            secrets_key_file: self.key.secrets_key_file.clone(),
+            secrets_key: self.key.secrets_key.clone(),
+        }
+    }
 }
 
 /// Flags of the monitoring scheduler and alert notifications (`cairn serve`).
@@ -554,6 +685,7 @@ impl BackendArgs {
             auth_required: false,
             python: PathBuf::from("python3"),
             monitoring: cairn_service::MonitorConfig::default(),
+            compute: crate::ComputeSettings::default(),
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod cli;
 pub mod client;
+pub mod compute_cli;
 pub mod deploy_cli;
 pub mod drift_cli;
 pub mod governance_cli;
@@ -37,6 +38,123 @@ pub struct Config {
     pub python: PathBuf,
     /// The monitoring scheduler and alert notifications.
     pub monitoring: cairn_service::MonitorConfig,
+    /// Jobs, executors and secrets.
+    pub compute: ComputeSettings,
+}
+
+/// How jobs run and secrets are sealed (turned into executors by [`App::build`]).
+#[derive(Debug, Clone)]
+pub struct ComputeSettings {
+    /// The executor of tiers that name none.
+    pub default_executor: cairn_domain::compute::ExecutorKind,
+    /// A Ray cluster's Jobs API address; enables the Ray executor.
+    pub ray_address: Option<String>,
+    /// Local job files and logs; default `<data_dir>/jobs`.
+    pub jobs_dir: Option<PathBuf>,
+    /// Built environments; default `<data_dir>/envs`.
+    pub env_cache: Option<PathBuf>,
+    /// The base interpreter of local environments; default [`Config::python`].
+    pub job_python: Option<PathBuf>,
+    /// The dispatcher's period.
+    pub tick: std::time::Duration,
+    /// The URL jobs reach the server at; default the listening address.
+    pub public_url: Option<String>,
+    /// SIGTERM-to-SIGKILL grace of stopped local jobs.
+    pub kill_grace: std::time::Duration,
+    /// The secrets key file; default `<data_dir>/secrets.key` (created when missing).
+    pub secrets_key_file: Option<PathBuf>,
+    /// The secrets key itself (base64), instead of a file.
+    pub secrets_key: Option<String>,
+}
+
+impl Default for ComputeSettings {
+    fn default() -> Self {
+        Self {
+            default_executor: cairn_domain::compute::ExecutorKind::Local,
+            ray_address: None,
+            jobs_dir: None,
+            env_cache: None,
+            job_python: None,
+            tick: std::time::Duration::from_millis(500),
+            public_url: None,
+            kill_grace: std::time::Duration::from_secs(10),
+            secrets_key_file: None,
+            secrets_key: None,
+        }
+    }
+}
+
+/// Loads the secrets key: given inline, else from its file; the default file under the data
+/// directory is created (owner-only) with a fresh key on first use.
+pub fn load_secrets_key(
+    data_dir: &std::path::Path,
+    settings: &ComputeSettings,
+) -> anyhow::Result<cairn_service::compute::SecretKey> {
+    use cairn_service::compute::SecretKey;
+    if let Some(text) = &settings.secrets_key {
+        return SecretKey::from_base64(text).map_err(|error| anyhow::anyhow!(error.message));
+    }
+    let (path, default) = match &settings.secrets_key_file {
+        Some(path) => (path.clone(), false),
+        None => (data_dir.join("secrets.key"), true),
+    };
+    if default && !path.exists() {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::create_dir_all(data_dir)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("creating the secrets key file {}", path.display()))?;
+        file.write_all(SecretKey::generate_base64().as_bytes())?;
+        file.sync_all()?;
+        tracing::info!(key_file = %path.display(), "created a secrets key; back it up with the database, or secrets cannot be opened");
+    }
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading the secrets key file {}", path.display()))?;
+    SecretKey::from_base64(&text)
+        .map_err(|error| anyhow::anyhow!("{}: {}", path.display(), error.message))
+}
+
+fn compute_config(config: &Config) -> anyhow::Result<cairn_service::compute::ComputeConfig> {
+    use cairn_domain::compute::ExecutorKind;
+    let settings = &config.compute;
+    let mut executors: std::collections::HashMap<
+        ExecutorKind,
+        std::sync::Arc<dyn cairn_exec::JobExecutor>,
+    > = std::collections::HashMap::new();
+    let jobs_dir = settings.jobs_dir.clone().unwrap_or_else(|| config.data_dir.join("jobs"));
+    let mut local = cairn_exec::LocalConfig::new(
+        jobs_dir.join("local"),
+        settings.job_python.clone().unwrap_or_else(|| config.python.clone()),
+    );
+    local.env_cache = settings.env_cache.clone().unwrap_or_else(|| config.data_dir.join("envs"));
+    local.kill_grace = settings.kill_grace;
+    let local = cairn_exec::LocalExecutor::new(local)
+        .map_err(|error| anyhow::anyhow!("setting up the local executor: {error}"))?;
+    tracing::info!(memory_limits = local.memory_enforcement(), "local executor ready");
+    executors.insert(ExecutorKind::Local, std::sync::Arc::new(local));
+    if let Some(address) = &settings.ray_address {
+        let url =
+            url::Url::parse(address).with_context(|| format!("parsing --ray-address {address}"))?;
+        let ray = cairn_exec::RayExecutor::new(cairn_exec::RayConfig::new(url))
+            .map_err(|error| anyhow::anyhow!("setting up the Ray executor: {error}"))?;
+        executors.insert(ExecutorKind::Ray, std::sync::Arc::new(ray));
+    } else if settings.default_executor == ExecutorKind::Ray {
+        anyhow::bail!("--executor ray needs --ray-address (the Ray cluster's Jobs API)");
+    }
+    Ok(cairn_service::compute::ComputeConfig {
+        executors,
+        jobs: cairn_service::compute::JobsConfig {
+            default_executor: settings.default_executor,
+            work_dir: jobs_dir.join("work"),
+            tick: settings.tick,
+            public_url: settings.public_url.clone(),
+        },
+        secrets_key: Some(load_secrets_key(&config.data_dir, settings)?),
+    })
 }
 
 impl Config {
@@ -51,6 +169,7 @@ impl Config {
             auth_required: false,
             python: PathBuf::from("python3"),
             monitoring: cairn_service::MonitorConfig::default(),
+            compute: ComputeSettings::default(),
         }
     }
 
@@ -116,6 +235,7 @@ impl App {
             config.python.clone(),
         );
         services.configure_monitoring(config.monitoring.clone());
+        services.configure_compute(compute_config(config)?);
         Ok(App { services, store })
     }
 
@@ -131,10 +251,22 @@ impl App {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let router = self.router();
-        // Scheduled monitor checks and alert notifications run beside the server.
+        if let Ok(address) = listener.local_addr() {
+            let host = if address.ip().is_unspecified() {
+                "127.0.0.1".to_string()
+            } else {
+                address.ip().to_string()
+            };
+            let host = if host.contains(':') { format!("[{host}]") } else { host };
+            self.services.jobs.set_public_url(&format!("http://{host}:{}", address.port()));
+        }
+        // Scheduled monitor checks, alert notifications, jobs and schedules run beside the server.
         let scheduler = self.services.monitoring.start();
+        let dispatcher = self.services.jobs.start();
         let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
         scheduler.abort();
+        dispatcher.abort();
+        self.services.jobs.shutdown().await;
         served?;
         // Captured predictions buffered in memory are written before the process ends.
         self.services.deployments.flush_captures().await;

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use cairn::App;
-use cairn::cli::{AdminCommand, AuditCommand, Cli, Command};
+use cairn::cli::{AdminCommand, AuditCommand, Cli, Command, SecretsAdminCommand};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -84,6 +84,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             config.auth_required = args.auth == "enabled";
             config.python = args.python.clone();
             config.monitoring = args.monitoring.config();
+            config.compute = args.compute.settings();
             let app = App::build(&config).await?;
             if config.auth_required {
                 bootstrap_on_first_start(&app, &config).await?;
@@ -120,6 +121,44 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Deploy(command) => cairn::deploy_cli::deploy(&command).await,
         Command::Drift(args) => cairn::drift_cli::drift(&args).await,
         Command::Monitor(command) => cairn::monitor_cli::monitor(&command).await,
+        Command::Push(args) => cairn::compute_cli::push(&args).await,
+        Command::Pull(args) => cairn::compute_cli::pull(&args).await,
+        Command::Snapshot(command) => cairn::compute_cli::snapshot(&command).await,
+        Command::Env(command) => cairn::compute_cli::env(&command).await,
+        Command::Tier(command) => cairn::compute_cli::tier(&command).await,
+        Command::Quota(command) => cairn::compute_cli::quota(&command).await,
+        Command::Job(command) => cairn::compute_cli::job(&command).await,
+        Command::Run(command) => cairn::compute_cli::run(&command).await,
+        Command::Schedule(command) => cairn::compute_cli::schedule(&command).await,
+        Command::Secret(command) => cairn::compute_cli::secret(&command).await,
+        Command::Admin(AdminCommand::Secrets(SecretsAdminCommand::GenerateKey)) => {
+            println!("{}", cairn_service::compute::SecretKey::generate_base64());
+            Ok(())
+        }
+        Command::Admin(AdminCommand::Secrets(SecretsAdminCommand::Rotate(args))) => {
+            let config = args.backend.config();
+            let settings = cairn::ComputeSettings {
+                secrets_key_file: args.key.secrets_key_file.clone(),
+                secrets_key: args.key.secrets_key.clone(),
+                ..cairn::ComputeSettings::default()
+            };
+            let old = cairn::load_secrets_key(&config.data_dir, &settings)?;
+            let text = std::fs::read_to_string(&args.new_key_file)
+                .with_context(|| format!("reading {}", args.new_key_file.display()))?;
+            let new = cairn_service::compute::SecretKey::from_base64(&text)
+                .map_err(|error| anyhow::anyhow!(error.message))?;
+            let store = cairn::connect_store(&config).await?;
+            let context = cairn_domain::audit::RequestContext::system();
+            let count = cairn_service::compute::rotate_secrets(&store, &context, &old, &new)
+                .await
+                .map_err(|error| anyhow::anyhow!(error.message))?;
+            store.close().await;
+            println!(
+                "re-sealed {count} secrets with key {}; restart the servers with the new key",
+                new.id()
+            );
+            Ok(())
+        }
         Command::Admin(AdminCommand::Bootstrap(args)) => {
             cairn::identity_cli::bootstrap(&args).await
         }

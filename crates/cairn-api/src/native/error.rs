@@ -83,3 +83,9 @@ impl IntoResponse for ApiError {
 
 /// The result type of native handlers.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+impl From<cairn_domain::DomainError> for ApiError {
+    fn from(error: cairn_domain::DomainError) -> Self {
+        ServiceError::from(error).into()
+    }
+}

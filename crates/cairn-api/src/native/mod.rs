@@ -2,11 +2,13 @@
 //! `/api/v1/openapi.json`. Handlers are thin: extract, call one service method, answer.
 
 mod audit;
+mod compute;
 mod deployments;
 mod error;
 mod extract;
 mod governance;
 mod identity;
+mod jobs;
 mod monitoring;
 
 use axum::Json;
@@ -30,6 +32,7 @@ use crate::routes::{Needs, RouteSpec};
         (name = "projects", description = "Projects and their members"),
         (name = "serving", description = "Deployments of registered model versions"),
         (name = "monitoring", description = "Drift and quality monitors of deployments, checks, reports, ground truth and alerts"),
+        (name = "compute", description = "Project files, environments, hardware tiers, quotas, jobs, schedules and secrets"),
         (name = "governance", description = "Model cards, promotion policies, approval requests, the deploy gate, history and compliance bundles"),
     ),
 )]
@@ -84,6 +87,32 @@ pub fn needs_for(method: &str, path: &str) -> Option<Needs> {
         ("PUT" | "DELETE", "/api/v1/deployments/{deployment}/monitor")
         | ("POST", "/api/v1/deployments/{deployment}/checks")
         | ("POST", "/api/v1/deployments/{deployment}/ground-truth") => Some(Needs::Write),
+        ("GET", "/api/v1/environments" | "/api/v1/environments/{name}")
+        | ("GET", "/api/v1/tiers" | "/api/v1/tiers/{name}" | "/api/v1/quotas")
+        | ("GET" | "PUT" | "DELETE", "/api/v1/me/secrets" | "/api/v1/me/secrets/{name}") => {
+            Some(Needs::Authenticated)
+        }
+        ("POST", "/api/v1/environments")
+        | ("POST", "/api/v1/environments/{name}/revisions" | "/api/v1/environments/{name}/state")
+        | ("PUT", "/api/v1/tiers/{name}" | "/api/v1/quotas") => Some(Needs::Admin),
+        ("GET", "/api/v1/projects/{project}/files/blobs/{sha256}")
+        | ("GET", "/api/v1/projects/{project}/snapshots")
+        | ("GET", "/api/v1/projects/{project}/snapshots/{digest}")
+        | ("GET", "/api/v1/projects/{project}/jobs")
+        | ("GET", "/api/v1/projects/{project}/jobs/{id}")
+        | ("GET", "/api/v1/projects/{project}/jobs/{id}/logs")
+        | ("GET", "/api/v1/projects/{project}/schedules")
+        | ("GET", "/api/v1/projects/{project}/schedules/{name}")
+        | ("GET", "/api/v1/projects/{project}/secrets") => Some(Needs::Read),
+        ("PUT", "/api/v1/projects/{project}/files/blobs/{sha256}")
+        | ("POST", "/api/v1/projects/{project}/files/missing")
+        | ("POST", "/api/v1/projects/{project}/snapshots")
+        | ("POST", "/api/v1/projects/{project}/jobs")
+        | ("POST", "/api/v1/projects/{project}/jobs/{id}/cancel")
+        | ("POST", "/api/v1/projects/{project}/runs/{run_id}/reproduce")
+        | ("POST", "/api/v1/projects/{project}/schedules")
+        | ("PUT" | "DELETE", "/api/v1/projects/{project}/schedules/{name}") => Some(Needs::Write),
+        ("PUT" | "DELETE", "/api/v1/projects/{project}/secrets/{name}") => Some(Needs::Manage),
         ("POST", "/api/v1/approvals/{id}/approve" | "/api/v1/approvals/{id}/reject") => {
             Some(Needs::Reviewer)
         }
@@ -122,6 +151,28 @@ pub fn routes() -> (Router<Services>, Vec<RouteSpec>) {
         .routes(routes!(monitoring::ground_truth))
         .routes(routes!(monitoring::deployment_alerts))
         .routes(routes!(monitoring::alerts))
+        .routes(routes!(compute::list_environments, compute::create_environment))
+        .routes(routes!(compute::get_environment))
+        .routes(routes!(compute::revise_environment))
+        .routes(routes!(compute::set_revision_state))
+        .routes(routes!(compute::list_tiers))
+        .routes(routes!(compute::get_tier, compute::put_tier))
+        .routes(routes!(compute::list_quotas, compute::set_quota))
+        .routes(routes!(compute::missing_blobs))
+        .routes(routes!(compute::put_blob, compute::get_blob))
+        .routes(routes!(compute::list_snapshots, compute::create_snapshot))
+        .routes(routes!(compute::get_snapshot))
+        .routes(routes!(jobs::list, jobs::submit))
+        .routes(routes!(jobs::get))
+        .routes(routes!(jobs::cancel))
+        .routes(routes!(jobs::logs))
+        .routes(routes!(jobs::reproduce))
+        .routes(routes!(jobs::list_schedules, jobs::create_schedule))
+        .routes(routes!(jobs::get_schedule, jobs::update_schedule, jobs::delete_schedule))
+        .routes(routes!(jobs::list_project_secrets))
+        .routes(routes!(jobs::put_project_secret, jobs::delete_project_secret))
+        .routes(routes!(jobs::list_my_secrets))
+        .routes(routes!(jobs::put_my_secret, jobs::delete_my_secret))
         .routes(routes!(governance::get_card, governance::save_card))
         .routes(routes!(governance::card_revisions))
         .routes(routes!(governance::promote))

@@ -33,6 +33,13 @@ pub struct TestApp {
     config: Config,
 }
 
+/// Where tests cache built job environments: under the target directory, shared by test runs.
+pub fn test_env_cache() -> std::path::PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .unwrap_or_else(|_| format!("{}/../../target", env!("CARGO_MANIFEST_DIR")));
+    std::path::PathBuf::from(target).join("cairn-test-envs")
+}
+
 /// The S3 settings of the test server, if one is configured.
 pub fn s3_artifacts() -> Option<(String, cairn_artifacts::S3Options)> {
     let endpoint = std::env::var("CAIRN_TEST_S3_ENDPOINT").ok()?;
@@ -59,7 +66,7 @@ impl TestApp {
 
     /// Builds the app with authentication required.
     pub async fn with_auth(backend: Backend) -> Option<TestApp> {
-        Self::build(backend, false, true, None).await
+        Self::build(backend, false, true, None, None).await
     }
 
     /// Builds the app with authentication required and this monitoring configuration (the
@@ -69,12 +76,26 @@ impl TestApp {
         s3: bool,
         monitoring: cairn_service::MonitorConfig,
     ) -> Option<TestApp> {
-        Self::build(backend, s3, true, Some(monitoring)).await
+        Self::build(backend, s3, true, Some(monitoring), None).await
     }
 
     /// Builds the app; with `s3`, artifacts go to the test S3 server (skipped when absent).
     pub async fn with_artifacts(backend: Backend, s3: bool) -> Option<TestApp> {
-        Self::build(backend, s3, false, None).await
+        Self::build(backend, s3, false, None, None).await
+    }
+
+    /// Builds the app with authentication required and these compute settings (the dispatcher
+    /// runs while the app is spawned on a socket). Environments are cached across test runs
+    /// under the target directory.
+    pub async fn with_compute(
+        backend: Backend,
+        s3: bool,
+        mut compute: cairn::ComputeSettings,
+    ) -> Option<TestApp> {
+        if compute.env_cache.is_none() {
+            compute.env_cache = Some(test_env_cache());
+        }
+        Self::build(backend, s3, true, None, Some(compute)).await
     }
 
     async fn build(
@@ -82,6 +103,7 @@ impl TestApp {
         s3: bool,
         auth_required: bool,
         monitoring: Option<cairn_service::MonitorConfig>,
+        compute: Option<cairn::ComputeSettings>,
     ) -> Option<TestApp> {
         let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("warn").try_init();
         let dir = tempfile::tempdir().expect("tempdir");
@@ -89,6 +111,9 @@ impl TestApp {
         config.auth_required = auth_required;
         if let Some(monitoring) = monitoring {
             config.monitoring = monitoring;
+        }
+        if let Some(compute) = compute {
+            config.compute = compute;
         }
         if let Ok(python) = std::env::var("CAIRN_TEST_PYTHON") {
             config.python = python.into();

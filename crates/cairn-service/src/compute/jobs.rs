@@ -1,0 +1,435 @@
+//! Jobs: submission (the job and its MLflow run recorded together), reads, logs, cancel and
+//! reproduce. The dispatcher that starts and watches them is in `dispatch.rs`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use cairn_domain::audit::RequestContext;
+use cairn_domain::compute::{
+    EnvironmentRevision, ExecutorKind, HardwareTier, Job, JobState, JobTemplate, RevisionState,
+    Snapshot,
+};
+use cairn_domain::entities::Tag;
+use cairn_domain::identity::{Access, Project};
+use cairn_domain::ids::ExperimentId;
+use cairn_exec::JobExecutor;
+use cairn_store::{NewJob, NewRun, Store};
+
+use super::files::FilesService;
+use super::secrets::SecretService;
+use crate::{ArtifactService, Authorizer, ServiceError, ServiceResult};
+
+/// The experiment a job's run goes to when the template names none.
+pub const DEFAULT_JOB_EXPERIMENT: &str = "jobs";
+/// The most jobs listed per page.
+pub const MAX_JOBS_PAGE: i64 = 500;
+/// The most log bytes returned per request.
+pub const MAX_LOG_CHUNK: u64 = 1024 * 1024;
+
+/// How jobs run on this server.
+#[derive(Debug, Clone)]
+pub struct JobsConfig {
+    /// The executor of tiers that name none.
+    pub default_executor: ExecutorKind,
+    /// Where snapshots are materialised and build logs kept.
+    pub work_dir: PathBuf,
+    /// How often the dispatcher looks for work and polls running jobs.
+    pub tick: Duration,
+    /// The URL jobs reach this server at; absent: the address `serve` listens on.
+    pub public_url: Option<String>,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            default_executor: ExecutorKind::Local,
+            work_dir: std::env::temp_dir().join("cairn-jobs"),
+            tick: Duration::from_millis(500),
+            public_url: None,
+        }
+    }
+}
+
+/// A job's log bytes from an offset.
+#[derive(Debug, Clone)]
+pub struct JobLog {
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// Where the next read starts.
+    pub next_offset: u64,
+    /// Whether the job has ended and everything was returned.
+    pub complete: bool,
+}
+
+/// What a template resolves to at submission.
+pub(crate) struct Resolved {
+    pub project: Project,
+    pub revision: EnvironmentRevision,
+    pub tier: HardwareTier,
+    pub executor: ExecutorKind,
+    pub snapshot: Snapshot,
+    pub experiment_id: ExperimentId,
+}
+
+/// Submits, reads, cancels and reproduces jobs; owns the executors.
+#[derive(Clone)]
+pub struct JobService {
+    pub(crate) store: Store,
+    pub(crate) artifacts: ArtifactService,
+    pub(crate) files: FilesService,
+    pub(crate) secrets: SecretService,
+    pub(crate) authz: Authorizer,
+    pub(crate) executors: HashMap<ExecutorKind, Arc<dyn JobExecutor>>,
+    pub(crate) config: JobsConfig,
+    pub(crate) replica: Arc<str>,
+    pub(crate) public_url: Arc<OnceLock<String>>,
+    pub(crate) wake: Arc<tokio::sync::Notify>,
+}
+
+impl JobService {
+    /// Builds the service over its executors.
+    pub fn new(
+        store: Store,
+        artifacts: ArtifactService,
+        files: FilesService,
+        secrets: SecretService,
+        executors: HashMap<ExecutorKind, Arc<dyn JobExecutor>>,
+        config: JobsConfig,
+    ) -> Self {
+        let public_url = Arc::new(OnceLock::new());
+        if let Some(url) = &config.public_url {
+            let _ = public_url.set(url.trim_end_matches('/').to_string());
+        }
+        Self {
+            authz: Authorizer::new(store.clone()),
+            store,
+            artifacts,
+            files,
+            secrets,
+            executors,
+            config,
+            replica: Arc::from(format!("replica-{}", uuid::Uuid::new_v4().simple())),
+            public_url,
+            wake: Arc::new(tokio::sync::Notify::new()),
+        }
+    }
+
+    /// Sets the URL jobs reach this server at, unless configured (the first call wins).
+    pub fn set_public_url(&self, url: &str) {
+        let _ = self.public_url.set(url.trim_end_matches('/').to_string());
+    }
+
+    /// The executors configured, for readiness.
+    pub fn executor_kinds(&self) -> Vec<ExecutorKind> {
+        let mut kinds: Vec<ExecutorKind> = self.executors.keys().copied().collect();
+        kinds.sort_by_key(|kind| kind.as_str());
+        kinds
+    }
+
+    /// Checks that every configured executor answers.
+    pub async fn readiness(&self) -> ServiceResult<()> {
+        for (kind, executor) in &self.executors {
+            executor.ready().await.map_err(|error| ServiceError {
+                kind: cairn_domain::ErrorKind::Unavailable,
+                message: format!("the {} executor is not ready: {error}", kind.as_str()),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Resolves what a template names, as of now: the environment revision (pinned, else the
+    /// newest approved; it must be approved), the active tier and its executor, the snapshot
+    /// (given, else the newest) and the experiment (created when missing).
+    pub(crate) async fn resolve(
+        &self,
+        context: &RequestContext,
+        project: Project,
+        template: &JobTemplate,
+    ) -> ServiceResult<Resolved> {
+        template.validate()?;
+        let revision = self
+            .store
+            .environment_revision(&template.environment, template.environment_revision)
+            .await?;
+        if revision.state != RevisionState::Approved {
+            return Err(ServiceError::precondition(format!(
+                "revision {} of environment '{}' is {}: only approved revisions run",
+                revision.revision,
+                template.environment,
+                revision.state.as_str()
+            )));
+        }
+        let tier = self.store.get_tier(&template.tier).await?;
+        if !tier.active {
+            return Err(ServiceError::precondition(format!(
+                "hardware tier '{}' is retired: choose another",
+                tier.name
+            )));
+        }
+        let executor = tier.spec.executor.unwrap_or(self.config.default_executor);
+        if !self.executors.contains_key(&executor) {
+            return Err(ServiceError::precondition(format!(
+                "tier '{}' runs on the {} executor, which this server is not configured with",
+                tier.name,
+                executor.as_str()
+            )));
+        }
+        let snapshot = self.store.find_snapshot(project.id, template.snapshot.as_deref()).await?;
+        let experiment_name = template.experiment.as_deref().unwrap_or(DEFAULT_JOB_EXPERIMENT);
+        let experiment_id =
+            match self.store.get_experiment_by_name(project.id, experiment_name).await {
+                Ok(experiment) => experiment.experiment_id,
+                Err(error) if error.kind() == cairn_domain::ErrorKind::NotFound => {
+                    match self
+                        .store
+                        .create_experiment(context, project.id, experiment_name, None, &[])
+                        .await
+                    {
+                        Ok(id) => id,
+                        // Another submission created it first.
+                        Err(error) if error.kind() == cairn_domain::ErrorKind::AlreadyExists => {
+                            self.store
+                                .get_experiment_by_name(project.id, experiment_name)
+                                .await?
+                                .experiment_id
+                        }
+                        Err(error) => return Err(error.into()),
+                    }
+                }
+                Err(error) => return Err(error.into()),
+            };
+        Ok(Resolved { project, revision, tier, executor, snapshot, experiment_id })
+    }
+
+    /// The job record for a resolved template, with its run's lineage tags.
+    pub(crate) fn new_job<'a>(
+        resolved: &'a Resolved,
+        template: &'a JobTemplate,
+        user_id: Option<i64>,
+        username: &'a str,
+        schedule: Option<(i64, i64)>,
+        reproduced_from: Option<&'a str>,
+    ) -> NewJob<'a> {
+        let mut tags = vec![
+            Tag { key: "mlflow.user".into(), value: username.to_string() },
+            Tag { key: "mlflow.source.type".into(), value: "JOB".into() },
+            Tag { key: "mlflow.source.name".into(), value: template.command.join(" ") },
+            Tag { key: "cairn.snapshot".into(), value: resolved.snapshot.digest.clone() },
+            Tag {
+                key: "cairn.environment".into(),
+                value: format!("{}@{}", resolved.revision.environment, resolved.revision.revision),
+            },
+            Tag { key: "cairn.environment.digest".into(), value: resolved.revision.digest.clone() },
+            Tag { key: "cairn.tier".into(), value: resolved.tier.name.clone() },
+            Tag { key: "cairn.executor".into(), value: resolved.executor.as_str().into() },
+        ];
+        if let Some(run_id) = reproduced_from {
+            tags.push(Tag { key: "cairn.reproduces".into(), value: run_id.to_string() });
+        }
+        NewJob {
+            project_id: resolved.project.id,
+            template,
+            snapshot: &resolved.snapshot.digest,
+            environment: &resolved.revision.environment,
+            environment_revision: resolved.revision.revision,
+            tier: &resolved.tier.name,
+            executor: resolved.executor,
+            gpus: i64::from(resolved.tier.spec.gpus),
+            user_id,
+            username,
+            run: NewRun {
+                experiment_id: resolved.experiment_id,
+                user_id: username.to_string(),
+                run_name: template.run_name.clone(),
+                start_time: None,
+                tags,
+            },
+            schedule,
+            reproduced_from,
+        }
+    }
+
+    /// Submits a job in `project`.
+    pub async fn submit(
+        &self,
+        context: &RequestContext,
+        project: &str,
+        template: &JobTemplate,
+    ) -> ServiceResult<Job> {
+        self.submit_inner(context, project, template, None).await
+    }
+
+    async fn submit_inner(
+        &self,
+        context: &RequestContext,
+        project: &str,
+        template: &JobTemplate,
+        reproduced_from: Option<&str>,
+    ) -> ServiceResult<Job> {
+        let project = self.store.get_project(project).await?;
+        self.authz.require(context, project.id, Access::Write).await?;
+        let resolved = self.resolve(context, project, template).await?;
+        let user_id = context.principal.as_ref().map(|principal| principal.user_id);
+        let new_job =
+            Self::new_job(&resolved, template, user_id, &context.actor, None, reproduced_from);
+        let job = self.store.submit_job(context, &new_job).await?;
+        self.wake.notify_one();
+        Ok(job)
+    }
+
+    /// Re-runs the job that produced `run_id` on the same snapshot, environment revision and
+    /// tier; the new run is tagged `cairn.reproduces`.
+    pub async fn reproduce(
+        &self,
+        context: &RequestContext,
+        project: &str,
+        run_id: &str,
+    ) -> ServiceResult<Job> {
+        let scope = self.store.get_project(project).await?;
+        self.authz.require(context, scope.id, Access::Write).await?;
+        let original = self.store.job_for_run(run_id).await?.filter(|job| job.project == scope.name).ok_or_else(|| {
+            ServiceError::precondition(format!(
+                "run {run_id} was not produced by a Cairn job of project '{project}', so there is nothing to re-run"
+            ))
+        })?;
+        let mut template = original.template.clone();
+        template.snapshot = Some(original.snapshot.clone());
+        template.environment = original.environment.clone();
+        template.environment_revision = Some(original.environment_revision);
+        template.tier = original.tier.clone();
+        template.run_name = None;
+        self.submit_inner(context, &original.project, &template, Some(run_id)).await
+    }
+
+    /// Requires `access` to `project`, then finds the job there (another project's job is
+    /// reported missing).
+    async fn project_job(
+        &self,
+        context: &RequestContext,
+        project: &str,
+        id: i64,
+        access: Access,
+    ) -> ServiceResult<Job> {
+        let project = self.store.get_project(project).await?;
+        self.authz.require(context, project.id, access).await?;
+        match self.store.job_project(id).await? {
+            Some(project_id) if project_id == project.id => Ok(self.store.get_job(id).await?),
+            _ => Err(ServiceError::not_found(format!("no job {id} in project '{}'", project.name))),
+        }
+    }
+
+    /// One job.
+    pub async fn get(
+        &self,
+        context: &RequestContext,
+        project: &str,
+        id: i64,
+    ) -> ServiceResult<Job> {
+        self.project_job(context, project, id, Access::Read).await
+    }
+
+    /// A project's jobs, newest first.
+    pub async fn list(
+        &self,
+        context: &RequestContext,
+        project: &str,
+        state: Option<JobState>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> ServiceResult<Vec<Job>> {
+        let project = self.store.get_project(project).await?;
+        self.authz.require(context, project.id, Access::Read).await?;
+        Ok(self
+            .store
+            .list_jobs(Some(project.id), state, None, before, limit.clamp(1, MAX_JOBS_PAGE))
+            .await?)
+    }
+
+    /// Asks a job to stop.
+    pub async fn cancel(
+        &self,
+        context: &RequestContext,
+        project: &str,
+        id: i64,
+    ) -> ServiceResult<Job> {
+        self.project_job(context, project, id, Access::Write).await?;
+        let job = self.store.request_job_cancel(context, id).await?;
+        self.wake.notify_one();
+        Ok(job)
+    }
+
+    /// Log bytes from `offset`: live from the executor while the job runs, from the saved log
+    /// once it ended.
+    pub async fn logs(
+        &self,
+        context: &RequestContext,
+        project: &str,
+        id: i64,
+        offset: u64,
+    ) -> ServiceResult<JobLog> {
+        let job = self.project_job(context, project, id, Access::Read).await?;
+        if job.state.is_terminal() {
+            return self.saved_log(id, offset).await;
+        }
+        if job.state == JobState::Queued {
+            return Ok(JobLog { bytes: Vec::new(), next_offset: offset, complete: false });
+        }
+        let executor = self.executor(job.executor)?;
+        match executor.logs(&exec_id(id), offset).await {
+            Ok(chunk) => {
+                let mut bytes = chunk.bytes;
+                let mut next = chunk.next_offset;
+                if bytes.len() as u64 > MAX_LOG_CHUNK {
+                    bytes.truncate(MAX_LOG_CHUNK as usize);
+                    next = offset + MAX_LOG_CHUNK;
+                }
+                Ok(JobLog { bytes, next_offset: next, complete: false })
+            }
+            // Not started yet, or finished and saved in between: the saved log answers.
+            Err(cairn_exec::ExecError::NotFound(_)) => {
+                let job = self.store.get_job(id).await?;
+                if job.state.is_terminal() {
+                    return self.saved_log(id, offset).await;
+                }
+                Ok(JobLog { bytes: Vec::new(), next_offset: offset, complete: false })
+            }
+            Err(error) => Err(exec_error(error)),
+        }
+    }
+
+    async fn saved_log(&self, id: i64, offset: u64) -> ServiceResult<JobLog> {
+        let job = self.store.get_job(id).await?;
+        let Some(path) = self.store.job_log_path(id).await? else {
+            return Ok(JobLog {
+                bytes: Vec::new(),
+                next_offset: offset,
+                complete: job.state.is_terminal(),
+            });
+        };
+        let bytes = self.artifacts.read_range_internal(&path, offset, MAX_LOG_CHUNK).await?;
+        let next_offset = offset + bytes.len() as u64;
+        let complete = (bytes.len() as u64) < MAX_LOG_CHUNK;
+        Ok(JobLog { bytes, next_offset, complete })
+    }
+
+    pub(crate) fn executor(&self, kind: ExecutorKind) -> ServiceResult<Arc<dyn JobExecutor>> {
+        self.executors.get(&kind).cloned().ok_or_else(|| {
+            ServiceError::precondition(format!(
+                "this server has no {} executor configured",
+                kind.as_str()
+            ))
+        })
+    }
+}
+
+/// The executor-side id of a job.
+pub(crate) fn exec_id(job_id: i64) -> String {
+    format!("cairn-job-{job_id}")
+}
+
+/// Maps an executor failure onto a service error.
+pub(crate) fn exec_error(error: cairn_exec::ExecError) -> ServiceError {
+    ServiceError { kind: error.kind(), message: error.to_string() }
+}

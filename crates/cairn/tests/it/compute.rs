@@ -1,0 +1,629 @@
+//! Central compute end to end, over a real socket: an admin publishes an environment and tiers;
+//! a contributor pushes project files with `cairn push` and runs a training script that uses
+//! the real `mlflow` client as a job; the run appears with params, metrics, artifacts, outputs,
+//! its log and lineage tags; a secret reaches the job but never a log or an answer; a long job
+//! is cancelled; jobs over the tier's memory or time are stopped with the reason; a quota
+//! queues a job with its reason; the run is reproduced. Ray and schedules have their own tests.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::rbac::fixture;
+use crate::support::{Backend, TestApp};
+
+const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
+
+/// The training script the jobs run: it resumes the run Cairn created, logs a param, a metric
+/// history and an artifact with the `mlflow` client, prints a digest of the secret it was given,
+/// and leaves a file in its outputs directory.
+const TRAIN_PY: &str = r#"
+import hashlib, os, sys
+import mlflow
+
+print("training starts", flush=True)
+secret = os.environ.get("API_KEY", "")
+print("secret sha256", hashlib.sha256(secret.encode()).hexdigest(), flush=True)
+lr = sys.argv[sys.argv.index("--lr") + 1] if "--lr" in sys.argv else "0.1"
+given_run = os.environ["MLFLOW_RUN_ID"]
+with mlflow.start_run() as run:
+    assert run.info.run_id == given_run
+    mlflow.log_param("lr", lr)
+    for step in range(3):
+        mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
+    with open("data/input.txt") as handle:
+        mlflow.log_text(handle.read(), "echo/input.txt")
+with open(os.path.join(os.environ["CAIRN_OUTPUTS_DIR"], "model.txt"), "w") as handle:
+    handle.write("weights")
+print("training done", flush=True)
+"#;
+
+pub(crate) struct Api {
+    pub(crate) url: String,
+    client: reqwest::Client,
+}
+
+impl Api {
+    pub(crate) fn new(url: String) -> Self {
+        Self { url, client: reqwest::Client::new() }
+    }
+
+    pub(crate) async fn call(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request =
+            self.client.request(method, format!("{}{path}", self.url)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("server reachable");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub(crate) async fn ok(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Value {
+        let (status, answer) = self.call(token, method, path, body).await;
+        assert!((200..300).contains(&status), "{method} {path} -> {status} {answer}");
+        answer
+    }
+
+    /// Waits until the job reaches a terminal state (or `state`), failing after `limit`.
+    pub(crate) async fn wait_job(
+        &self,
+        token: &str,
+        project: &str,
+        id: i64,
+        until: &[&str],
+        limit: Duration,
+    ) -> Value {
+        let started = Instant::now();
+        loop {
+            let job =
+                self.ok(token, "GET", &format!("/api/v1/projects/{project}/jobs/{id}"), None).await;
+            let state = job["state"].as_str().unwrap_or_default().to_string();
+            if until.contains(&state.as_str()) {
+                return job;
+            }
+            assert!(started.elapsed() < limit, "job {id} still {state} after {limit:?}: {job}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The whole log of a job.
+    pub(crate) async fn log(&self, token: &str, project: &str, id: i64) -> String {
+        use base64::Engine;
+        let mut offset = 0;
+        let mut text = Vec::new();
+        loop {
+            let chunk = self
+                .ok(
+                    token,
+                    "GET",
+                    &format!("/api/v1/projects/{project}/jobs/{id}/logs?offset={offset}"),
+                    None,
+                )
+                .await;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(chunk["data"].as_str().unwrap())
+                .unwrap();
+            text.extend_from_slice(&bytes);
+            offset = chunk["next_offset"].as_u64().unwrap();
+            if bytes.is_empty() || chunk["complete"] == json!(true) {
+                return String::from_utf8_lossy(&text).to_string();
+            }
+        }
+    }
+}
+
+pub(crate) fn token<'a>(tokens: &'a [(&'static str, String)], who: &str) -> &'a str {
+    &tokens.iter().find(|(name, _)| *name == who).unwrap().1
+}
+
+pub(crate) fn cairn(url: &str, token: &str, args: &[&str]) -> std::process::Output {
+    Command::new(CAIRN)
+        .args(args)
+        .env("CAIRN_SERVER", url)
+        .env("CAIRN_TOKEN", token)
+        .env_remove("CAIRN_PROJECT")
+        .output()
+        .expect("run cairn")
+}
+
+/// Publishes the `py` environment (mlflow-skinny) and approves it.
+pub(crate) async fn publish_environment(api: &Api, admin: &str) {
+    let definition = json!({"requirements": ["mlflow-skinny==3.17.2"]});
+    api.ok(
+        admin,
+        "POST",
+        "/api/v1/environments",
+        Some(json!({"name": "py", "description": "training", "definition": definition})),
+    )
+    .await;
+}
+
+pub(crate) async fn approve_environment(api: &Api, admin: &str) {
+    let revision = api
+        .ok(
+            admin,
+            "POST",
+            "/api/v1/environments/py/state",
+            Some(json!({"revision": 1, "state": "approved"})),
+        )
+        .await;
+    assert_eq!(revision["state"], "approved");
+}
+
+pub(crate) fn write_project(dir: &std::path::Path, input: &str) {
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::write(dir.join("train.py"), TRAIN_PY).unwrap();
+    std::fs::write(dir.join("data/input.txt"), input).unwrap();
+    std::fs::write(dir.join("data/big.bin"), vec![7_u8; 200_000]).unwrap();
+    std::fs::create_dir_all(dir.join("__pycache__")).unwrap();
+    std::fs::write(dir.join("__pycache__/skip.pyc"), b"never uploaded").unwrap();
+}
+
+fn settings() -> cairn::ComputeSettings {
+    cairn::ComputeSettings {
+        tick: Duration::from_millis(100),
+        kill_grace: Duration::from_secs(2),
+        ..cairn::ComputeSettings::default()
+    }
+}
+
+async fn compute_end_to_end(backend: Backend, s3: bool) {
+    let Some(app) = TestApp::with_compute(backend, s3, settings()).await else { return };
+    let f = fixture(&app).await;
+    let server = app.spawn().await;
+    let api = Api::new(server.url());
+    let (admin, owner, contributor, viewer, outsider) = (
+        token(&f.tokens, "admin"),
+        token(&f.tokens, "owner"),
+        token(&f.tokens, "contributor"),
+        token(&f.tokens, "viewer"),
+        token(&f.tokens, "outsider"),
+    );
+
+    // The catalogue: only admins write it; a draft environment cannot run.
+    let (status, _) = api
+        .call(owner, "POST", "/api/v1/environments", Some(json!({"name": "x", "definition": {}})))
+        .await;
+    assert_eq!(status, 403);
+    publish_environment(&api, admin).await;
+    for (name, memory_mib, max_runtime_s) in
+        [("small", 1024, 300), ("tiny-memory", 96, 300), ("short", 1024, 2)]
+    {
+        let spec = json!({"cpu": 1.0, "memory_mib": memory_mib, "max_runtime_s": max_runtime_s, "cost_per_hour": 0.5});
+        api.ok(admin, "PUT", &format!("/api/v1/tiers/{name}"), Some(json!({"spec": spec}))).await;
+    }
+
+    // Project files: `cairn push` uploads only what is new; pycache is skipped.
+    let project_dir = tempfile::tempdir().unwrap();
+    write_project(project_dir.path(), "first input");
+    let dir = project_dir.path().to_str().unwrap();
+    let pushed = cairn(&api.url, contributor, &["push", dir, "--project", "churn", "-m", "first"]);
+    assert!(pushed.status.success(), "{}", String::from_utf8_lossy(&pushed.stderr));
+    let first = api.ok(viewer, "GET", "/api/v1/projects/churn/snapshots/latest", None).await;
+    let paths: Vec<&str> =
+        first["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["data/big.bin", "data/input.txt", "train.py"]);
+    std::fs::write(project_dir.path().join("data/input.txt"), "second input!").unwrap();
+    let pushed = cairn(&api.url, contributor, &["push", dir, "--project", "churn", "-m", "second"]);
+    assert!(pushed.status.success(), "{}", String::from_utf8_lossy(&pushed.stderr));
+    let second = api.ok(viewer, "GET", "/api/v1/projects/churn/snapshots/latest", None).await;
+    assert_ne!(first["snapshot"]["digest"], second["snapshot"]["digest"]);
+    assert_eq!(second["snapshot"]["new_bytes"], 13, "only the changed file is new: {second}");
+    let pulled = tempfile::tempdir().unwrap();
+    let first_digest = first["snapshot"]["digest"].as_str().unwrap().to_string();
+    let pull = cairn(
+        &api.url,
+        viewer,
+        &[
+            "pull",
+            pulled.path().to_str().unwrap(),
+            "--project",
+            "churn",
+            "--snapshot",
+            &first_digest[..12],
+        ],
+    );
+    assert!(pull.status.success(), "{}", String::from_utf8_lossy(&pull.stderr));
+    assert_eq!(
+        std::fs::read_to_string(pulled.path().join("data/input.txt")).unwrap(),
+        "first input"
+    );
+    let (status, _) = api.call(outsider, "GET", "/api/v1/projects/churn/snapshots", None).await;
+    assert_eq!(status, 403);
+
+    // A secret for the project's jobs: set by the owner, listed by name only.
+    let secret = "s3cr3t-value-for-the-job";
+    let (status, _) = api
+        .call(
+            contributor,
+            "PUT",
+            "/api/v1/projects/churn/secrets/API_KEY",
+            Some(json!({"value": secret})),
+        )
+        .await;
+    assert_eq!(status, 403, "contributors do not set project secrets");
+    let set = api
+        .ok(owner, "PUT", "/api/v1/projects/churn/secrets/API_KEY", Some(json!({"value": secret})))
+        .await;
+    assert!(!set.to_string().contains(secret));
+    let listed = api.ok(viewer, "GET", "/api/v1/projects/churn/secrets", None).await;
+    assert_eq!(listed[0]["name"], "API_KEY");
+    assert!(!listed.to_string().contains(secret));
+
+    // A draft environment is refused; viewers cannot submit.
+    let template = json!({"command": ["python", "train.py", "--lr", "0.05"], "environment": "py", "tier": "small"});
+    let (status, answer) =
+        api.call(contributor, "POST", "/api/v1/projects/churn/jobs", Some(template.clone())).await;
+    assert_eq!(status, 409, "{answer}");
+    assert!(answer.to_string().contains("approved"), "{answer}");
+    approve_environment(&api, admin).await;
+    let (status, _) =
+        api.call(viewer, "POST", "/api/v1/projects/churn/jobs", Some(template.clone())).await;
+    assert_eq!(status, 403);
+
+    // The training job, run and followed from the CLI: exit 0, the log streamed.
+    let run = cairn(
+        &api.url,
+        contributor,
+        &[
+            "job",
+            "run",
+            "--project",
+            "churn",
+            "--env",
+            "py",
+            "--tier",
+            "small",
+            "--follow",
+            "--",
+            "python",
+            "train.py",
+            "--lr",
+            "0.05",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&run.stdout).to_string();
+    assert!(
+        run.status.success(),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(stdout.contains("training done"), "{stdout}");
+    assert!(!stdout.contains(secret), "the secret never reaches a log");
+    let expected_digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(secret.as_bytes()));
+    assert!(stdout.contains(&expected_digest), "the job saw the secret: {stdout}");
+    let jobs = api.ok(viewer, "GET", "/api/v1/projects/churn/jobs", None).await;
+    let job = jobs[0].clone();
+    let job_id = job["id"].as_i64().unwrap();
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["exit_code"], 0);
+    assert!(!job.to_string().contains(secret));
+    let saved_log = api.log(viewer, "churn", job_id).await;
+    assert!(
+        saved_log.contains("training starts") && saved_log.contains("training done"),
+        "{saved_log}"
+    );
+    assert!(!saved_log.contains(secret));
+
+    // The run: params, metrics, the artifact the script logged, the outputs, the log, lineage.
+    let run_id = job["run_id"].as_str().unwrap().to_string();
+    let got = api
+        .ok(viewer, "GET", &format!("/p/churn/api/2.0/mlflow/runs/get?run_id={run_id}"), None)
+        .await;
+    let info = &got["run"]["info"];
+    assert_eq!(info["status"], "FINISHED", "{got}");
+    let data = &got["run"]["data"];
+    assert_eq!(data["params"], json!([{"key": "lr", "value": "0.05"}]));
+    assert_eq!(data["metrics"][0]["key"], "loss");
+    let tags: std::collections::HashMap<String, String> = data["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tag| {
+            (tag["key"].as_str().unwrap().to_string(), tag["value"].as_str().unwrap().to_string())
+        })
+        .collect();
+    assert_eq!(tags["cairn.job"], job_id.to_string());
+    assert_eq!(tags["cairn.snapshot"], second["snapshot"]["digest"].as_str().unwrap());
+    assert_eq!(tags["cairn.environment"], "py@1");
+    assert_eq!(tags["cairn.tier"], "small");
+    assert_eq!(tags["cairn.executor"], "local");
+    let history = api
+        .ok(
+            viewer,
+            "GET",
+            &format!("/p/churn/api/2.0/mlflow/metrics/get-history?run_id={run_id}&metric_key=loss"),
+            None,
+        )
+        .await;
+    assert_eq!(history["metrics"].as_array().unwrap().len(), 3);
+    let artifacts =
+        |path: &str| format!("/p/churn/api/2.0/mlflow/artifacts/list?run_id={run_id}&path={path}");
+    let listed = api.ok(viewer, "GET", &artifacts(""), None).await;
+    let names: Vec<&str> =
+        listed["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    for expected in ["cairn", "echo", "outputs"] {
+        assert!(names.contains(&expected), "{expected} in {names:?}");
+    }
+    let experiment = info["experiment_id"].as_str().unwrap();
+    let output = reqwest::Client::new()
+        .get(format!("{}/api/2.0/mlflow-artifacts/artifacts/{experiment}/{run_id}/artifacts/outputs/model.txt", api.url))
+        .bearer_auth(viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(output.text().await.unwrap(), "weights");
+
+    // The job's token was confined to the project and is revoked now that the job ended.
+    let audit = app.app.store.audit_records(0, i64::MIN, 10_000).await.unwrap();
+    assert!(audit.iter().any(|record| record.action == "secret.read"
+        && record.details.contains(&format!("\"job_id\":{job_id}"))));
+    assert!(!audit.iter().any(|record| record.details.contains(secret)));
+
+    // Cancel a long job while it runs.
+    let sleeper = json!({"command": ["python", "-c", "import time; print('sleeping', flush=True); time.sleep(300)"], "environment": "py", "tier": "small"});
+    let long =
+        api.ok(contributor, "POST", "/api/v1/projects/churn/jobs", Some(sleeper.clone())).await;
+    let long_id = long["id"].as_i64().unwrap();
+    api.wait_job(viewer, "churn", long_id, &["running"], Duration::from_secs(120)).await;
+    let (status, _) = api
+        .call(viewer, "POST", &format!("/api/v1/projects/churn/jobs/{long_id}/cancel"), None)
+        .await;
+    assert_eq!(status, 403);
+    api.ok(contributor, "POST", &format!("/api/v1/projects/churn/jobs/{long_id}/cancel"), None)
+        .await;
+    let started = Instant::now();
+    let cancelled = api
+        .wait_job(
+            viewer,
+            "churn",
+            long_id,
+            &["cancelled", "failed", "succeeded"],
+            Duration::from_secs(30),
+        )
+        .await;
+    assert_eq!(cancelled["state"], "cancelled", "{cancelled}");
+    assert!(cancelled["reason"].as_str().unwrap().contains("contributor"), "{cancelled}");
+    assert!(started.elapsed() < Duration::from_secs(15));
+
+    // Over the tier's memory, over its time: stopped with the reason.
+    let hog = json!({"command": ["python", "-c", "x = b'x' * (1024 ** 3); print(len(x))"], "environment": "py", "tier": "tiny-memory"});
+    let hog = api.ok(contributor, "POST", "/api/v1/projects/churn/jobs", Some(hog)).await;
+    let hog = api
+        .wait_job(
+            viewer,
+            "churn",
+            hog["id"].as_i64().unwrap(),
+            &["failed", "succeeded", "timed_out", "cancelled"],
+            Duration::from_secs(120),
+        )
+        .await;
+    assert_eq!(hog["state"], "failed", "{hog}");
+    assert!(hog["reason"].as_str().unwrap().contains("memory limit of 96 MiB"), "{hog}");
+    let slow = json!({"command": ["python", "-c", "import time; time.sleep(60)"], "environment": "py", "tier": "short"});
+    let slow = api.ok(contributor, "POST", "/api/v1/projects/churn/jobs", Some(slow)).await;
+    let slow = api
+        .wait_job(
+            viewer,
+            "churn",
+            slow["id"].as_i64().unwrap(),
+            &["failed", "succeeded", "timed_out", "cancelled"],
+            Duration::from_secs(60),
+        )
+        .await;
+    assert_eq!(slow["state"], "timed_out", "{slow}");
+    assert!(slow["reason"].as_str().unwrap().contains("maximum run time"), "{slow}");
+    let slow_run = api
+        .ok(
+            viewer,
+            "GET",
+            &format!(
+                "/p/churn/api/2.0/mlflow/runs/get?run_id={}",
+                slow["run_id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(slow_run["run"]["info"]["status"], "FAILED");
+
+    // A quota of one concurrent job for the contributor: the second waits with its reason.
+    api.ok(
+        admin,
+        "PUT",
+        "/api/v1/quotas",
+        Some(json!({"scope": "user:contributor", "max_jobs": 1})),
+    )
+    .await;
+    let one =
+        api.ok(contributor, "POST", "/api/v1/projects/churn/jobs", Some(sleeper.clone())).await;
+    let one_id = one["id"].as_i64().unwrap();
+    api.wait_job(viewer, "churn", one_id, &["running"], Duration::from_secs(60)).await;
+    let two =
+        api.ok(contributor, "POST", "/api/v1/projects/churn/jobs", Some(sleeper.clone())).await;
+    let two_id = two["id"].as_i64().unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let waiting =
+        api.ok(viewer, "GET", &format!("/api/v1/projects/churn/jobs/{two_id}"), None).await;
+    assert_eq!(waiting["state"], "queued", "{waiting}");
+    assert!(
+        waiting["queue_reason"]
+            .as_str()
+            .unwrap()
+            .contains("waiting for quota: user 'contributor' runs 1 of at most 1"),
+        "{waiting}"
+    );
+    api.ok(contributor, "POST", &format!("/api/v1/projects/churn/jobs/{one_id}/cancel"), None)
+        .await;
+    api.wait_job(viewer, "churn", two_id, &["running"], Duration::from_secs(60)).await;
+    api.ok(contributor, "POST", &format!("/api/v1/projects/churn/jobs/{two_id}/cancel"), None)
+        .await;
+    api.wait_job(viewer, "churn", two_id, &["cancelled"], Duration::from_secs(30)).await;
+    api.ok(admin, "PUT", "/api/v1/quotas", Some(json!({"scope": "user:contributor"}))).await;
+
+    // Reproduce: the same snapshot, environment revision and tier, even after a new push.
+    std::fs::write(project_dir.path().join("data/input.txt"), "third input").unwrap();
+    assert!(cairn(&api.url, contributor, &["push", dir, "--project", "churn"]).status.success());
+    let again = api
+        .ok(contributor, "POST", &format!("/api/v1/projects/churn/runs/{run_id}/reproduce"), None)
+        .await;
+    assert_eq!(again["snapshot"], second["snapshot"]["digest"]);
+    assert_eq!(again["environment_revision"], 1);
+    assert_eq!(again["reproduced_from"], run_id.as_str());
+    let again = api
+        .wait_job(
+            viewer,
+            "churn",
+            again["id"].as_i64().unwrap(),
+            &["succeeded", "failed"],
+            Duration::from_secs(180),
+        )
+        .await;
+    assert_eq!(again["state"], "succeeded", "{again}");
+    let new_run = api
+        .ok(
+            viewer,
+            "GET",
+            &format!(
+                "/p/churn/api/2.0/mlflow/runs/get?run_id={}",
+                again["run_id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    let reproduces = new_run["run"]["data"]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|tag| tag["key"] == "cairn.reproduces")
+        .cloned();
+    assert_eq!(reproduces.unwrap()["value"], run_id.as_str());
+    let (status, _) =
+        api.call(outsider, "GET", &format!("/api/v1/projects/churn/jobs/{job_id}"), None).await;
+    assert_eq!(status, 403);
+
+    let chain = app.app.store.verify_audit_chain().await.unwrap();
+    assert!(matches!(chain, cairn_store::ChainStatus::Intact(_)), "{chain:?}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn compute_end_to_end_on_sqlite() {
+    compute_end_to_end(Backend::Sqlite, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn compute_end_to_end_on_postgres_and_s3() {
+    compute_end_to_end(Backend::Postgres, true).await;
+}
+
+/// The same training job on a real Ray head (started by the test script): submitted through the
+/// Jobs API with the environment's requirements as its runtime environment, its run logged
+/// from the cluster, its outputs uploaded back, its log saved; a long job cancelled on Ray.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn jobs_run_on_ray() {
+    let Some(address) = std::env::var("CAIRN_TEST_RAY_ADDRESS").ok() else {
+        assert!(
+            !cairn_store::testsuite::services_required(),
+            "CAIRN_TEST_RAY_ADDRESS is not set but CAIRN_TEST_REQUIRE_SERVICES=1"
+        );
+        eprintln!("SKIPPED: Ray job test (set CAIRN_TEST_RAY_ADDRESS to run it)");
+        return;
+    };
+    let compute = cairn::ComputeSettings { ray_address: Some(address), ..settings() };
+    let Some(app) = TestApp::with_compute(Backend::Sqlite, false, compute).await else { return };
+    let f = fixture(&app).await;
+    let server = app.spawn().await;
+    let api = Api::new(server.url());
+    let (admin, contributor, viewer) =
+        (token(&f.tokens, "admin"), token(&f.tokens, "contributor"), token(&f.tokens, "viewer"));
+    publish_environment(&api, admin).await;
+    approve_environment(&api, admin).await;
+    let spec = json!({"cpu": 1.0, "memory_mib": 1024, "max_runtime_s": 600, "executor": "ray"});
+    api.ok(admin, "PUT", "/api/v1/tiers/ray-small", Some(json!({"spec": spec}))).await;
+    let project = tempfile::tempdir().unwrap();
+    write_project(project.path(), "ray input");
+    let pushed = cairn(
+        &api.url,
+        contributor,
+        &["push", project.path().to_str().unwrap(), "--project", "churn"],
+    );
+    assert!(pushed.status.success(), "{}", String::from_utf8_lossy(&pushed.stderr));
+    api.ok(
+        admin,
+        "PUT",
+        "/api/v1/projects/churn/secrets/API_KEY",
+        Some(json!({"value": "ray-secret"})),
+    )
+    .await;
+
+    let template = json!({"command": ["python", "train.py", "--lr", "0.2"], "environment": "py", "tier": "ray-small"});
+    let job = api.ok(contributor, "POST", "/api/v1/projects/churn/jobs", Some(template)).await;
+    assert_eq!(job["executor"], "ray");
+    let id = job["id"].as_i64().unwrap();
+    let job = api
+        .wait_job(
+            viewer,
+            "churn",
+            id,
+            &["succeeded", "failed", "cancelled", "timed_out"],
+            Duration::from_secs(420),
+        )
+        .await;
+    let log = api.log(viewer, "churn", id).await;
+    assert_eq!(job["state"], "succeeded", "{job}\n{log}");
+    assert!(log.contains("training done"), "{log}");
+    assert!(!log.contains("ray-secret"));
+    let run_id = job["run_id"].as_str().unwrap();
+    let got = api
+        .ok(viewer, "GET", &format!("/p/churn/api/2.0/mlflow/runs/get?run_id={run_id}"), None)
+        .await;
+    assert_eq!(got["run"]["info"]["status"], "FINISHED");
+    assert_eq!(got["run"]["data"]["params"], json!([{"key": "lr", "value": "0.2"}]));
+    let tags = got["run"]["data"]["tags"].to_string();
+    assert!(
+        tags.contains("\"cairn.executor\",\"value\":\"ray\"") || tags.contains("ray"),
+        "{tags}"
+    );
+    let experiment = got["run"]["info"]["experiment_id"].as_str().unwrap();
+    let output = reqwest::Client::new()
+        .get(format!("{}/api/2.0/mlflow-artifacts/artifacts/{experiment}/{run_id}/artifacts/outputs/model.txt", api.url))
+        .bearer_auth(viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(output.text().await.unwrap(), "weights");
+
+    let sleeper = json!({"command": ["python", "-c", "import time; print('sleeping', flush=True); time.sleep(300)"], "environment": "py", "tier": "ray-small"});
+    let long = api.ok(contributor, "POST", "/api/v1/projects/churn/jobs", Some(sleeper)).await;
+    let long_id = long["id"].as_i64().unwrap();
+    api.wait_job(viewer, "churn", long_id, &["running"], Duration::from_secs(300)).await;
+    api.ok(contributor, "POST", &format!("/api/v1/projects/churn/jobs/{long_id}/cancel"), None)
+        .await;
+    let cancelled = api
+        .wait_job(
+            viewer,
+            "churn",
+            long_id,
+            &["cancelled", "failed", "succeeded"],
+            Duration::from_secs(60),
+        )
+        .await;
+    assert_eq!(cancelled["state"], "cancelled", "{cancelled}");
+    server.shutdown().await;
+}
