@@ -263,7 +263,7 @@ impl Store {
                 .execute(&mut *transaction)
                 .await?;
         }
-        let queued: Vec<(i64, Option<i64>, i64, i64, Option<String>)> = sqlx::query_as(
+        let queued: Vec<QueuedRow> = sqlx::query_as(
             "SELECT id, user_id, project_id, gpus, queue_reason FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 200",
         )
         .fetch_all(&mut *transaction)
@@ -277,7 +277,7 @@ impl Store {
         )
         .fetch_all(&mut *transaction)
         .await?;
-        let quotas: Vec<(String, i64, Option<i64>, Option<i64>, Option<String>)> = sqlx::query_as(
+        let quotas: Vec<QuotaRow> = sqlx::query_as(
             "SELECT q.scope_kind, q.scope_id, q.max_jobs, q.max_gpus, \
              COALESCE(u.username, t.name, p.name) FROM compute_quotas q \
              LEFT JOIN users u ON q.scope_kind = 'user' AND u.id = q.scope_id \
@@ -301,7 +301,7 @@ impl Store {
         for (user, project, gpus) in &active {
             usage.add(*user, *project, *gpus, &teams_of);
         }
-        let limits: HashMap<(&str, i64), (Option<i64>, Option<i64>, String)> = quotas
+        let limits: Limits<'_> = quotas
             .iter()
             .map(|(kind, id, jobs, gpus, name)| {
                 ((kind.as_str(), *id), (*jobs, *gpus, name.clone().unwrap_or_default()))
@@ -599,6 +599,13 @@ impl Store {
         self.get_job(job_id).await
     }
 }
+
+/// A queued job as the dispatcher sees it: id, user, project, GPUs, recorded queue reason.
+type QueuedRow = (i64, Option<i64>, i64, i64, Option<String>);
+/// A quota row: scope kind, scope id, max jobs, max GPUs, the scope's name.
+type QuotaRow = (String, i64, Option<i64>, Option<i64>, Option<String>);
+/// Limits by (scope kind, scope id): max jobs, max GPUs, the scope's name.
+type Limits<'a> = HashMap<(&'a str, i64), (Option<i64>, Option<i64>, String)>;
 
 /// Jobs and GPUs in use per quota scope.
 #[derive(Default)]

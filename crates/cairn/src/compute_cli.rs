@@ -313,6 +313,7 @@ pub enum RunCommand {
 }
 
 /// `cairn schedule …`.
+#[expect(clippy::large_enum_variant, reason = "parsed once per process")]
 #[derive(Debug, Subcommand)]
 pub enum ScheduleCommand {
     /// Create a schedule: `cairn schedule create nightly --cron '0 2 * * *' --timezone Europe/Paris --env E --tier T -- python train.py`.

@@ -627,3 +627,93 @@ async fn jobs_run_on_ray() {
     assert_eq!(cancelled["state"], "cancelled", "{cancelled}");
     server.shutdown().await;
 }
+
+/// Quotas decided by the dispatcher's claim, on both databases: a team's GPU quota holds a
+/// member's job back while another member's job holds the GPUs (with the reason recorded), a
+/// project quota counts every member's jobs, and a job that fits overtakes a blocked one.
+async fn quotas_by_team_gpus_and_project(backend: Backend) {
+    use cairn_domain::compute::{
+        EnvironmentDefinition, JobTemplate, Quota, QuotaScope, RevisionState, SnapshotFile, TierSpec,
+    };
+    let Some(app) = TestApp::with_compute(backend, false, settings()).await else { return };
+    fixture(&app).await;
+    let services = &app.app.services;
+    let system = cairn_domain::audit::RequestContext::system();
+    let definition = EnvironmentDefinition { python: None, requirements: Vec::new(), image: None };
+    services.catalog.create_environment(&system, "bare", "", &definition).await.unwrap();
+    services.catalog.set_revision_state(&system, "bare", 1, RevisionState::Approved).await.unwrap();
+    for (name, gpus) in [("gpu", 2), ("cpu", 0)] {
+        let tier = TierSpec { cpu: 1.0, memory_mib: 256, gpus, max_runtime_s: 60, cost_per_hour: 0.0, executor: None };
+        services.catalog.put_tier(&system, name, &tier, true).await.unwrap();
+    }
+    let content = bytes::Bytes::from_static(b"print(1)\n");
+    let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&content));
+    let body = futures::stream::iter([Ok::<_, std::io::Error>(content.clone())]);
+    services.files.put_blob(&system, "churn", &sha256, body).await.unwrap();
+    let file = SnapshotFile { path: "a.py".into(), sha256, size: content.len() as u64, executable: false };
+    services.files.create_snapshot(&system, "churn", vec![file], "").await.unwrap();
+    services.projects.create_team(&system, "vision").await.unwrap();
+    for member in ["owner", "contributor"] {
+        services.projects.set_team_user(&system, "vision", member, true).await.unwrap();
+    }
+    services
+        .catalog
+        .set_quota(&system, &Quota { scope: QuotaScope::Team("vision".into()), max_jobs: None, max_gpus: Some(2) })
+        .await
+        .unwrap();
+    let mut contexts = Vec::new();
+    for name in ["contributor", "owner"] {
+        let principal = services.identity.get_user(name).await.unwrap().principal();
+        contexts.push(cairn_domain::audit::RequestContext::user(principal, None));
+    }
+    let template = |tier: &str| JobTemplate {
+        command: vec!["python".into(), "a.py".into()],
+        environment: "bare".into(),
+        environment_revision: None,
+        tier: tier.into(),
+        snapshot: None,
+        experiment: None,
+        run_name: None,
+        env: Default::default(),
+    };
+    let first = services.jobs.submit(&contexts[0], "churn", &template("gpu")).await.unwrap();
+    let second = services.jobs.submit(&contexts[1], "churn", &template("gpu")).await.unwrap();
+    let third = services.jobs.submit(&contexts[1], "churn", &template("cpu")).await.unwrap();
+    let store = &app.app.store;
+    let now = cairn_domain::time::now_millis();
+    let claimed = store.claim_next_job("r1", now, now + 60_000).await.unwrap().unwrap();
+    assert_eq!(claimed.id, first.id);
+    let claimed = store.claim_next_job("r1", now, now + 60_000).await.unwrap().unwrap();
+    assert_eq!(claimed.id, third.id, "the CPU job fits and overtakes the blocked GPU job");
+    assert!(store.claim_next_job("r1", now, now + 60_000).await.unwrap().is_none());
+    let waiting = store.get_job(second.id).await.unwrap();
+    assert_eq!(
+        waiting.queue_reason.as_deref(),
+        Some("waiting for quota: team 'vision' uses 2 of at most 2 GPUs and this job needs 2")
+    );
+    services
+        .catalog
+        .set_quota(&system, &Quota { scope: QuotaScope::Team("vision".into()), max_jobs: None, max_gpus: None })
+        .await
+        .unwrap();
+    services
+        .catalog
+        .set_quota(&system, &Quota { scope: QuotaScope::Project("churn".into()), max_jobs: Some(2), max_gpus: None })
+        .await
+        .unwrap();
+    assert!(store.claim_next_job("r1", now, now + 60_000).await.unwrap().is_none());
+    let waiting = store.get_job(second.id).await.unwrap();
+    assert!(waiting.queue_reason.unwrap().contains("project 'churn' runs 2 of at most 2"));
+    let listed = services.catalog.quotas(&system).await.unwrap();
+    assert_eq!(listed, vec![Quota { scope: QuotaScope::Project("churn".into()), max_jobs: Some(2), max_gpus: None }]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotas_by_team_gpus_and_project_on_sqlite() {
+    quotas_by_team_gpus_and_project(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotas_by_team_gpus_and_project_on_postgres() {
+    quotas_by_team_gpus_and_project(Backend::Postgres).await;
+}
