@@ -4,12 +4,14 @@
 #   bash scripts/test.sh [extra args for cargo nextest run / cargo test]
 #
 # It builds (or reuses) the Python venv for the MLflow client tests, starts a throwaway
-# PostgreSQL cluster and a SeaweedFS S3 server on free loopback ports, exports where they are,
-# runs the tests, and stops everything on exit, success or failure. Exported for the tests:
+# PostgreSQL cluster, a SeaweedFS S3 server and a Ray head on free loopback ports, exports where
+# they are, runs the tests, and stops everything on exit, success or failure. Exported for the
+# tests:
 #   CARGO_TARGET_DIR          kept outside the clone (default ~/.cache/cairn-target) for reuse
 #   CAIRN_TEST_DATABASE_URL   postgres://postgres@127.0.0.1:PORT/postgres (tests create their DBs)
 #   CAIRN_TEST_S3_ENDPOINT    http://127.0.0.1:PORT, with CAIRN_TEST_S3_BUCKET=cairn-test,
 #                             AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION
+#   CAIRN_TEST_RAY_ADDRESS    http://127.0.0.1:PORT, the Jobs API of a single-node Ray head
 #   CAIRN_TEST_PYTHON         the venv's python, with mlflow (crates/cairn/tests/mlflow/requirements.txt)
 #   CAIRN_TEST_REQUIRE_SERVICES=1 when CI is set: a missing service fails instead of skipping
 # To start the same services by hand, source scripts/lib/services.sh (see its header).
@@ -36,6 +38,7 @@ export CAIRN_TEST_PYTHON=$CAIRN_VENV/bin/python
 
 cairn_pg_start
 cairn_s3_start
+cairn_ray_start
 
 if [[ -n ${CI:-} ]]; then
     export CAIRN_TEST_REQUIRE_SERVICES=1

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Throwaway test services for Cairn: a Python venv, PostgreSQL and SeaweedFS (S3).
+# Throwaway test services for Cairn: a Python venv, PostgreSQL, SeaweedFS (S3) and a Ray head.
 #
 # Sourced by scripts/test.sh; a developer can source it too and start services by hand:
 #
@@ -7,6 +7,7 @@
 #   cairn_venv_ensure crates/cairn/tests/mlflow/requirements.txt   # sets CAIRN_VENV
 #   cairn_pg_start    # exports CAIRN_TEST_DATABASE_URL
 #   cairn_s3_start    # exports CAIRN_TEST_S3_ENDPOINT, CAIRN_TEST_S3_BUCKET, AWS_*
+#   cairn_ray_start   # exports CAIRN_TEST_RAY_ADDRESS (ray comes from CAIRN_VENV)
 #   ...
 #   cairn_services_stop
 #
@@ -373,8 +374,190 @@ cairn_s3_stop() {
     return 0
 }
 
+# ---------------------------------------------------------------------------------------------
+# Ray (the distributed job executor)
+# ---------------------------------------------------------------------------------------------
+
+# Prints the path of the ray CLI: $CAIRN_RAY, the venv's, or one on PATH.
+cairn_ray_bin() {
+    if [[ -n ${CAIRN_RAY:-} ]]; then
+        echo "$CAIRN_RAY"
+    elif [[ -n ${CAIRN_VENV:-} && -x $CAIRN_VENV/bin/ray ]]; then
+        echo "$CAIRN_VENV/bin/ray"
+    elif command -v ray >/dev/null; then
+        command -v ray
+    else
+        cairn_err "ray not found: run cairn_venv_ensure first (it installs ray) or set CAIRN_RAY"
+        return 1
+    fi
+}
+
+# cairn_ray_request METHOD URL [JSON_BODY]
+# Sends one HTTP request with the Python stdlib; prints the status and the start of the body,
+# and fails unless the answer is 2xx.
+cairn_ray_request() {
+    local py
+    py=$(command -v python3 || command -v python) || return 1
+    "$py" - "$@" <<'PY'
+import sys, urllib.error, urllib.request
+
+method, url = sys.argv[1], sys.argv[2]
+body = sys.argv[3].encode() if len(sys.argv) > 3 else None
+request = urllib.request.Request(url, data=body, method=method)
+if body is not None:
+    request.add_header("Content-Type", "application/json")
+try:
+    with urllib.request.urlopen(request, timeout=30) as response:
+        print(response.status, response.read(2000).decode(errors="replace"))
+except urllib.error.HTTPError as error:
+    print(error.code, error.read(2000).decode(errors="replace"))
+    sys.exit(1)
+except OSError as error:
+    print("000", error)
+    sys.exit(1)
+PY
+}
+
+# Prints the PIDs of the head started by cairn_ray_start: every process whose command line names
+# its temp dir (GCS, raylet, dashboard, agents) or its GCS address (the client server), and their
+# descendants (workers, job entrypoints). One ps call: walking /proc in bash takes many seconds.
+cairn_ray_pids() {
+    local gcs_port=${CAIRN_RAY_PORTS%% *}
+    [[ -n ${CAIRN_RAY_DIR:-} && -n $gcs_port ]] || return 0
+    # The patterns go through the environment so that awk's own command line does not match.
+    ps -eww -o pid=,ppid=,args= |
+        CAIRN_RAY_MATCH_DIR=$CAIRN_RAY_DIR CAIRN_RAY_MATCH_GCS="--address=[^ ]*:$gcs_port( |\$)" \
+            awk '
+        BEGIN { dir = ENVIRON["CAIRN_RAY_MATCH_DIR"]; gcs = ENVIRON["CAIRN_RAY_MATCH_GCS"] }
+        {
+            parent[$1] = $2
+            args = $0
+            sub(/^ *[0-9]+ +[0-9]+ /, "", args)
+            if (index(args, dir) > 0 || args ~ gcs) mine[$1] = 1
+        }
+        END {
+            for (grew = 1; grew;) {
+                grew = 0
+                for (pid in parent) {
+                    if (!(pid in mine) && (parent[pid] in mine)) {
+                        mine[pid] = 1
+                        grew = 1
+                    }
+                }
+            }
+            for (pid in mine) print pid
+        }' | sort -n
+}
+
+# cairn_ray_start
+# Starts a single-node Ray head (2 CPUs, a small object store) on loopback with free ports and
+# a fresh temp dir, waits until its Jobs API accepts and runs a trivial job, and exports
+# CAIRN_TEST_RAY_ADDRESS=http://127.0.0.1:PORT (the dashboard, where the Jobs REST API lives).
+# Sets CAIRN_RAY_DIR and CAIRN_RAY_PORTS. Takes about a minute on a loaded 2-core machine.
+cairn_ray_start() {
+    local ray dir i address submission started body
+    local -a ports
+    ray=$(cairn_ray_bin) || return 1
+    # Under /tmp and short whatever TMPDIR says: Ray puts unix sockets inside it, and their
+    # paths must stay under the 107-byte limit.
+    dir=$(mktemp -d /tmp/cray.XXXXXX) || return 1
+    mapfile -t ports < <(cairn_free_ports 9)
+    ((${#ports[@]} == 9)) || return 1
+    CAIRN_RAY_DIR=$dir
+    CAIRN_RAY_PORTS="${ports[*]}"
+    address="http://127.0.0.1:${ports[1]}"
+    cairn_log "starting a Ray head with its Jobs API on $address (temp dir $dir)"
+    started=$SECONDS
+    # Every fixed port is a free one, so two heads (two test runs) can share the machine. Jobs
+    # inherit the head's PATH: put the venv's bin first, so `python` in an entrypoint is the
+    # interpreter Ray runs on (as in Ray's own images), as if the venv were activated.
+    if ! PATH="$(dirname "$ray"):$PATH" RAY_USAGE_STATS_ENABLED=0 \
+        RAY_DASHBOARD_STARTUP_TIMEOUT_S=300 "$ray" start --head --disable-usage-stats \
+        --node-ip-address 127.0.0.1 --port "${ports[0]}" \
+        --dashboard-host 127.0.0.1 --dashboard-port "${ports[1]}" --include-dashboard=true \
+        --ray-client-server-port "${ports[2]}" \
+        --node-manager-port "${ports[3]}" --object-manager-port "${ports[4]}" \
+        --metrics-export-port "${ports[5]}" --dashboard-agent-listen-port "${ports[6]}" \
+        --dashboard-agent-grpc-port "${ports[7]}" --runtime-env-agent-port "${ports[8]}" \
+        --num-cpus 2 --object-store-memory 268435456 --temp-dir "$dir" \
+        </dev/null >"$dir/start.log" 2>&1; then
+        cairn_err "ray start failed:"
+        tail -n 40 "$dir/start.log" >&2
+        return 1
+    fi
+    for ((i = 0; i < 180; i++)); do
+        cairn_ray_request GET "$address/api/version" >/dev/null 2>&1 && break
+        sleep 1
+    done
+    if ((i >= 180)); then
+        cairn_err "the Ray dashboard did not answer on $address within 180 s:"
+        tail -n 40 "$dir/start.log" >&2
+        return 1
+    fi
+    cairn_log "Ray dashboard answered after $((SECONDS - started)) s; waiting for its job agent"
+    # The job agent comes up after the dashboard: until then a submit answers 500 "No
+    # available agent". Submit a trivial job until one is accepted, then wait for it to end.
+    submission="cairn-ready-$$-$RANDOM"
+    body="{\"entrypoint\": \"true\", \"submission_id\": \"$submission\"}"
+    for ((i = 0; i < 120; i++)); do
+        cairn_ray_request POST "$address/api/jobs/" "$body" >/dev/null 2>&1 && break
+        sleep 1
+    done
+    if ((i >= 120)); then
+        cairn_err "the Ray job agent did not accept a job within 120 s:"
+        cairn_ray_request POST "$address/api/jobs/" "$body" >&2
+        return 1
+    fi
+    for ((i = 0; i < 120; i++)); do
+        if cairn_ray_request GET "$address/api/jobs/$submission" 2>/dev/null |
+            grep -q '"status": "SUCCEEDED"'; then
+            break
+        fi
+        sleep 1
+    done
+    if ((i >= 120)); then
+        cairn_err "a trivial Ray job did not succeed within 120 s:"
+        cairn_ray_request GET "$address/api/jobs/$submission" >&2
+        return 1
+    fi
+    cairn_ray_request DELETE "$address/api/jobs/$submission" >/dev/null 2>&1 || true
+    export CAIRN_TEST_RAY_ADDRESS=$address
+    cairn_log "Ray ready after $((SECONDS - started)) s: $CAIRN_TEST_RAY_ADDRESS"
+}
+
+# cairn_ray_stop
+# Stops the head started by cairn_ray_start, and only it (`ray stop` would kill every Ray
+# process on the machine): SIGTERM to its processes, SIGKILL after 10 s (two of Ray's processes
+# ignore SIGTERM), then removes its temp dir. Never fails.
+cairn_ray_stop() {
+    local pids i
+    if [[ -z ${CAIRN_RAY_DIR:-} ]]; then
+        return 0
+    fi
+    pids=$(cairn_ray_pids | tr '\n' ' ')
+    if [[ -n ${pids// /} ]]; then
+        cairn_log "stopping the Ray head in $CAIRN_RAY_DIR"
+        # shellcheck disable=SC2086
+        kill -TERM $pids 2>/dev/null || true
+        for ((i = 0; i < 100; i++)); do
+            # kill -0 with several PIDs succeeds while any of them is alive.
+            # shellcheck disable=SC2086
+            kill -0 $pids 2>/dev/null || break
+            sleep 0.1
+        done
+        # A second look catches processes started in the meantime (workers).
+        pids="$pids $(cairn_ray_pids | tr '\n' ' ')"
+        # shellcheck disable=SC2086
+        kill -KILL $pids 2>/dev/null || true
+    fi
+    rm -rf "$CAIRN_RAY_DIR" || true
+    unset CAIRN_RAY_DIR CAIRN_RAY_PORTS CAIRN_TEST_RAY_ADDRESS
+    return 0
+}
+
 # Stops every service started by this file; safe to call more than once (use it in a trap).
 cairn_services_stop() {
+    cairn_ray_stop || true
     cairn_s3_stop || true
     cairn_pg_stop || true
 }

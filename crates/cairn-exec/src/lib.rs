@@ -35,8 +35,12 @@
 //! - **CPU**: a CFS quota (`cpu.max`, or v1 `cpu.cfs_quota_us`) of `cpu` cores when cgroups are
 //!   writable; otherwise no CPU limit ([`LocalExecutor::limits_cpu`]). GPUs are not scheduled
 //!   locally.
-//! - **Time**: a timer; at the limit the group gets SIGTERM, then SIGKILL after
-//!   [`LocalConfig::kill_grace`], and the job is `TimedOut`. `stop` does the same with its reason.
+//! - **Time**: a timer started when the process is spawned (after the environment is ready);
+//!   at the limit the group gets SIGTERM, then SIGKILL after [`LocalConfig::kill_grace`], and
+//!   the job is `TimedOut`. `stop` does the same with its reason, and returns once the job ended.
+//! - **Outputs**: uploaded when the command ended by itself (success or failure), not after a
+//!   stop, a timeout or a memory kill; a failed upload turns success into `Failed` ("uploading
+//!   outputs failed: …").
 //! - **State**: in memory plus `state.json` per job, so a finished job's state and logs survive
 //!   a restart; a job that was running when the server died is unknown after it (`NotFound`).
 //!
@@ -51,15 +55,19 @@
 //!   `entrypoint_num_cpus` / `_num_gpus` / `_memory`. A 500 "No available agent" is retried
 //!   for [`RayConfig::submit_retry_timeout`]; a duplicate id counts as submitted.
 //! - **Environment**: `prepare` builds nothing: Ray installs `pip` requirements per job when
-//!   it starts (a pip failure fails the job), with the cluster's Python. `python` in the
-//!   entrypoint is whatever `python` is on the Ray node's `PATH`.
+//!   it starts, in a virtualenv it caches per requirement set, with the cluster's Python (a
+//!   requested Python version applies only through an image). A bad requirement fails the job,
+//!   after Ray's own setup retries (about two minutes on a small head), with pip's `ERROR:`
+//!   line in the reason. `python` in the entrypoint is whatever `python` is first on the Ray
+//!   node's `PATH` (`cairn_ray_start` puts the head's venv first).
 //! - **Memory**: `entrypoint_memory` only reserves memory for scheduling, and Ray's own memory
 //!   monitor kills tasks and actors, not the entrypoint. So the wrapper polls the resident
 //!   memory of the command's process tree every 100 ms and SIGKILLs it past the limit, which
 //!   the executor reports as `MemoryExceeded` (as it does Ray's own out-of-memory errors). A
 //!   burst between two polls can overshoot the limit.
 //! - **Time**: a watchdog task here polls the job ([`RayConfig::poll_interval`]) from the
-//!   moment it is seen running and stops it past its limit (`TimedOut`). After a server
+//!   moment it is seen running (after the runtime env is set up) and stops it past its limit
+//!   (`TimedOut`), so the limit holds to within one poll plus Ray's stop. After a server
 //!   restart, `status` restarts the watchdog, counting from Ray's start time.
 //! - **Stop**: `POST …/stop`: Ray sends SIGTERM to the entrypoint's process tree and SIGKILL 3 s
 //!   later (`RAY_JOB_STOP_WAIT_TIME_S`). The reason lives in this process's memory; after a

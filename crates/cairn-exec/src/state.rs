@@ -139,7 +139,6 @@ pub fn format_bytes(bytes: u64) -> String {
                 return format!("{} {unit}", bytes / size);
             }
             // Precision loss is irrelevant for a human-readable size.
-            #[expect(clippy::cast_precision_loss)]
             let value = bytes as f64 / size as f64;
             return format!("{} {unit}", (value * 10.0).round() / 10.0);
         }

@@ -189,7 +189,8 @@ impl JobCgroups {
                     Ok(()) => break,
                     Err(error) if error.kind() == std::io::ErrorKind::NotFound => break,
                     Err(error) if attempt == 19 => {
-                        tracing::warn!(cgroup = %dir.display(), %error, "could not remove a job cgroup");
+                        let cgroup = dir.display();
+                        tracing::warn!(%cgroup, %error, "could not remove a job cgroup");
                     }
                     Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
                 }
@@ -203,8 +204,8 @@ fn cpu_quota_us(cpu: f64) -> Option<u64> {
     if cpu <= 0.0 {
         return None;
     }
-    // Bounded by validation (finite, non-negative); the kernel's minimum quota is 1 ms.
-    #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    // Bounded by validation (finite, non-negative), so the cast cannot wrap; the kernel's
+    // minimum quota is 1 ms.
     let quota = (cpu * CPU_PERIOD_US as f64).round() as u64;
     Some(quota.max(1_000))
 }

@@ -97,7 +97,12 @@ pub(crate) fn read_state(dir: &Path) -> Option<JobState> {
 /// Runs the job to its end and records the final state.
 pub(crate) async fn supervise(inner: Arc<Inner>, handle: Arc<JobHandle>, spec: JobSpec) {
     let final_state = run(&inner, &handle, &spec).await;
-    tracing::info!(job.id = %spec.job_id, state = final_state.name(), reason = %final_state.reason(), "local job ended");
+    tracing::info!(
+        job.id = %spec.job_id,
+        state = final_state.name(),
+        reason = %final_state.reason(),
+        "local job ended"
+    );
     handle.set(final_state, None).await;
 }
 
@@ -187,7 +192,11 @@ async fn run(inner: &Inner, handle: &JobHandle, spec: &JobSpec) -> JobState {
                 reason: format!("uploading outputs failed: {message}"),
             },
             (Err(message), state) => {
-                tracing::warn!(job.id = %spec.job_id, %message, "uploading a failed job's outputs failed");
+                tracing::warn!(
+                    job.id = %spec.job_id,
+                    %message,
+                    "uploading a failed job's outputs failed"
+                );
                 state
             }
         },

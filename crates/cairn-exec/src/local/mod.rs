@@ -154,7 +154,12 @@ impl JobExecutor for LocalExecutor {
         env: &EnvironmentSpec,
         build_log: &Path,
     ) -> Result<PreparedEnv, ExecError> {
-        self.inner.envs.ensure(env, build_log).await
+        let prepared = self.inner.envs.ensure(env, build_log).await?;
+        if prepared.reused {
+            let line = format!("environment {} is ready (cached)", env.digest);
+            venv::append_line(build_log, &line).await?;
+        }
+        Ok(prepared)
     }
 
     async fn submit(&self, spec: &JobSpec) -> Result<(), ExecError> {

@@ -260,6 +260,12 @@ async fn log_tail(path: &Path) -> String {
     lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
 }
 
+/// Appends one line to a build log (used to say a cached environment was reused).
+pub(crate) async fn append_line(build_log: &Path, line: &str) -> Result<(), ExecError> {
+    BuildLog::open(&[build_log]).await?.line(line).await;
+    Ok(())
+}
+
 /// Appends lines to several log files; a file that cannot be written is skipped (the build
 /// itself matters more than its log).
 struct BuildLog {

@@ -161,6 +161,8 @@ fn failure_reason(message: &str) -> String {
         return "failed on the ray cluster".into();
     };
     let tool_error = message.lines().map(str::trim).rfind(|line| line.starts_with("ERROR:"));
+    // pip names the head's temporary requirements file: noise to the job's owner.
+    let tool_error = tool_error.map(|line| line.split(" (from line ").next().unwrap_or(line));
     let reason = match tool_error {
         Some(error) if error != first => format!("{first} {error}"),
         _ => first.to_string(),
@@ -226,7 +228,8 @@ mod tests {
         );
         let pip = info(
             "FAILED",
-            "runtime_env setup failed: Failed.\nTraceback\n    ERROR: Invalid requirement: 'x!'\n",
+            "runtime_env setup failed: Failed.\nTraceback\n    ERROR: Invalid requirement: 'x!' \
+             (from line 1 of /tmp/r.txt)\n",
             &[],
         );
         assert_eq!(

@@ -134,7 +134,8 @@ impl Inner {
             if since.elapsed() < limit {
                 continue;
             }
-            tracing::info!(job.id = %job_id, limit_s = limit.as_secs_f64(), "ray job exceeded its run time");
+            let limit_s = limit.as_secs_f64();
+            tracing::info!(job.id = %job_id, limit_s, "ray job exceeded its run time");
             self.record_cause(job_id, StopCause::TimedOut(limit));
             if let Err(failure) = self.client.stop(job_id).await {
                 let error = failure.into_error("stop the job");

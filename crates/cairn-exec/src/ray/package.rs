@@ -73,10 +73,11 @@ pub(crate) fn build(dir: &Path, extra: &[(&str, &[u8])]) -> Result<Package, Exec
     Ok(Package { name: format!("_ray_pkg_{}.zip", &hash[..32]), bytes })
 }
 
-/// Lists directories and regular files (with their executable bit and size) under `root`,
-/// relative to it, sorted.
-#[expect(clippy::type_complexity)]
-fn list(root: &Path) -> std::io::Result<(Vec<PathBuf>, Vec<(PathBuf, bool, u64)>)> {
+/// A regular file to package: its path relative to the root, executable bit and size.
+type FileEntry = (PathBuf, bool, u64);
+
+/// Lists directories and regular files under `root`, relative to it, sorted.
+fn list(root: &Path) -> std::io::Result<(Vec<PathBuf>, Vec<FileEntry>)> {
     use std::os::unix::fs::PermissionsExt;
     let mut dirs = Vec::new();
     let mut files = Vec::new();

@@ -89,7 +89,8 @@ def upload(outputs_dir, url, token):
             try:
                 with open(os.path.join(outputs_dir, relative), "rb") as body:
                     request = urllib.request.Request(target, data=body, method="PUT")
-                    request.add_header("Authorization", "Bearer " + token)
+                    if token:
+                        request.add_header("Authorization", "Bearer " + token)
                     request.add_header("Content-Type", "application/octet-stream")
                     request.add_header("Content-Length", str(os.fstat(body.fileno()).st_size))
                     with urllib.request.urlopen(request, timeout=300) as response:

@@ -85,7 +85,8 @@ pub async fn memory_limit_is_enforced(executor: Arc<dyn JobExecutor>) {
 /// while it runs, and the lines come in order, none twice or missing.
 pub async fn logs_stream_while_running(executor: Arc<dyn JobExecutor>) {
     let dir = tempfile::tempdir().expect("create a working directory");
-    let code = "import time\nfor i in range(40):\n    print(f'line {i:03}', flush=True)\n    time.sleep(0.1)\n";
+    let code = "import time\n\
+        for i in range(40):\n    print(f'line {i:03}', flush=True)\n    time.sleep(0.1)\n";
     let spec = python_job("logs", code, dir.path());
     executor.submit(&spec).await.expect("submit the job");
     let started = Instant::now();
