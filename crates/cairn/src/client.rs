@@ -24,14 +24,22 @@ fn config_path() -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from(home).join(".config/cairn/login.json"))
 }
 
+/// The server and token the client commands use: `CAIRN_SERVER` (with `CAIRN_TOKEN`, or none
+/// for a server running without authentication), else the saved login, else the embedded
+/// default `http://127.0.0.1:5000` without a token.
 pub(crate) fn load_login() -> anyhow::Result<Login> {
-    if let (Ok(server), Ok(token)) = (std::env::var("CAIRN_SERVER"), std::env::var("CAIRN_TOKEN")) {
+    if let Ok(server) = std::env::var("CAIRN_SERVER") {
+        let token = std::env::var("CAIRN_TOKEN").unwrap_or_default();
         return Ok(Login { server, token });
     }
     let path = config_path()?;
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!("not logged in (no {}): run `cairn login` first", path.display())
-    })?;
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Login { server: "http://127.0.0.1:5000".into(), token: String::new() });
+        }
+        Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
+    };
     let saved: Value =
         serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
     match (saved["server"].as_str(), saved["token"].as_str()) {
@@ -40,6 +48,12 @@ pub(crate) fn load_login() -> anyhow::Result<Login> {
         }
         _ => bail!("{} is not a cairn login file; run `cairn login` again", path.display()),
     }
+}
+
+/// A request to `url` with the login's token, when it has one.
+fn authorised(login: &Login, method: Method, url: &str) -> reqwest::RequestBuilder {
+    let request = reqwest::Client::new().request(method, url);
+    if login.token.is_empty() { request } else { request.bearer_auth(&login.token) }
 }
 
 /// Sends one request to `path` (which includes `/api/v1`, and a `/p/<project>` prefix when
@@ -51,7 +65,7 @@ pub(crate) async fn send(
     body: Option<Value>,
 ) -> anyhow::Result<(reqwest::StatusCode, Vec<u8>)> {
     let url = format!("{}{path}", login.server.trim_end_matches('/'));
-    let mut request = reqwest::Client::new().request(method, &url).bearer_auth(&login.token);
+    let mut request = authorised(login, method, &url);
     if let Some(body) = body {
         request = request.json(&body);
     }
@@ -73,7 +87,7 @@ pub(crate) async fn send_raw(
 ) -> anyhow::Result<Vec<u8>> {
     let prefix = project.map(|project| format!("/p/{project}")).unwrap_or_default();
     let url = format!("{}{prefix}/api/v1{path}", login.server.trim_end_matches('/'));
-    let mut request = reqwest::Client::new().request(method, &url).bearer_auth(&login.token);
+    let mut request = authorised(login, method, &url);
     if let Some(content_type) = content_type {
         request = request.header("content-type", content_type).body(body);
     }

@@ -829,6 +829,11 @@ fn print_job(job: &Value) {
         job["tier"].as_str().unwrap_or_default(),
         job["run_id"].as_str().unwrap_or_default(),
     );
+    if let (Some(started), Some(finished)) =
+        (job["running_at"].as_i64(), job["finished_at"].as_i64())
+    {
+        line.push_str(&format!("  ran {:.1} s", (finished - started) as f64 / 1000.0));
+    }
     if let Some(reason) = job["queue_reason"].as_str() {
         line.push_str(&format!("\n  queued: {reason}"));
     }

@@ -153,8 +153,23 @@ fn compute_config(config: &Config) -> anyhow::Result<cairn_service::compute::Com
             tick: settings.tick,
             public_url: settings.public_url.clone(),
         },
-        secrets_key: Some(load_secrets_key(&config.data_dir, settings)?),
+        secrets_key: secrets_key(config)?,
     })
+}
+
+/// The secrets key of a server: the configured one, else on SQLite (one server) a key file in
+/// the data directory created on first use. Replicas sharing PostgreSQL must share one key, so
+/// there a key must be configured; without one, secrets are refused with that reason.
+fn secrets_key(config: &Config) -> anyhow::Result<Option<cairn_service::compute::SecretKey>> {
+    let settings = &config.compute;
+    let configured = settings.secrets_key.is_some() || settings.secrets_key_file.is_some();
+    if configured || config.resolved_database_url().starts_with("sqlite:") {
+        return Ok(Some(load_secrets_key(&config.data_dir, settings)?));
+    }
+    tracing::warn!(
+        "no secrets key configured (--secrets-key-file or CAIRN_SECRETS_KEY): secrets are disabled; give every replica the same key to enable them"
+    );
+    Ok(None)
 }
 
 impl Config {

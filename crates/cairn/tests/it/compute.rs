@@ -57,8 +57,10 @@ impl Api {
         body: Option<Value>,
     ) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut request =
-            self.client.request(method, format!("{}{path}", self.url)).bearer_auth(token);
+        let mut request = self.client.request(method, format!("{}{path}", self.url));
+        if !token.is_empty() {
+            request = request.bearer_auth(token);
+        }
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -175,10 +177,17 @@ pub(crate) fn write_project(dir: &std::path::Path, input: &str) {
     std::fs::write(dir.join("__pycache__/skip.pyc"), b"never uploaded").unwrap();
 }
 
+/// One secrets key for every replica of a test (as an operator gives every replica one key).
+pub(crate) fn test_secrets_key() -> String {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(cairn_service::compute::SecretKey::generate_base64).clone()
+}
+
 fn settings() -> cairn::ComputeSettings {
     cairn::ComputeSettings {
         tick: Duration::from_millis(100),
         kill_grace: Duration::from_secs(2),
+        secrets_key: Some(test_secrets_key()),
         ..cairn::ComputeSettings::default()
     }
 }
@@ -633,7 +642,8 @@ async fn jobs_run_on_ray() {
 /// project quota counts every member's jobs, and a job that fits overtakes a blocked one.
 async fn quotas_by_team_gpus_and_project(backend: Backend) {
     use cairn_domain::compute::{
-        EnvironmentDefinition, JobTemplate, Quota, QuotaScope, RevisionState, SnapshotFile, TierSpec,
+        EnvironmentDefinition, JobTemplate, Quota, QuotaScope, RevisionState, SnapshotFile,
+        TierSpec,
     };
     let Some(app) = TestApp::with_compute(backend, false, settings()).await else { return };
     fixture(&app).await;
@@ -643,14 +653,22 @@ async fn quotas_by_team_gpus_and_project(backend: Backend) {
     services.catalog.create_environment(&system, "bare", "", &definition).await.unwrap();
     services.catalog.set_revision_state(&system, "bare", 1, RevisionState::Approved).await.unwrap();
     for (name, gpus) in [("gpu", 2), ("cpu", 0)] {
-        let tier = TierSpec { cpu: 1.0, memory_mib: 256, gpus, max_runtime_s: 60, cost_per_hour: 0.0, executor: None };
+        let tier = TierSpec {
+            cpu: 1.0,
+            memory_mib: 256,
+            gpus,
+            max_runtime_s: 60,
+            cost_per_hour: 0.0,
+            executor: None,
+        };
         services.catalog.put_tier(&system, name, &tier, true).await.unwrap();
     }
     let content = bytes::Bytes::from_static(b"print(1)\n");
     let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&content));
     let body = futures::stream::iter([Ok::<_, std::io::Error>(content.clone())]);
     services.files.put_blob(&system, "churn", &sha256, body).await.unwrap();
-    let file = SnapshotFile { path: "a.py".into(), sha256, size: content.len() as u64, executable: false };
+    let file =
+        SnapshotFile { path: "a.py".into(), sha256, size: content.len() as u64, executable: false };
     services.files.create_snapshot(&system, "churn", vec![file], "").await.unwrap();
     services.projects.create_team(&system, "vision").await.unwrap();
     for member in ["owner", "contributor"] {
@@ -658,7 +676,10 @@ async fn quotas_by_team_gpus_and_project(backend: Backend) {
     }
     services
         .catalog
-        .set_quota(&system, &Quota { scope: QuotaScope::Team("vision".into()), max_jobs: None, max_gpus: Some(2) })
+        .set_quota(
+            &system,
+            &Quota { scope: QuotaScope::Team("vision".into()), max_jobs: None, max_gpus: Some(2) },
+        )
         .await
         .unwrap();
     let mut contexts = Vec::new();
@@ -693,19 +714,36 @@ async fn quotas_by_team_gpus_and_project(backend: Backend) {
     );
     services
         .catalog
-        .set_quota(&system, &Quota { scope: QuotaScope::Team("vision".into()), max_jobs: None, max_gpus: None })
+        .set_quota(
+            &system,
+            &Quota { scope: QuotaScope::Team("vision".into()), max_jobs: None, max_gpus: None },
+        )
         .await
         .unwrap();
     services
         .catalog
-        .set_quota(&system, &Quota { scope: QuotaScope::Project("churn".into()), max_jobs: Some(2), max_gpus: None })
+        .set_quota(
+            &system,
+            &Quota {
+                scope: QuotaScope::Project("churn".into()),
+                max_jobs: Some(2),
+                max_gpus: None,
+            },
+        )
         .await
         .unwrap();
     assert!(store.claim_next_job("r1", now, now + 60_000).await.unwrap().is_none());
     let waiting = store.get_job(second.id).await.unwrap();
     assert!(waiting.queue_reason.unwrap().contains("project 'churn' runs 2 of at most 2"));
     let listed = services.catalog.quotas(&system).await.unwrap();
-    assert_eq!(listed, vec![Quota { scope: QuotaScope::Project("churn".into()), max_jobs: Some(2), max_gpus: None }]);
+    assert_eq!(
+        listed,
+        vec![Quota {
+            scope: QuotaScope::Project("churn".into()),
+            max_jobs: Some(2),
+            max_gpus: None
+        }]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -716,4 +754,178 @@ async fn quotas_by_team_gpus_and_project_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quotas_by_team_gpus_and_project_on_postgres() {
     quotas_by_team_gpus_and_project(Backend::Postgres).await;
+}
+
+/// The newcomer's path: the embedded defaults without authentication, everything from the CLI
+/// with no token — publish an environment and a tier, push files, set a secret from standard
+/// input, run the training job and follow it, list what is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn jobs_from_the_cli_without_authentication() {
+    let Some(app) = TestApp::with_compute_anonymous(settings()).await else { return };
+    let server = app.spawn().await;
+    let url = server.url();
+    let run = |args: &[&str]| {
+        let output = cairn(&url, "", args);
+        assert!(
+            output.status.success(),
+            "cairn {args:?}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).to_string()
+    };
+    run(&["env", "create", "py", "-r", "mlflow-skinny==3.17.2", "--description", "training"]);
+    run(&["env", "approve", "py", "1"]);
+    assert!(run(&["env", "list"]).contains("py  [1:approved]"));
+    run(&["tier", "put", "small", "--cpu", "1", "--memory-mib", "1024", "--max-runtime-s", "300"]);
+    assert!(run(&["tier", "list"]).contains("small  cpu 1.0  memory 1024 MiB"));
+    let project = tempfile::tempdir().unwrap();
+    write_project(project.path(), "anonymous input");
+    run(&["push", project.path().to_str().unwrap(), "--project", "default", "-m", "first"]);
+    assert!(run(&["snapshot", "list", "--project", "default"]).contains("first"));
+    let mut secret = Command::new(CAIRN)
+        .args(["secret", "set", "API_KEY", "--project", "default"])
+        .env("CAIRN_SERVER", &url)
+        .env_remove("CAIRN_TOKEN")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    secret.stdin.take().unwrap().write_all(b"from-stdin\n").unwrap();
+    assert!(secret.wait().unwrap().success());
+    assert!(run(&["secret", "list", "--project", "default"]).contains("API_KEY"));
+    let followed = run(&[
+        "job",
+        "run",
+        "--project",
+        "default",
+        "--env",
+        "py",
+        "--tier",
+        "small",
+        "--follow",
+        "--",
+        "python",
+        "train.py",
+    ]);
+    assert!(followed.contains("training done"), "{followed}");
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"from-stdin"));
+    assert!(
+        followed.contains(&digest),
+        "the secret from standard input reached the job: {followed}"
+    );
+    let listed = run(&["job", "list", "--project", "default"]);
+    assert!(listed.contains("succeeded"), "{listed}");
+    let api = Api::new(url.clone());
+    let job = &api.ok("", "GET", "/api/v1/projects/default/jobs", None).await[0];
+    let run_id = job["run_id"].as_str().unwrap();
+    let got = api.ok("", "GET", &format!("/api/2.0/mlflow/runs/get?run_id={run_id}"), None).await;
+    let experiment = got["run"]["info"]["experiment_id"].as_str().unwrap();
+    let output = reqwest::get(format!(
+        "{url}/api/2.0/mlflow-artifacts/artifacts/{experiment}/{run_id}/artifacts/outputs/model.txt"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(output.text().await.unwrap(), "weights", "outputs upload without a token");
+    server.shutdown().await;
+}
+
+/// Key rotation with the admin command: every secret re-sealed under the new key in one
+/// transaction; a server still holding the old key then refuses to open them with a reason that
+/// says what to do, and a job needing them fails with it instead of running without them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_key_rotation() {
+    use cairn_domain::compute::SecretScope;
+    let compute = cairn::ComputeSettings { secrets_key: None, ..settings() };
+    let Some(app) = TestApp::with_compute_anonymous(compute).await else { return };
+    let key_file = app.data_dir.join("secrets.key");
+    assert!(key_file.is_file(), "the embedded default creates its key file");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
+    let system = cairn_domain::audit::RequestContext::system();
+    let services = &app.app.services;
+    for name in ["API_KEY", "DB_PASSWORD"] {
+        services
+            .secrets
+            .put(&system, &SecretScope::Project("default".into()), name, "value")
+            .await
+            .unwrap();
+    }
+    let old_ids: Vec<String> =
+        app.app.store.all_sealed_secrets().await.unwrap().into_iter().map(|s| s.key_id).collect();
+    let new_key = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(new_key.path(), cairn_service::compute::SecretKey::generate_base64()).unwrap();
+    let rotate = |expected: &str| {
+        let output = Command::new(CAIRN)
+            .args([
+                "admin",
+                "secrets",
+                "rotate",
+                "--new-key-file",
+                new_key.path().to_str().unwrap(),
+            ])
+            .args(["--data-dir", app.data_dir.to_str().unwrap()])
+            .env_remove("CAIRN_SECRETS_KEY")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+        assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+        assert!(stdout.contains(expected), "{stdout}");
+    };
+    rotate("re-sealed 2 secrets");
+    rotate("re-sealed 0 secrets");
+    let sealed = app.app.store.all_sealed_secrets().await.unwrap();
+    assert!(
+        sealed.iter().all(|secret| !old_ids.contains(&secret.key_id)),
+        "every secret re-sealed"
+    );
+    let audit = app.app.store.audit_records(0, i64::MIN, 10_000).await.unwrap();
+    assert!(audit.iter().any(|record| record.action == "secret.rotate"));
+    // A job of this server (still on the old key) cannot receive them, and says why.
+    let (status, _) = app
+        .post("/api/v1/environments", serde_json::json!({"name": "bare", "definition": {}}))
+        .await;
+    assert_eq!(status, 201);
+    app.post(
+        "/api/v1/environments/bare/state",
+        serde_json::json!({"revision": 1, "state": "approved"}),
+    )
+    .await;
+    let tier = serde_json::json!({"spec": {"cpu": 1.0, "memory_mib": 256, "max_runtime_s": 60}});
+    let request = axum::http::Request::put("/api/v1/tiers/t")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(tier.to_string()))
+        .unwrap();
+    assert_eq!(app.request(request).await.0, 200);
+    let project = tempfile::tempdir().unwrap();
+    write_project(project.path(), "x");
+    let server = app.spawn().await;
+    assert!(
+        cairn(
+            &server.url(),
+            "",
+            &["push", project.path().to_str().unwrap(), "--project", "default"]
+        )
+        .status
+        .success()
+    );
+    let api = Api::new(server.url());
+    let job = api
+        .ok("", "POST", "/api/v1/projects/default/jobs", Some(json!({"command": ["python", "-c", "print(1)"], "environment": "bare", "tier": "t"})))
+        .await;
+    let job = api
+        .wait_job(
+            "",
+            "default",
+            job["id"].as_i64().unwrap(),
+            &["failed", "succeeded"],
+            Duration::from_secs(120),
+        )
+        .await;
+    assert_eq!(job["state"], "failed", "{job}");
+    assert!(
+        job["reason"].as_str().unwrap().contains("rotate the secrets or start with that key"),
+        "{job}"
+    );
+    server.shutdown().await;
 }

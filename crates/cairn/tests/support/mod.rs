@@ -98,6 +98,15 @@ impl TestApp {
         Self::build(backend, s3, true, None, Some(compute)).await
     }
 
+    /// Like [`with_compute`](Self::with_compute) with authentication off: the embedded default
+    /// a newcomer starts with.
+    pub async fn with_compute_anonymous(mut compute: cairn::ComputeSettings) -> Option<TestApp> {
+        if compute.env_cache.is_none() {
+            compute.env_cache = Some(test_env_cache());
+        }
+        Self::build(Backend::Sqlite, false, false, None, Some(compute)).await
+    }
+
     async fn build(
         backend: Backend,
         s3: bool,
