@@ -311,15 +311,22 @@ impl JobService {
         let _ = tokio::fs::remove_dir_all(self.config.work_dir.join(exec_id(job_id))).await;
     }
 
-    /// Stops the local jobs this replica runs (the server is shutting down): they are recorded
-    /// as failed with that reason, so nothing is left running unrecorded.
+    /// Stops the local jobs this replica runs (the server is shutting down): each is recorded
+    /// as failed with that reason and its log saved, so nothing is left running unrecorded.
     pub async fn shutdown(&self) {
         let Ok(jobs) = self.store.owned_jobs(&self.replica).await else { return };
         for job in jobs.into_iter().filter(|job| job.executor == ExecutorKind::Local) {
-            if let Ok(executor) = self.executor(job.executor) {
-                let _ = executor.stop(&exec_id(job.id), "the server shut down").await;
+            let Ok(executor) = self.executor(job.executor) else { continue };
+            let reason = "the server running the job shut down";
+            match executor.stop(&exec_id(job.id), reason).await {
+                Ok(()) => {
+                    if let Err(error) = self.poll(&job).await {
+                        tracing::warn!(job.id = job.id, error = %error.message, "recording a stopped job failed");
+                        self.fail(job.id, reason.into(), None).await;
+                    }
+                }
+                Err(_) => self.fail(job.id, reason.into(), None).await,
             }
-            self.fail(job.id, "the server running the job shut down".into(), None).await;
         }
     }
 }

@@ -827,7 +827,21 @@ async fn jobs_from_the_cli_without_authentication() {
     .await
     .unwrap();
     assert_eq!(output.text().await.unwrap(), "weights", "outputs upload without a token");
+
+    // A graceful shutdown stops the server's local jobs and records them, log included.
+    let sleeper = json!({"command": ["python", "-c", "import time; print('sleeping', flush=True); time.sleep(300)"], "environment": "py", "tier": "small"});
+    let long = api.ok("", "POST", "/api/v1/projects/default/jobs", Some(sleeper)).await;
+    let long_id = long["id"].as_i64().unwrap();
+    api.wait_job("", "default", long_id, &["running"], Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     server.shutdown().await;
+    let reopened = app.replica().await;
+    let system = cairn_domain::audit::RequestContext::system();
+    let stopped = reopened.app.services.jobs.get(&system, "default", long_id).await.unwrap();
+    assert_eq!(stopped.state, cairn_domain::compute::JobState::Failed, "{stopped:?}");
+    assert_eq!(stopped.reason.as_deref(), Some("the server running the job shut down"));
+    let log = reopened.app.services.jobs.logs(&system, "default", long_id, 0).await.unwrap();
+    assert!(String::from_utf8_lossy(&log.bytes).contains("sleeping"));
 }
 
 /// Key rotation with the admin command: every secret re-sealed under the new key in one
