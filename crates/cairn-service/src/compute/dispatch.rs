@@ -102,7 +102,7 @@ impl JobService {
             .environment_revision(&job.environment, Some(job.environment_revision))
             .await?;
         let project = self.store.get_project(&job.project).await?;
-        let job_dir = self.config.work_dir.join(exec_id(job.id));
+        let job_dir = self.config.work_dir.join(exec_id(job));
         let files_dir = job_dir.join("files");
         if tokio::fs::try_exists(&files_dir).await.unwrap_or(false) {
             let _ = tokio::fs::remove_dir_all(&files_dir).await;
@@ -175,7 +175,7 @@ impl JobService {
                 token: token.clone().unwrap_or_default(),
             });
         let spec = JobSpec {
-            job_id: exec_id(job.id),
+            job_id: exec_id(job),
             argv: job.template.command.clone(),
             working_dir: files_dir,
             env,
@@ -199,7 +199,7 @@ impl JobService {
     /// Checks one owned job: stops it when cancelled, records it when it ended.
     async fn poll(&self, job: &Job) -> ServiceResult<()> {
         let executor = self.executor(job.executor)?;
-        let id = exec_id(job.id);
+        let id = exec_id(job);
         if let Some(by) = &job.cancel_requested_by {
             executor
                 .stop(&id, &format!("cancelled by {by}"))
@@ -235,7 +235,7 @@ impl JobService {
     /// Saves the log, records the outcome, forgets the job on the executor.
     async fn record_end(&self, job: &Job, ended: &cairn_exec::JobState) -> ServiceResult<()> {
         let executor = self.executor(job.executor)?;
-        let id = exec_id(job.id);
+        let id = exec_id(job);
         let (state, exit_code) = match ended {
             cairn_exec::JobState::Succeeded => (JobState::Succeeded, Some(0)),
             cairn_exec::JobState::Failed { exit_code, .. } => {
@@ -303,12 +303,12 @@ impl JobService {
         if let Err(error) = self.store.finish_job(&system_context(), job_id, &outcome).await {
             tracing::error!(job.id = job_id, error = %error, "recording a job's failure failed");
         }
-        if let Ok(job) = self.store.get_job(job_id).await
-            && let Ok(executor) = self.executor(job.executor)
-        {
-            let _ = executor.cleanup(&exec_id(job_id)).await;
+        if let Ok(job) = self.store.get_job(job_id).await {
+            if let Ok(executor) = self.executor(job.executor) {
+                let _ = executor.cleanup(&exec_id(&job)).await;
+            }
+            let _ = tokio::fs::remove_dir_all(self.config.work_dir.join(exec_id(&job))).await;
         }
-        let _ = tokio::fs::remove_dir_all(self.config.work_dir.join(exec_id(job_id))).await;
     }
 
     /// Stops the local jobs this replica runs (the server is shutting down): each is recorded
@@ -318,7 +318,7 @@ impl JobService {
         for job in jobs.into_iter().filter(|job| job.executor == ExecutorKind::Local) {
             let Ok(executor) = self.executor(job.executor) else { continue };
             let reason = "the server running the job shut down";
-            match executor.stop(&exec_id(job.id), reason).await {
+            match executor.stop(&exec_id(&job), reason).await {
                 Ok(()) => {
                     if let Err(error) = self.poll(&job).await {
                         tracing::warn!(job.id = job.id, error = %error.message, "recording a stopped job failed");

@@ -377,7 +377,7 @@ impl JobService {
             return Ok(JobLog { bytes: Vec::new(), next_offset: offset, complete: false });
         }
         let executor = self.executor(job.executor)?;
-        match executor.logs(&exec_id(id), offset).await {
+        match executor.logs(&exec_id(&job), offset).await {
             Ok(chunk) => {
                 let mut bytes = chunk.bytes;
                 let mut next = chunk.next_offset;
@@ -424,9 +424,12 @@ impl JobService {
     }
 }
 
-/// The executor-side id of a job.
-pub(crate) fn exec_id(job_id: i64) -> String {
-    format!("cairn-job-{job_id}")
+/// The executor-side id of a job: its id and the start of its run's random id, so jobs of
+/// different Cairn sites (or test databases) sharing one machine or Ray cluster never collide
+/// in process groups, cgroups or Ray submission ids.
+pub(crate) fn exec_id(job: &cairn_domain::compute::Job) -> String {
+    let run = job.run_id.get(..12).unwrap_or(&job.run_id);
+    format!("cairn-job-{}-{run}", job.id)
 }
 
 /// Maps an executor failure onto a service error.
