@@ -8,6 +8,8 @@
 //!    what Cairn adds (target: under 200 ms).
 //! 2. Scheduler overhead: one dispatcher + schedule pass (`JobService::run_once`) timed with
 //!    0, 1,000 and 10,000 schedules that are not due (target: flat).
+//! 3. Dataset push: `cairn dataset push` of 10,000 small files (target: under 10 s), then the
+//!    same directory with one file changed (one upload).
 
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -31,6 +33,8 @@ pub struct JobsSizes {
     pub schedules: Vec<usize>,
     /// Timed passes per schedule count.
     pub passes: usize,
+    /// Files of the dataset push (0 skips it).
+    pub dataset_files: usize,
 }
 
 /// What the scenario measured.
@@ -44,6 +48,45 @@ pub struct JobsOutcome {
     pub passes: Vec<(usize, Vec<f64>)>,
     /// How the local executor limits memory here.
     pub memory_enforcement: String,
+    /// (files, first push seconds, second push seconds) of the dataset push.
+    pub dataset_push: Option<(usize, f64, f64)>,
+}
+
+/// Pushes `files` small files as a dataset with the CLI, then again with one file changed.
+fn dataset_push(cairn_bin: &Path, url: &str, files: usize) -> Result<(usize, f64, f64)> {
+    let dir = tempfile::tempdir()?;
+    for index in 0..files {
+        let sub = dir.path().join(format!("part-{:03}", index / 100));
+        std::fs::create_dir_all(&sub)?;
+        std::fs::write(
+            sub.join(format!("row-{index}.json")),
+            format!("{{\"id\": {index}, \"value\": {}}}\n", index * 7),
+        )?;
+    }
+    let push = || -> Result<f64> {
+        let started = Instant::now();
+        let output = std::process::Command::new(cairn_bin)
+            .args([
+                "dataset",
+                "push",
+                "events",
+                dir.path().to_str().unwrap_or_default(),
+                "--project",
+                "default",
+            ])
+            .env("CAIRN_SERVER", url)
+            .env_remove("CAIRN_TOKEN")
+            .output()?;
+        if !output.status.success() {
+            bail!("cairn dataset push failed: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        eprintln!("{}", String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or_default());
+        Ok(started.elapsed().as_secs_f64())
+    };
+    let first = push()?;
+    std::fs::write(dir.path().join("part-000/row-0.json"), "{\"id\": 0, \"value\": -1}\n")?;
+    let second = push()?;
+    Ok((files, first, second))
 }
 
 fn now_ns() -> i128 {
@@ -61,7 +104,7 @@ fn percentile(values: &[f64], share: f64) -> f64 {
 }
 
 /// Runs the scenario with `python` as the base interpreter of the (empty) job environment.
-pub async fn run(python: &Path, sizes: &JobsSizes) -> Result<JobsOutcome> {
+pub async fn run(python: &Path, cairn_bin: &Path, sizes: &JobsSizes) -> Result<JobsOutcome> {
     let dir = tempfile::tempdir()?;
     let mut config = cairn::Config::embedded(dir.path().join("data"));
     config.python = python.to_path_buf();
@@ -76,6 +119,7 @@ pub async fn run(python: &Path, sizes: &JobsSizes) -> Result<JobsOutcome> {
     };
     let app = cairn::App::build(&config).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.clone().serve(listener, async {
         let _ = stopped.await;
@@ -120,6 +164,7 @@ pub async fn run(python: &Path, sizes: &JobsSizes) -> Result<JobsOutcome> {
         experiment: None,
         run_name: None,
         env: Default::default(),
+        datasets: Vec::new(),
     };
     // One untimed job builds the environment and warms every path.
     run_job(services, &context, &template).await.context("the warm-up job")?;
@@ -174,9 +219,16 @@ pub async fn run(python: &Path, sizes: &JobsSizes) -> Result<JobsOutcome> {
         }
         passes.push((count, times));
     }
+    let dataset_push = if sizes.dataset_files > 0 {
+        let (bin, files) = (cairn_bin.to_path_buf(), sizes.dataset_files);
+        let url = url.clone();
+        Some(tokio::task::spawn_blocking(move || dataset_push(&bin, &url, files)).await??)
+    } else {
+        None
+    };
     let _ = stop.send(());
     let _ = server.await;
-    Ok(JobsOutcome { job_latency_ms, spawn_latency_ms, passes, memory_enforcement })
+    Ok(JobsOutcome { job_latency_ms, spawn_latency_ms, passes, memory_enforcement, dataset_push })
 }
 
 /// Submits one job and returns submit-to-process-start in ms (from the time the job printed).
@@ -243,6 +295,12 @@ pub fn render(outcome: &JobsOutcome) -> String {
             "| {count} | {:.2} | {:.2} |\n",
             percentile(times, 0.5),
             percentile(times, 0.95)
+        ));
+    }
+    if let Some((files, first, second)) = outcome.dataset_push {
+        out.push_str(&format!(
+            "\n`cairn dataset push` of {files} small files: {first:.1} s (target < 10 s: {}); again with one file changed: {second:.1} s\n",
+            if first < 10.0 { "met" } else { "MISSED" }
         ));
     }
     out

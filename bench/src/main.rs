@@ -340,11 +340,11 @@ async fn run(args: Args) -> Result<()> {
             jobs: args.jobs.max(1),
             schedules: vec![0, 1_000, 10_000],
             passes: 50,
+            dataset_files: 10_000,
         };
-        let outcome = jobs::run(&args.python(), &sizes).await?;
+        let outcome = jobs::run(&args.python(), &args.cairn_bin(), &sizes).await?;
         println!(
-            "Machine: {} cores; load average {}
-",
+            "Machine: {} cores; load average {}\n",
             std::thread::available_parallelism().map_or(0, usize::from),
             load()
         );

@@ -45,7 +45,7 @@ fn parse_authorization(headers: &HeaderMap) -> Result<Option<Credentials>, &'sta
 
 /// Renders a refusal in the format of the surface the path belongs to.
 fn refuse(path: &str, error: ServiceError) -> Response {
-    let mut response = if path.starts_with("/api/v1") {
+    let mut response = if path.starts_with("/api/v1") || path.starts_with("/workspaces/") {
         crate::native::ApiError::from(error).into_response()
     } else {
         crate::mlflow::MlflowError::from(error).into_response()

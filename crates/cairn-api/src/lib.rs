@@ -8,6 +8,7 @@ mod metrics;
 pub mod mlflow;
 pub mod native;
 mod routes;
+mod workspace_proxy;
 
 pub use routes::{Needs, RouteSpec};
 mod ops;
@@ -38,6 +39,7 @@ pub fn route_table() -> Vec<RouteSpec> {
     let (_, mut specs) = mlflow::routes().into_parts();
     specs.extend(native::routes().1);
     specs.extend(inference::routes().into_parts().1);
+    specs.extend(workspace_proxy::route_specs());
     specs
 }
 
@@ -59,6 +61,7 @@ pub fn router(services: Services) -> Router {
         .merge(mlflow_routes)
         .merge(native_routes)
         .merge(inference_routes)
+        .merge(workspace_proxy::router())
         .layer(axum::middleware::from_fn_with_state(services.clone(), auth::authenticate))
         .layer(axum::Extension(metrics::Metrics::new()));
     let routed = Router::new()

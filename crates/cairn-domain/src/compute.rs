@@ -502,6 +502,9 @@ pub struct JobTemplate {
     /// Extra environment variables (not secrets).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Dataset versions to put under `datasets/<name>/` (read-only), `NAME` or `NAME@VERSION`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub datasets: Vec<String>,
 }
 
 impl JobTemplate {
@@ -520,6 +523,12 @@ impl JobTemplate {
             if value.contains('\0') {
                 return Err(DomainError::invalid(format!("variable '{name}' contains a NUL byte")));
             }
+        }
+        if self.datasets.len() > 20 {
+            return Err(DomainError::invalid("a job uses at most 20 datasets"));
+        }
+        for dataset in &self.datasets {
+            crate::datasets::DatasetRef::parse(dataset)?;
         }
         if let Some(snapshot) = &self.snapshot
             && (snapshot.len() < 8

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod compute;
+pub mod datasets;
 pub mod drift;
 pub mod entities;
 pub mod error;
@@ -17,5 +18,6 @@ pub mod search;
 pub mod serving;
 pub mod time;
 pub mod validation;
+pub mod workspaces;
 
 pub use error::{DomainError, ErrorKind};

@@ -196,6 +196,15 @@ impl ArtifactService {
             .map_err(|error| ServiceError::invalid(error.to_string()))
     }
 
+    /// A file in the store read as a table of `format`, whatever its name.
+    pub(crate) fn table_as(
+        &self,
+        path: &str,
+        format: crate::tables::TableFormat,
+    ) -> ServiceResult<crate::tables::TableSource> {
+        Ok(crate::tables::TableSource::artifact_as(self.store.clone(), parse_path(path)?, format))
+    }
+
     /// Writes a whole file for Cairn itself (monitoring reports), durably, replacing any.
     pub(crate) async fn write_internal(&self, path: &str, bytes: Vec<u8>) -> ServiceResult<()> {
         let path = parse_path(path)?;

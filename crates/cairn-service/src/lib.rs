@@ -18,6 +18,7 @@ mod projects;
 mod registry;
 pub mod tables;
 mod tracking;
+pub mod workspaces;
 
 use cairn_artifacts::ArtifactStore;
 use cairn_store::Store;
@@ -79,12 +80,16 @@ pub struct ServiceSet {
     pub monitoring: MonitorService,
     /// Project files (snapshots).
     pub files: compute::FilesService,
+    /// Versioned datasets.
+    pub datasets: compute::DatasetService,
     /// Environments, hardware tiers and quotas.
     pub catalog: compute::CatalogService,
     /// Project and user secrets.
     pub secrets: compute::SecretService,
     /// Jobs and schedules.
     pub jobs: compute::JobService,
+    /// JupyterLab workspaces, served through the proxy.
+    pub workspaces: workspaces::WorkspaceService,
     /// Whether every request must authenticate.
     pub auth_required: bool,
     store: Store,
@@ -114,8 +119,14 @@ impl Services {
         );
         let set = ServiceSet {
             catalog: compute::CatalogService::new(store.clone()),
+            datasets: compute::DatasetService::new(
+                store.clone(),
+                artifact_service.clone(),
+                files.clone(),
+            ),
             files,
             secrets,
+            workspaces: workspaces::WorkspaceService::new(jobs.clone(), Default::default()),
             jobs,
             tracking: TrackingService::new(store.clone()),
             monitoring: MonitorService::new(
@@ -160,6 +171,7 @@ impl Services {
             config.executors,
             config.jobs,
         );
+        set.workspaces = workspaces::WorkspaceService::new(set.jobs.clone(), Default::default());
     }
 
     /// Checks that the database and the artifact store answer.

@@ -163,6 +163,16 @@ impl TableSource {
         Ok(TableSource { location: Location::Artifact { store, path }, format })
     }
 
+    /// A file in the artifact store read as `format` whatever its name (a content-addressed
+    /// blob has none).
+    pub fn artifact_as(
+        store: ArtifactStore,
+        path: ArtifactPath,
+        format: TableFormat,
+    ) -> TableSource {
+        TableSource { location: Location::Artifact { store, path }, format }
+    }
+
     /// The same table read as `format`, whatever its name says.
     pub fn with_format(mut self, format: TableFormat) -> TableSource {
         self.format = format;
@@ -202,6 +212,44 @@ impl TableSource {
             (Location::Artifact { store, path }, TableFormat::Csv) => {
                 let reader = store_reader(store, path, &location).await?;
                 blocking(move || delimited::list_columns(reader, &location)).await
+            }
+        }
+    }
+
+    /// The number of data rows: from the footer for Parquet, by reading the records for CSV
+    /// (the header row excluded).
+    pub async fn row_count(&self) -> Result<u64, TableError> {
+        let location = self.describe();
+        match (&self.location, self.format) {
+            (Location::Artifact { store, path }, TableFormat::Parquet) => {
+                let file = StoreFile::open(store, path, &location).await?;
+                let builder = ParquetRecordBatchStreamBuilder::new(file)
+                    .await
+                    .map_err(|error| unreadable(&location, error))?;
+                Ok(u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0))
+            }
+            (Location::Artifact { store, path }, TableFormat::Csv) => {
+                let reader = store_reader(store, path, &location).await?;
+                blocking(move || delimited::count_records(reader, &location)).await
+            }
+            (Location::Local(path), format) => {
+                let path = path.clone();
+                blocking(move || {
+                    let file = std::fs::File::open(&path)
+                        .map_err(|error| unreadable(&path.display().to_string(), error))?;
+                    let location = path.display().to_string();
+                    match format {
+                        TableFormat::Csv => delimited::count_records(file, &location),
+                        TableFormat::Parquet => {
+                            let reader = parquet::file::reader::SerializedFileReader::new(file)
+                                .map_err(|error| unreadable(&location, error))?;
+                            use parquet::file::reader::FileReader;
+                            Ok(u64::try_from(reader.metadata().file_metadata().num_rows())
+                                .unwrap_or(0))
+                        }
+                    }
+                })
+                .await
             }
         }
     }

@@ -48,6 +48,8 @@ pub struct NewJob<'a> {
     pub schedule: Option<(i64, i64)>,
     /// The run this job reproduces.
     pub reproduced_from: Option<&'a str>,
+    /// The dataset versions it uses: (dataset id, version).
+    pub datasets: Vec<(i64, i64)>,
 }
 
 /// How a job ended.
@@ -143,6 +145,14 @@ pub(crate) async fn insert_job(
         Err(error) if error.is_unique_violation() && job.schedule.is_some() => return Ok(None),
         other => other?,
     };
+    for (dataset, version) in &job.datasets {
+        sqlx::query("INSERT INTO job_datasets (job_id, dataset, version) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(dataset)
+            .bind(version)
+            .execute(&mut **transaction)
+            .await?;
+    }
     // The run carries its job's id, so the MLflow client sees where it came from.
     let tag = cairn_domain::entities::Tag { key: "cairn.job".into(), value: id.to_string() };
     crate::runs::upsert_run_tags(store.dialect, transaction, &run.info.run_id, &[tag]).await?;

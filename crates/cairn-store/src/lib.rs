@@ -5,6 +5,7 @@
 
 mod audit;
 mod compute;
+mod datasets;
 mod deployments;
 mod error;
 mod experiments;
@@ -26,6 +27,7 @@ mod secrets;
 mod sql;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
+mod workspaces;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -36,6 +38,7 @@ use sqlx::{Executor, Transaction};
 
 pub use audit::{AuditQuery, ChainStatus};
 pub use compute::NewSnapshot;
+pub use datasets::NewDatasetVersion;
 pub use error::{StoreError, StoreResult};
 pub use experiments::ExperimentSearch;
 pub use governance::{
@@ -53,6 +56,7 @@ pub use run_search::RunSearch;
 pub use runs::{NewRun, RunUpdate};
 pub use schedules::{DueSchedule, ScheduleSettings};
 pub use secrets::SealedSecret;
+pub use workspaces::{WorkspaceLaunch, WorkspaceRecord};
 
 /// The database engine behind a [`Store`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

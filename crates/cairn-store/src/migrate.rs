@@ -67,6 +67,18 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0009_compute.sql"),
         postgres: include_str!("../migrations/postgres/0009_compute.sql"),
     },
+    Migration {
+        version: 10,
+        name: "datasets",
+        sqlite: include_str!("../migrations/sqlite/0010_datasets.sql"),
+        postgres: include_str!("../migrations/postgres/0010_datasets.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "workspaces",
+        sqlite: include_str!("../migrations/sqlite/0011_workspaces.sql"),
+        postgres: include_str!("../migrations/postgres/0011_workspaces.sql"),
+    },
 ];
 
 /// A lock id shared by every Cairn process, so concurrent start-ups migrate once.

@@ -63,6 +63,9 @@ pub enum Command {
     /// Project file snapshots.
     #[command(subcommand)]
     Snapshot(crate::compute_cli::SnapshotCommand),
+    /// Versioned datasets: push, list, show, retention, delete.
+    #[command(subcommand)]
+    Dataset(crate::compute_cli::DatasetCommand),
     /// Approved environments (Python + requirements, or an image) and their revisions.
     #[command(subcommand)]
     Env(crate::compute_cli::EnvCommand),
@@ -84,6 +87,9 @@ pub enum Command {
     /// Secrets injected into jobs as environment variables (values never shown again).
     #[command(subcommand)]
     Secret(crate::compute_cli::SecretCommand),
+    /// Workspaces: JupyterLab on a project snapshot, served through Cairn; saved on stop.
+    #[command(subcommand)]
+    Workspace(crate::workspace_cli::WorkspaceCommand),
 }
 
 /// Flags of `cairn login`.

@@ -16,6 +16,13 @@ pub(crate) struct Login {
     token: String,
 }
 
+impl Login {
+    /// The server's base URL, without a trailing slash.
+    pub(crate) fn server(&self) -> &str {
+        self.server.trim_end_matches('/')
+    }
+}
+
 fn config_path() -> anyhow::Result<PathBuf> {
     if let Ok(path) = std::env::var("CAIRN_CONFIG") {
         return Ok(PathBuf::from(path));

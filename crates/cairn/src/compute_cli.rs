@@ -219,6 +219,9 @@ pub struct TemplateArgs {
     /// An environment variable for the job, NAME=VALUE (repeatable; use secrets for secrets).
     #[arg(long = "var")]
     pub vars: Vec<String>,
+    /// A dataset version under datasets/NAME/ (read-only): NAME or NAME@VERSION (repeatable).
+    #[arg(long = "dataset")]
+    pub datasets: Vec<String>,
     /// The command, after `--`.
     #[arg(last = true, required = true)]
     pub command: Vec<String>,
@@ -242,7 +245,7 @@ impl TemplateArgs {
         Ok(json!({
             "command": self.command, "environment": environment, "environment_revision": revision,
             "tier": self.tier, "snapshot": self.snapshot, "experiment": self.experiment,
-            "run_name": self.run_name, "env": env,
+            "run_name": self.run_name, "env": env, "datasets": self.datasets,
         }))
     }
 }
@@ -300,6 +303,13 @@ pub enum JobCommand {
 /// `cairn run …`.
 #[derive(Debug, Subcommand)]
 pub enum RunCommand {
+    /// Where a run came from: job, snapshot, environment revision, tier, dataset versions.
+    Lineage {
+        /// The run's id.
+        run_id: String,
+        #[command(flatten)]
+        project: ProjectArg,
+    },
     /// Re-run the job that produced a run (same snapshot, environment revision and tier).
     Reproduce {
         /// The run's id.
@@ -478,13 +488,10 @@ fn hash_file(path: &Path) -> anyhow::Result<(String, u64)> {
     Ok((hex::encode(hasher.finalize()), size))
 }
 
-/// Runs `cairn push`: hashes every file, uploads only what the project lacks, records the
-/// snapshot.
-pub async fn push(args: &PushArgs) -> anyhow::Result<()> {
-    let login = load_login()?;
-    let project = &args.project.project;
-    let root =
-        args.dir.canonicalize().with_context(|| format!("reading {}", args.dir.display()))?;
+/// Hashes every file under `dir`, uploads the contents `project` lacks (with progress on
+/// stderr) and returns the manifest entries to record.
+async fn upload_tree(login: &Login, project: &str, dir: &Path) -> anyhow::Result<Vec<Value>> {
+    let root = dir.canonicalize().with_context(|| format!("reading {}", dir.display()))?;
     let mut files = Vec::new();
     collect_files(&root, &root, &mut files)?;
     if files.is_empty() {
@@ -496,7 +503,7 @@ pub async fn push(args: &PushArgs) -> anyhow::Result<()> {
     digests.sort_unstable();
     digests.dedup();
     let answer = call_in(
-        &login,
+        login,
         None,
         Method::POST,
         &format!("/projects/{project}/files/missing"),
@@ -521,13 +528,12 @@ pub async fn push(args: &PushArgs) -> anyhow::Result<()> {
         upload_bytes,
         files.len() - uploads.len()
     );
-    let started = std::time::Instant::now();
     let mut done = 0_usize;
     let mut last_report = std::time::Instant::now();
-    let mut pending =
-        futures::stream::iter(uploads.iter().map(|file| upload_blob(&login, project, file)))
-            .buffer_unordered(8);
     use futures::StreamExt;
+    let mut pending =
+        futures::stream::iter(uploads.iter().map(|file| upload_blob(login, project, file)))
+            .buffer_unordered(16);
     while let Some(result) = pending.next().await {
         result?;
         done += 1;
@@ -536,10 +542,19 @@ pub async fn push(args: &PushArgs) -> anyhow::Result<()> {
             last_report = std::time::Instant::now();
         }
     }
-    let manifest: Vec<Value> = files
+    Ok(files
         .iter()
         .map(|file| json!({"path": file.relative, "sha256": file.sha256, "size": file.size, "executable": file.executable}))
-        .collect();
+        .collect())
+}
+
+/// Runs `cairn push`: hashes every file, uploads only what the project lacks, records the
+/// snapshot.
+pub async fn push(args: &PushArgs) -> anyhow::Result<()> {
+    let login = load_login()?;
+    let project = &args.project.project;
+    let started = std::time::Instant::now();
+    let manifest = upload_tree(&login, project, &args.dir).await?;
     let snapshot = call_in(
         &login,
         None,
@@ -555,6 +570,166 @@ pub async fn push(args: &PushArgs) -> anyhow::Result<()> {
         snapshot["file_count"],
         snapshot["new_bytes"]
     );
+    Ok(())
+}
+
+/// `cairn dataset …`.
+#[derive(Debug, Subcommand)]
+pub enum DatasetCommand {
+    /// Push a directory as the dataset's next version (created on the first push); only
+    /// contents the project lacks are uploaded.
+    Push {
+        /// The dataset's name.
+        name: String,
+        /// The directory.
+        dir: PathBuf,
+        /// What changed.
+        #[arg(long, short, default_value = "")]
+        message: String,
+        #[command(flatten)]
+        project: ProjectArg,
+    },
+    /// List the project's datasets.
+    List {
+        #[command(flatten)]
+        project: ProjectArg,
+    },
+    /// Show a dataset and its versions.
+    Show {
+        /// The dataset.
+        name: String,
+        #[command(flatten)]
+        project: ProjectArg,
+    },
+    /// Show a version's files, tables (rows, columns) and the jobs that used it.
+    Version {
+        /// The dataset.
+        name: String,
+        /// The version (default: the newest).
+        version: Option<i64>,
+        #[command(flatten)]
+        project: ProjectArg,
+    },
+    /// Set the description and retention (keep the newest N versions).
+    Configure {
+        /// The dataset.
+        name: String,
+        /// What it holds.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Keep only the newest N versions (older ones are deleted, audited).
+        #[arg(long)]
+        keep_versions: Option<i64>,
+        #[command(flatten)]
+        project: ProjectArg,
+    },
+    /// Delete a version, or the whole dataset (records stay; audited).
+    Delete {
+        /// The dataset.
+        name: String,
+        /// Only this version.
+        #[arg(long)]
+        version: Option<i64>,
+        #[command(flatten)]
+        project: ProjectArg,
+    },
+}
+
+/// Runs `cairn dataset …`.
+pub async fn dataset(command: &DatasetCommand) -> anyhow::Result<()> {
+    let login = load_login()?;
+    match command {
+        DatasetCommand::Push { name, dir, message, project } => {
+            let started = std::time::Instant::now();
+            let manifest = upload_tree(&login, &project.project, dir).await?;
+            let version = call_in(
+                &login,
+                None,
+                Method::POST,
+                &format!("/projects/{}/datasets/{name}/versions", project.project),
+                Some(json!({"files": manifest, "message": message})),
+            )
+            .await?;
+            eprintln!("pushed in {:.1} s", started.elapsed().as_secs_f64());
+            println!(
+                "dataset {name} version {} ({} files, {} bytes, {} new)",
+                version["version"],
+                version["file_count"],
+                version["total_bytes"],
+                version["new_bytes"]
+            );
+        }
+        DatasetCommand::List { project } => {
+            for dataset in call_in(
+                &login,
+                None,
+                Method::GET,
+                &format!("/projects/{}/datasets", project.project),
+                None,
+            )
+            .await?
+            .as_array()
+            .into_iter()
+            .flatten()
+            {
+                println!(
+                    "{}  latest version {}  {}",
+                    dataset["name"].as_str().unwrap_or_default(),
+                    dataset["latest_version"],
+                    dataset["description"].as_str().unwrap_or_default()
+                );
+            }
+        }
+        DatasetCommand::Show { name, project } => {
+            print_json(
+                &call_in(
+                    &login,
+                    None,
+                    Method::GET,
+                    &format!("/projects/{}/datasets/{name}", project.project),
+                    None,
+                )
+                .await?,
+            );
+        }
+        DatasetCommand::Version { name, version, project } => {
+            let version =
+                version.map_or_else(|| "latest".to_string(), |version| version.to_string());
+            print_json(
+                &call_in(
+                    &login,
+                    None,
+                    Method::GET,
+                    &format!("/projects/{}/datasets/{name}/versions/{version}", project.project),
+                    None,
+                )
+                .await?,
+            );
+        }
+        DatasetCommand::Configure { name, description, keep_versions, project } => {
+            let body = json!({"description": description, "keep_versions": keep_versions});
+            print_json(
+                &call_in(
+                    &login,
+                    None,
+                    Method::PUT,
+                    &format!("/projects/{}/datasets/{name}", project.project),
+                    Some(body),
+                )
+                .await?,
+            );
+        }
+        DatasetCommand::Delete { name, version, project } => {
+            let path = match version {
+                Some(version) => {
+                    format!("/projects/{}/datasets/{name}/versions/{version}", project.project)
+                }
+                None => format!("/projects/{}/datasets/{name}", project.project),
+            };
+            call_in(&login, None, Method::DELETE, &path, None).await?;
+            println!("deleted (the record stays on file)");
+        }
+    }
     Ok(())
 }
 
@@ -960,6 +1135,18 @@ pub async fn job(command: &JobCommand) -> anyhow::Result<()> {
 pub async fn run(command: &RunCommand) -> anyhow::Result<()> {
     let login = load_login()?;
     match command {
+        RunCommand::Lineage { run_id, project } => {
+            print_json(
+                &call_in(
+                    &login,
+                    None,
+                    Method::GET,
+                    &format!("/projects/{}/runs/{run_id}/lineage", project.project),
+                    None,
+                )
+                .await?,
+            );
+        }
         RunCommand::Reproduce { run_id, follow, project } => {
             let job = call_in(
                 &login,

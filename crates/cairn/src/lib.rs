@@ -10,6 +10,7 @@ pub mod drift_cli;
 pub mod governance_cli;
 pub mod identity_cli;
 pub mod monitor_cli;
+pub mod workspace_cli;
 
 use std::path::PathBuf;
 
@@ -278,9 +279,13 @@ impl App {
         // Scheduled monitor checks, alert notifications, jobs and schedules run beside the server.
         let scheduler = self.services.monitoring.start();
         let dispatcher = self.services.jobs.start();
+        let workspaces = self.services.workspaces.start_reaper();
         let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
         scheduler.abort();
         dispatcher.abort();
+        workspaces.abort();
+        // Workspaces save their files as snapshots before they stop.
+        self.services.workspaces.shutdown().await;
         self.services.jobs.shutdown().await;
         served?;
         // Captured predictions buffered in memory are written before the process ends.

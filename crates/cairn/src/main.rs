@@ -124,6 +124,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Push(args) => cairn::compute_cli::push(&args).await,
         Command::Pull(args) => cairn::compute_cli::pull(&args).await,
         Command::Snapshot(command) => cairn::compute_cli::snapshot(&command).await,
+        Command::Dataset(command) => cairn::compute_cli::dataset(&command).await,
         Command::Env(command) => cairn::compute_cli::env(&command).await,
         Command::Tier(command) => cairn::compute_cli::tier(&command).await,
         Command::Quota(command) => cairn::compute_cli::quota(&command).await,
@@ -131,6 +132,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Run(command) => cairn::compute_cli::run(&command).await,
         Command::Schedule(command) => cairn::compute_cli::schedule(&command).await,
         Command::Secret(command) => cairn::compute_cli::secret(&command).await,
+        Command::Workspace(command) => cairn::workspace_cli::workspace(&command).await,
         Command::Admin(AdminCommand::Secrets(SecretsAdminCommand::GenerateKey)) => {
             println!("{}", cairn_service::compute::SecretKey::generate_base64());
             Ok(())

@@ -142,6 +142,19 @@ pub async fn reproduce(
     ))
 }
 
+/// Where a run came from: the job, its snapshot, environment revision, tier and executor, the
+/// dataset versions it read, and the runs that reproduce it.
+#[utoipa::path(get, path = "/projects/{project}/runs/{run_id}/lineage", tag = "compute",
+    params(("project" = String, Path), ("run_id" = String, Path)),
+    responses((status = OK, body = cairn_service::compute::RunLineage), (status = NOT_FOUND, body = ErrorBody)))]
+pub async fn lineage(
+    State(services): State<Services>,
+    Caller(context): Caller,
+    Path((project, run_id)): Path<(String, String)>,
+) -> ApiResult<axum::Json<cairn_service::compute::RunLineage>> {
+    Ok(axum::Json(services.jobs.lineage(&context, &project, &run_id).await?))
+}
+
 /// A schedule's settings.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ScheduleBody {

@@ -3,6 +3,7 @@
 
 mod audit;
 mod compute;
+mod datasets;
 mod deployments;
 mod error;
 mod extract;
@@ -10,6 +11,7 @@ mod governance;
 mod identity;
 mod jobs;
 mod monitoring;
+mod workspaces;
 
 use axum::Json;
 use axum::Router;
@@ -33,6 +35,8 @@ use crate::routes::{Needs, RouteSpec};
         (name = "serving", description = "Deployments of registered model versions"),
         (name = "monitoring", description = "Drift and quality monitors of deployments, checks, reports, ground truth and alerts"),
         (name = "compute", description = "Project files, environments, hardware tiers, quotas, jobs, schedules and secrets"),
+        (name = "datasets", description = "Versioned datasets with file-level deduplication, table metadata and lineage"),
+        (name = "workspaces", description = "JupyterLab workspaces on project snapshots, served through Cairn's proxy at /workspaces/{id}/"),
         (name = "governance", description = "Model cards, promotion policies, approval requests, the deploy gate, history and compliance bundles"),
     ),
 )]
@@ -103,7 +107,18 @@ pub fn needs_for(method: &str, path: &str) -> Option<Needs> {
         | ("GET", "/api/v1/projects/{project}/jobs/{id}/logs")
         | ("GET", "/api/v1/projects/{project}/schedules")
         | ("GET", "/api/v1/projects/{project}/schedules/{name}")
-        | ("GET", "/api/v1/projects/{project}/secrets") => Some(Needs::Read),
+        | ("GET", "/api/v1/projects/{project}/secrets")
+        | ("GET", "/api/v1/projects/{project}/runs/{run_id}/lineage")
+        | ("GET", "/api/v1/projects/{project}/datasets")
+        | ("GET", "/api/v1/projects/{project}/datasets/{name}")
+        | ("GET", "/api/v1/projects/{project}/datasets/{name}/versions/{version}") => {
+            Some(Needs::Read)
+        }
+        ("PUT" | "DELETE", "/api/v1/projects/{project}/datasets/{name}")
+        | ("POST", "/api/v1/projects/{project}/datasets/{name}/versions")
+        | ("DELETE", "/api/v1/projects/{project}/datasets/{name}/versions/{version}") => {
+            Some(Needs::Write)
+        }
         ("PUT", "/api/v1/projects/{project}/files/blobs/{sha256}")
         | ("POST", "/api/v1/projects/{project}/files/missing")
         | ("POST", "/api/v1/projects/{project}/snapshots")
@@ -113,6 +128,12 @@ pub fn needs_for(method: &str, path: &str) -> Option<Needs> {
         | ("POST", "/api/v1/projects/{project}/schedules")
         | ("PUT" | "DELETE", "/api/v1/projects/{project}/schedules/{name}") => Some(Needs::Write),
         ("PUT" | "DELETE", "/api/v1/projects/{project}/secrets/{name}") => Some(Needs::Manage),
+        ("GET", "/api/v1/projects/{project}/workspaces")
+        | ("GET", "/api/v1/projects/{project}/workspaces/{id}") => Some(Needs::Read),
+        ("POST", "/api/v1/projects/{project}/workspaces")
+        | ("POST", "/api/v1/projects/{project}/workspaces/{id}/sync")
+        | ("POST", "/api/v1/projects/{project}/workspaces/{id}/stop")
+        | ("POST", "/api/v1/projects/{project}/workspaces/{id}/start") => Some(Needs::Write),
         ("POST", "/api/v1/approvals/{id}/approve" | "/api/v1/approvals/{id}/reject") => {
             Some(Needs::Reviewer)
         }
@@ -167,12 +188,22 @@ pub fn routes() -> (Router<Services>, Vec<RouteSpec>) {
         .routes(routes!(jobs::cancel))
         .routes(routes!(jobs::logs))
         .routes(routes!(jobs::reproduce))
+        .routes(routes!(jobs::lineage))
+        .routes(routes!(datasets::list))
+        .routes(routes!(datasets::get, datasets::configure, datasets::delete))
+        .routes(routes!(datasets::push))
+        .routes(routes!(datasets::version, datasets::delete_version))
         .routes(routes!(jobs::list_schedules, jobs::create_schedule))
         .routes(routes!(jobs::get_schedule, jobs::update_schedule, jobs::delete_schedule))
         .routes(routes!(jobs::list_project_secrets))
         .routes(routes!(jobs::put_project_secret, jobs::delete_project_secret))
         .routes(routes!(jobs::list_my_secrets))
         .routes(routes!(jobs::put_my_secret, jobs::delete_my_secret))
+        .routes(routes!(workspaces::list, workspaces::start))
+        .routes(routes!(workspaces::get))
+        .routes(routes!(workspaces::sync))
+        .routes(routes!(workspaces::stop))
+        .routes(routes!(workspaces::restart))
         .routes(routes!(governance::get_card, governance::save_card))
         .routes(routes!(governance::card_revisions))
         .routes(routes!(governance::promote))

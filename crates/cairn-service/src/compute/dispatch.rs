@@ -21,6 +21,28 @@ const LEASE_MS: i64 = 60_000;
 /// How long past a job's maximum run time its token stays valid (outputs upload, final logging).
 const TOKEN_GRACE_MS: i64 = 15 * 60 * 1000;
 
+/// Makes a dataset's files read-only for the job (files 0444, directories 0555).
+async fn make_read_only(root: std::path::PathBuf) -> ServiceResult<()> {
+    tokio::task::spawn_blocking(move || {
+        use std::os::unix::fs::PermissionsExt;
+        fn walk(dir: &std::path::Path) -> std::io::Result<()> {
+            for entry in std::fs::read_dir(dir)? {
+                let entry = entry?;
+                if entry.file_type()?.is_dir() {
+                    walk(&entry.path())?;
+                } else {
+                    std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o444))?;
+                }
+            }
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555))
+        }
+        walk(&root)
+    })
+    .await
+    .map_err(|error| ServiceError::internal(format!("making datasets read-only failed: {error}")))?
+    .map_err(|error| ServiceError::internal(format!("making datasets read-only failed: {error}")))
+}
+
 fn system_context() -> RequestContext {
     RequestContext::system()
 }
@@ -108,6 +130,14 @@ impl JobService {
             let _ = tokio::fs::remove_dir_all(&files_dir).await;
         }
         self.files.materialize(project.id, &job.snapshot, &files_dir).await?;
+        for (name, _, digest) in self.store.job_dataset_versions(job.id).await? {
+            let target = files_dir.join("datasets").join(&name);
+            if tokio::fs::try_exists(&target).await.unwrap_or(false) {
+                let _ = tokio::fs::remove_dir_all(&target).await;
+            }
+            self.files.materialize(project.id, &digest, &target).await?;
+            make_read_only(target).await?;
+        }
         let environment = EnvironmentSpec {
             digest: revision.digest.clone(),
             python: revision.definition.python.clone(),

@@ -121,8 +121,37 @@ impl FilesService {
             return Err(ServiceError::invalid("a snapshot message has at most 5000 characters"));
         }
         let manifest = Manifest::parse(files)?;
+        self.verify_blobs(project.id, &manifest).await?;
+        let previous = self.store.list_snapshots(project.id, 1).await?.pop();
+        let new_bytes = self
+            .new_bytes(
+                project.id,
+                previous.as_ref().map(|snapshot| snapshot.digest.as_str()),
+                &manifest,
+            )
+            .await?;
+        let digest = self.write_manifest(project.id, &manifest).await?;
+        let count = i64::try_from(manifest.files.len()).unwrap_or(i64::MAX);
+        let total = i64::try_from(manifest.total_bytes()).unwrap_or(i64::MAX);
+        let snapshot = NewSnapshot {
+            project_id: project.id,
+            digest: &digest,
+            message,
+            file_count: count,
+            total_bytes: total,
+            new_bytes: i64::try_from(new_bytes).unwrap_or(i64::MAX),
+        };
+        Ok(self.store.create_snapshot(context, &snapshot).await?)
+    }
+
+    /// Checks that every file of `manifest` is stored with its announced size: a snapshot or
+    /// dataset version never names bytes that are not there.
+    pub(crate) async fn verify_blobs(
+        &self,
+        project_id: i64,
+        manifest: &Manifest,
+    ) -> ServiceResult<()> {
         let store = self.artifacts.store();
-        // Check every blob and its size: a snapshot never names bytes that are not there.
         let checks: Vec<(String, String, u64)> = manifest
             .files
             .iter()
@@ -130,7 +159,7 @@ impl FilesService {
             .collect();
         let sizes = futures::stream::iter(checks.into_iter().map(|(path, sha256, announced)| {
             let store = store.clone();
-            let blob = blob_path(project.id, &sha256);
+            let blob = blob_path(project_id, &sha256);
             async move {
                 let size = match store.size(&parse_store_path(&blob)?).await {
                     Ok(size) => size,
@@ -153,39 +182,47 @@ impl FilesService {
         .try_collect::<Vec<()>>()
         .await;
         sizes?;
+        Ok(())
+    }
+
+    /// Stores a manifest where snapshots and dataset versions keep theirs.
+    pub(crate) async fn write_manifest(
+        &self,
+        project_id: i64,
+        manifest: &Manifest,
+    ) -> ServiceResult<String> {
         let digest = manifest.digest();
-        let previous = self.store.list_snapshots(project.id, 1).await?.pop();
-        let new_bytes = match &previous {
-            Some(previous) => {
-                let known = self.manifest(project.id, &previous.digest).await?;
-                let known: std::collections::HashSet<&str> =
-                    known.files.iter().map(|file| file.sha256.as_str()).collect();
-                manifest
-                    .files
-                    .iter()
-                    .filter(|file| !known.contains(file.sha256.as_str()))
-                    .map(|file| file.size)
-                    .sum()
-            }
-            None => manifest.total_bytes(),
-        };
         self.artifacts
             .write_internal(
-                &manifest_path(project.id, &digest),
+                &manifest_path(project_id, &digest),
                 manifest.canonical_json().into_bytes(),
             )
             .await?;
-        let count = i64::try_from(manifest.files.len()).unwrap_or(i64::MAX);
-        let total = i64::try_from(manifest.total_bytes()).unwrap_or(i64::MAX);
-        let snapshot = NewSnapshot {
-            project_id: project.id,
-            digest: &digest,
-            message,
-            file_count: count,
-            total_bytes: total,
-            new_bytes: i64::try_from(new_bytes).unwrap_or(i64::MAX),
-        };
-        Ok(self.store.create_snapshot(context, &snapshot).await?)
+        Ok(digest)
+    }
+
+    /// Bytes of `manifest` whose contents `previous` (a manifest digest) does not hold.
+    pub(crate) async fn new_bytes(
+        &self,
+        project_id: i64,
+        previous: Option<&str>,
+        manifest: &Manifest,
+    ) -> ServiceResult<u64> {
+        let Some(previous) = previous else { return Ok(manifest.total_bytes()) };
+        let known = self.manifest(project_id, previous).await?;
+        let known: std::collections::HashSet<&str> =
+            known.files.iter().map(|file| file.sha256.as_str()).collect();
+        Ok(manifest
+            .files
+            .iter()
+            .filter(|file| !known.contains(file.sha256.as_str()))
+            .map(|file| file.size)
+            .sum())
+    }
+
+    /// The store path of a project's blob (for table readers).
+    pub(crate) fn blob_store_path(project_id: i64, sha256: &str) -> String {
+        blob_path(project_id, sha256)
     }
 
     /// A project's snapshots, newest first.

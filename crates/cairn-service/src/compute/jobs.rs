@@ -63,6 +63,30 @@ pub struct JobLog {
     pub complete: bool,
 }
 
+/// A dataset version a job used.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct DatasetUse {
+    /// The dataset.
+    pub name: String,
+    /// The version.
+    pub version: i64,
+    /// Its manifest digest.
+    pub digest: String,
+}
+
+/// Where a run came from.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct RunLineage {
+    /// The run.
+    pub run_id: String,
+    /// The job that produced it (command, snapshot, environment revision, tier, executor).
+    pub job: Job,
+    /// The dataset versions it read.
+    pub datasets: Vec<DatasetUse>,
+    /// Runs that reproduce it.
+    pub reproductions: Vec<String>,
+}
+
 /// What a template resolves to at submission.
 pub(crate) struct Resolved {
     pub project: Project,
@@ -71,6 +95,8 @@ pub(crate) struct Resolved {
     pub executor: ExecutorKind,
     pub snapshot: Snapshot,
     pub experiment_id: ExperimentId,
+    /// The dataset versions, with their datasets' ids.
+    pub datasets: Vec<(i64, cairn_domain::datasets::DatasetVersion)>,
 }
 
 /// Submits, reads, cancels and reproduces jobs; owns the executors.
@@ -177,6 +203,20 @@ impl JobService {
             )));
         }
         let snapshot = self.store.find_snapshot(project.id, template.snapshot.as_deref()).await?;
+        let mut datasets = Vec::with_capacity(template.datasets.len());
+        for raw in &template.datasets {
+            let wanted = cairn_domain::datasets::DatasetRef::parse(raw)?;
+            let id = self.store.live_dataset_id(project.id, &wanted.name).await?;
+            let version =
+                self.store.dataset_version(project.id, &wanted.name, wanted.version).await?;
+            if datasets.iter().any(|(other, _)| *other == id) {
+                return Err(ServiceError::invalid(format!(
+                    "dataset '{}' is named twice",
+                    wanted.name
+                )));
+            }
+            datasets.push((id, version));
+        }
         let experiment_name = template.experiment.as_deref().unwrap_or(DEFAULT_JOB_EXPERIMENT);
         let experiment_id =
             match self.store.get_experiment_by_name(project.id, experiment_name).await {
@@ -200,7 +240,7 @@ impl JobService {
                 }
                 Err(error) => return Err(error.into()),
             };
-        Ok(Resolved { project, revision, tier, executor, snapshot, experiment_id })
+        Ok(Resolved { project, revision, tier, executor, snapshot, experiment_id, datasets })
     }
 
     /// The job record for a resolved template, with its run's lineage tags.
@@ -228,6 +268,14 @@ impl JobService {
         if let Some(run_id) = reproduced_from {
             tags.push(Tag { key: "cairn.reproduces".into(), value: run_id.to_string() });
         }
+        if !resolved.datasets.is_empty() {
+            let used: Vec<String> = resolved
+                .datasets
+                .iter()
+                .map(|(_, version)| format!("{}@{}", version.dataset, version.version))
+                .collect();
+            tags.push(Tag { key: "cairn.datasets".into(), value: used.join(",") });
+        }
         NewJob {
             project_id: resolved.project.id,
             template,
@@ -248,7 +296,82 @@ impl JobService {
             },
             schedule,
             reproduced_from,
+            datasets: resolved
+                .datasets
+                .iter()
+                .map(|(id, version)| (*id, version.version))
+                .collect(),
         }
+    }
+
+    /// Records the dataset versions a job uses as MLflow dataset inputs of its run (source type
+    /// `cairn`, source the version's URI), so MLflow clients and Cairn's lineage both see them.
+    pub(crate) async fn link_dataset_inputs(
+        &self,
+        context: &RequestContext,
+        run_id: &str,
+        project: &str,
+        datasets: &[(i64, cairn_domain::datasets::DatasetVersion)],
+    ) -> ServiceResult<()> {
+        if datasets.is_empty() {
+            return Ok(());
+        }
+        let inputs: Vec<cairn_domain::entities::DatasetInput> = datasets
+            .iter()
+            .map(|(_, version)| {
+                let rows: u64 = version.tables.iter().filter_map(|table| table.rows).sum();
+                cairn_domain::entities::DatasetInput {
+                    tags: vec![Tag { key: "mlflow.data.context".into(), value: "training".into() }],
+                    dataset: cairn_domain::entities::Dataset {
+                        name: version.dataset.clone(),
+                        digest: version.digest[..32].to_string(),
+                        source_type: "cairn".into(),
+                        source: serde_json::json!({"uri": version.source_uri(project)}).to_string(),
+                        schema: None,
+                        profile: Some(serde_json::json!({"version": version.version, "files": version.file_count, "rows": rows}).to_string()),
+                    },
+                }
+            })
+            .collect();
+        Ok(self.store.log_inputs(context, run_id, &inputs, &[]).await?)
+    }
+
+    /// Where a run came from: the job that produced it, the snapshot, environment revision,
+    /// tier and dataset versions it ran on, and the run it reproduces.
+    pub async fn lineage(
+        &self,
+        context: &RequestContext,
+        project: &str,
+        run_id: &str,
+    ) -> ServiceResult<RunLineage> {
+        let scope = self.store.get_project(project).await?;
+        self.authz.require(context, scope.id, Access::Read).await?;
+        let job = self
+            .store
+            .job_for_run(run_id)
+            .await?
+            .filter(|job| job.project == scope.name)
+            .ok_or_else(|| {
+                ServiceError::not_found(format!(
+                    "run {run_id} was not produced by a job of project '{project}'"
+                ))
+            })?;
+        let datasets = self
+            .store
+            .job_dataset_versions(job.id)
+            .await?
+            .into_iter()
+            .map(|(name, version, digest)| DatasetUse { name, version, digest })
+            .collect();
+        let reproductions = self
+            .store
+            .list_jobs(Some(scope.id), None, None, None, MAX_JOBS_PAGE)
+            .await?
+            .into_iter()
+            .filter(|other| other.reproduced_from.as_deref() == Some(run_id))
+            .map(|other| other.run_id)
+            .collect();
+        Ok(RunLineage { run_id: run_id.to_string(), job, datasets, reproductions })
     }
 
     /// Submits a job in `project`.
@@ -275,6 +398,8 @@ impl JobService {
         let new_job =
             Self::new_job(&resolved, template, user_id, &context.actor, None, reproduced_from);
         let job = self.store.submit_job(context, &new_job).await?;
+        self.link_dataset_inputs(context, &job.run_id, &resolved.project.name, &resolved.datasets)
+            .await?;
         self.wake.notify_one();
         Ok(job)
     }
@@ -300,6 +425,13 @@ impl JobService {
         template.environment_revision = Some(original.environment_revision);
         template.tier = original.tier.clone();
         template.run_name = None;
+        template.datasets = self
+            .store
+            .job_dataset_versions(original.id)
+            .await?
+            .into_iter()
+            .map(|(name, version, _)| format!("{name}@{version}"))
+            .collect();
         self.submit_inner(context, &original.project, &template, Some(run_id)).await
     }
 

@@ -2,6 +2,7 @@
 //! configured executors, and schedules.
 
 mod catalog;
+mod datasets;
 mod dispatch;
 mod files;
 mod jobs;
@@ -10,9 +11,11 @@ mod sealing;
 mod secrets;
 
 pub use catalog::CatalogService;
+pub use datasets::{DatasetLineage, DatasetService};
 pub use files::FilesService;
 pub use jobs::{
-    DEFAULT_JOB_EXPERIMENT, JobLog, JobService, JobsConfig, MAX_JOBS_PAGE, MAX_LOG_CHUNK,
+    DEFAULT_JOB_EXPERIMENT, DatasetUse, JobLog, JobService, JobsConfig, MAX_JOBS_PAGE,
+    MAX_LOG_CHUNK, RunLineage,
 };
 pub use schedules::{MISSED_AFTER_MS, ScheduleRequest, next_firing, parse_timezone};
 pub use sealing::SecretKey;

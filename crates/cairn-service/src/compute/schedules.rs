@@ -224,6 +224,14 @@ impl JobService {
                 )
                 .await?;
             if let Some(job_id) = job_id {
+                let run_id = self.store.get_job(job_id).await?.run_id;
+                self.link_dataset_inputs(
+                    &context,
+                    &run_id,
+                    &resolved.project.name,
+                    &resolved.datasets,
+                )
+                .await?;
                 tracing::info!(schedule.id = schedule.id, job.id = job_id, "schedule fired");
                 self.wake.notify_one();
             }

@@ -101,6 +101,21 @@ fn column_index(headers: &[String], location: &str, column: &str) -> Result<usiz
 }
 
 /// Every column with its inferred type (reads the whole file).
+/// Counts the data records of a CSV (the header excluded).
+pub(super) fn count_records<R: Read>(input: R, location: &str) -> Result<u64, TableError> {
+    let mut reader = reader(input);
+    let mut record = ::csv::ByteRecord::new();
+    let mut count = 0_u64;
+    let unreadable = |error: ::csv::Error| TableError::Unreadable {
+        location: location.to_owned(),
+        reason: error.to_string(),
+    };
+    while reader.read_byte_record(&mut record).map_err(unreadable)? {
+        count += 1;
+    }
+    Ok(count)
+}
+
 pub(super) fn list_columns<R: Read>(
     input: R,
     location: &str,

@@ -696,6 +696,7 @@ async fn quotas_by_team_gpus_and_project(backend: Backend) {
         experiment: None,
         run_name: None,
         env: Default::default(),
+        datasets: Vec::new(),
     };
     let first = services.jobs.submit(&contexts[0], "churn", &template("gpu")).await.unwrap();
     let second = services.jobs.submit(&contexts[1], "churn", &template("gpu")).await.unwrap();
