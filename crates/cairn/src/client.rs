@@ -59,7 +59,10 @@ pub(crate) fn load_login() -> anyhow::Result<Login> {
 
 /// A request to `url` with the login's token, when it has one.
 fn authorised(login: &Login, method: Method, url: &str) -> reqwest::RequestBuilder {
-    let request = reqwest::Client::new().request(method, url);
+    // One client per process: its connection pool is reused, and building a client (TLS roots
+    // included) costs milliseconds — a push of 10,000 files paid that 10,000 times.
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    let request = CLIENT.get_or_init(reqwest::Client::new).request(method, url);
     if login.token.is_empty() { request } else { request.bearer_auth(&login.token) }
 }
 
