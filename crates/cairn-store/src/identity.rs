@@ -308,3 +308,29 @@ impl Store {
         Ok(Some(principal))
     }
 }
+
+/// Inserts a token of `user_id` confined to `project_id` inside a caller's transaction (a job's
+/// or workspace's token, recorded with what it serves) and returns its id.
+pub(crate) async fn insert_confined_token(
+    transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+    user_id: i64,
+    name: &str,
+    digest: &str,
+    hint: &str,
+    expires_at: i64,
+    project_id: i64,
+) -> StoreResult<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO api_tokens (user_id, name, digest, hint, created_at, expires_at, scope_project) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(user_id)
+    .bind(name)
+    .bind(digest)
+    .bind(hint)
+    .bind(now_millis())
+    .bind(expires_at)
+    .bind(project_id)
+    .fetch_one(&mut **transaction)
+    .await?)
+}

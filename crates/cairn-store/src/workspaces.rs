@@ -197,18 +197,15 @@ impl Store {
             )
             .into());
         };
-        let token_id: i64 = sqlx::query_scalar(
-            "INSERT INTO api_tokens (user_id, name, digest, hint, created_at, expires_at, scope_project) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        let token_id = crate::identity::insert_confined_token(
+            &mut transaction,
+            owner_id,
+            &format!("workspace-{id}"),
+            digest,
+            hint,
+            expires_at,
+            project_id,
         )
-        .bind(owner_id)
-        .bind(format!("workspace-{id}"))
-        .bind(digest)
-        .bind(hint)
-        .bind(now_millis())
-        .bind(expires_at)
-        .bind(project_id)
-        .fetch_one(&mut *transaction)
         .await?;
         sqlx::query("UPDATE workspaces SET token_id = $1 WHERE id = $2")
             .bind(token_id)
