@@ -201,6 +201,14 @@ impl Store {
         user.ok_or_else(|| job_not_found(id))
     }
 
+    /// The runs of jobs that reproduce `run_id`, oldest first.
+    pub async fn reproductions_of(&self, run_id: &str) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT run_id FROM jobs WHERE reproduced_from = $1 ORDER BY id")
+            .bind(run_id)
+            .fetch_all(self.reader())
+            .await?)
+    }
+
     /// Where a finished job's log was saved, if it was.
     pub async fn job_log_path(&self, id: i64) -> StoreResult<Option<String>> {
         let path: Option<Option<String>> =

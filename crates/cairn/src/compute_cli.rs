@@ -1048,6 +1048,17 @@ async fn follow_log(login: &Login, project: &str, id: i64, follow: bool) -> anyh
     call_in(login, None, Method::GET, &format!("/projects/{project}/jobs/{id}"), None).await
 }
 
+/// Prints a job just submitted; with `follow`, streams its log and exits with its outcome.
+async fn started(login: &Login, project: &str, job: &Value, follow: bool) -> anyhow::Result<()> {
+    print_job(job);
+    if !follow {
+        return Ok(());
+    }
+    let id = job["id"].as_i64().context("the server answered without a job id")?;
+    let finished = follow_log(login, project, id, true).await?;
+    exit_with(&finished)
+}
+
 /// Exits with the job's outcome: 0 when it succeeded, its exit code when it has one, else 1.
 fn exit_with(job: &Value) -> anyhow::Result<()> {
     eprintln!(
@@ -1080,12 +1091,7 @@ pub async fn job(command: &JobCommand) -> anyhow::Result<()> {
                 Some(template.to_json()?),
             )
             .await?;
-            print_job(&job);
-            if *follow {
-                let id = job["id"].as_i64().context("the server answered without a job id")?;
-                let finished = follow_log(&login, &project.project, id, true).await?;
-                return exit_with(&finished);
-            }
+            return started(&login, &project.project, &job, *follow).await;
         }
         JobCommand::List { state, limit, project } => {
             let mut path = format!("/projects/{}/jobs?limit={limit}", project.project);
@@ -1156,12 +1162,7 @@ pub async fn run(command: &RunCommand) -> anyhow::Result<()> {
                 None,
             )
             .await?;
-            print_job(&job);
-            if *follow {
-                let id = job["id"].as_i64().context("the server answered without a job id")?;
-                let finished = follow_log(&login, &project.project, id, true).await?;
-                return exit_with(&finished);
-            }
+            return started(&login, &project.project, &job, *follow).await;
         }
     }
     Ok(())

@@ -117,12 +117,11 @@ pub async fn logs(
     Query(query): Query<LogsQuery>,
 ) -> ApiResult<axum::Json<LogView>> {
     let log = services.jobs.logs(&context, &project, id, query.offset.unwrap_or(0)).await?;
-    let state = services.jobs.get(&context, &project, id).await?.state;
     Ok(axum::Json(LogView {
         data: base64::engine::general_purpose::STANDARD.encode(&log.bytes),
         next_offset: log.next_offset,
-        complete: log.complete && state.is_terminal(),
-        state,
+        complete: log.complete && log.state.is_terminal(),
+        state: log.state,
     }))
 }
 

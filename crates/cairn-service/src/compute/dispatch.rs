@@ -325,15 +325,16 @@ impl JobService {
 
     /// Ends a job as failed with `reason`, saving `log` (a build log, say) when given.
     pub(crate) async fn fail(&self, job_id: i64, reason: String, log: Option<Vec<u8>>) {
-        let log_path = match (log, self.store.get_job(job_id).await) {
-            (Some(log), Ok(job)) => self.save_log(&job, log).await,
+        let job = self.store.get_job(job_id).await.ok();
+        let log_path = match (log, &job) {
+            (Some(log), Some(job)) => self.save_log(job, log).await,
             _ => None,
         };
         let outcome = JobOutcome { state: JobState::Failed, reason, exit_code: None, log_path };
         if let Err(error) = self.store.finish_job(&system_context(), job_id, &outcome).await {
             tracing::error!(job.id = job_id, error = %error, "recording a job's failure failed");
         }
-        if let Ok(job) = self.store.get_job(job_id).await {
+        if let Some(job) = job {
             if let Ok(executor) = self.executor(job.executor) {
                 let _ = executor.cleanup(&exec_id(&job)).await;
             }

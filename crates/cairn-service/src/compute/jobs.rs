@@ -61,6 +61,8 @@ pub struct JobLog {
     pub next_offset: u64,
     /// Whether the job has ended and everything was returned.
     pub complete: bool,
+    /// The job's state when the bytes were read.
+    pub state: JobState,
 }
 
 /// A dataset version a job used.
@@ -165,6 +167,34 @@ impl JobService {
         Ok(())
     }
 
+    /// The environment revision (pinned, else the newest approved; it must be approved), the
+    /// active tier and the executor it runs on: what jobs and workspaces both check before
+    /// anything starts.
+    pub(crate) async fn runnable(
+        &self,
+        environment: &str,
+        revision: Option<i64>,
+        tier: &str,
+    ) -> ServiceResult<(EnvironmentRevision, HardwareTier, ExecutorKind)> {
+        let revision = self.store.environment_revision(environment, revision).await?;
+        if revision.state != RevisionState::Approved {
+            return Err(ServiceError::precondition(format!(
+                "revision {} of environment '{environment}' is {}: only approved revisions run",
+                revision.revision,
+                revision.state.as_str()
+            )));
+        }
+        let tier = self.store.get_tier(tier).await?;
+        if !tier.active {
+            return Err(ServiceError::precondition(format!(
+                "hardware tier '{}' is retired: choose another",
+                tier.name
+            )));
+        }
+        let executor = tier.spec.executor.unwrap_or(self.config.default_executor);
+        Ok((revision, tier, executor))
+    }
+
     /// Resolves what a template names, as of now: the environment revision (pinned, else the
     /// newest approved; it must be approved), the active tier and its executor, the snapshot
     /// (given, else the newest) and the experiment (created when missing).
@@ -175,33 +205,16 @@ impl JobService {
         template: &JobTemplate,
     ) -> ServiceResult<Resolved> {
         template.validate()?;
-        let revision = self
-            .store
-            .environment_revision(&template.environment, template.environment_revision)
+        let (revision, tier, executor) = self
+            .runnable(&template.environment, template.environment_revision, &template.tier)
             .await?;
-        if revision.state != RevisionState::Approved {
-            return Err(ServiceError::precondition(format!(
-                "revision {} of environment '{}' is {}: only approved revisions run",
-                revision.revision,
-                template.environment,
-                revision.state.as_str()
-            )));
-        }
-        let tier = self.store.get_tier(&template.tier).await?;
-        if !tier.active {
-            return Err(ServiceError::precondition(format!(
-                "hardware tier '{}' is retired: choose another",
-                tier.name
-            )));
-        }
-        let executor = tier.spec.executor.unwrap_or(self.config.default_executor);
-        if !self.executors.contains_key(&executor) {
-            return Err(ServiceError::precondition(format!(
+        self.executor(executor).map_err(|_| {
+            ServiceError::precondition(format!(
                 "tier '{}' runs on the {} executor, which this server is not configured with",
                 tier.name,
                 executor.as_str()
-            )));
-        }
+            ))
+        })?;
         let snapshot = self.store.find_snapshot(project.id, template.snapshot.as_deref()).await?;
         let mut datasets = Vec::with_capacity(template.datasets.len());
         for raw in &template.datasets {
@@ -363,14 +376,7 @@ impl JobService {
             .into_iter()
             .map(|(name, version, digest)| DatasetUse { name, version, digest })
             .collect();
-        let reproductions = self
-            .store
-            .list_jobs(Some(scope.id), None, None, None, MAX_JOBS_PAGE)
-            .await?
-            .into_iter()
-            .filter(|other| other.reproduced_from.as_deref() == Some(run_id))
-            .map(|other| other.run_id)
-            .collect();
+        let reproductions = self.store.reproductions_of(run_id).await?;
         Ok(RunLineage { run_id: run_id.to_string(), job, datasets, reproductions })
     }
 
@@ -502,11 +508,13 @@ impl JobService {
         offset: u64,
     ) -> ServiceResult<JobLog> {
         let job = self.project_job(context, project, id, Access::Read).await?;
+        let empty =
+            |state| JobLog { bytes: Vec::new(), next_offset: offset, complete: false, state };
         if job.state.is_terminal() {
-            return self.saved_log(id, offset).await;
+            return self.saved_log(&job, offset).await;
         }
         if job.state == JobState::Queued {
-            return Ok(JobLog { bytes: Vec::new(), next_offset: offset, complete: false });
+            return Ok(empty(job.state));
         }
         let executor = self.executor(job.executor)?;
         match executor.logs(&exec_id(&job), offset).await {
@@ -517,33 +525,34 @@ impl JobService {
                     bytes.truncate(MAX_LOG_CHUNK as usize);
                     next = offset + MAX_LOG_CHUNK;
                 }
-                Ok(JobLog { bytes, next_offset: next, complete: false })
+                Ok(JobLog { bytes, next_offset: next, complete: false, state: job.state })
             }
             // Not started yet, or finished and saved in between: the saved log answers.
             Err(cairn_exec::ExecError::NotFound(_)) => {
                 let job = self.store.get_job(id).await?;
                 if job.state.is_terminal() {
-                    return self.saved_log(id, offset).await;
+                    return self.saved_log(&job, offset).await;
                 }
-                Ok(JobLog { bytes: Vec::new(), next_offset: offset, complete: false })
+                Ok(empty(job.state))
             }
             Err(error) => Err(exec_error(error)),
         }
     }
 
-    async fn saved_log(&self, id: i64, offset: u64) -> ServiceResult<JobLog> {
-        let job = self.store.get_job(id).await?;
-        let Some(path) = self.store.job_log_path(id).await? else {
+    /// A finished job's saved log from `offset` (`complete` at its end).
+    async fn saved_log(&self, job: &Job, offset: u64) -> ServiceResult<JobLog> {
+        let Some(path) = self.store.job_log_path(job.id).await? else {
             return Ok(JobLog {
                 bytes: Vec::new(),
                 next_offset: offset,
-                complete: job.state.is_terminal(),
+                complete: true,
+                state: job.state,
             });
         };
         let bytes = self.artifacts.read_range_internal(&path, offset, MAX_LOG_CHUNK).await?;
         let next_offset = offset + bytes.len() as u64;
         let complete = (bytes.len() as u64) < MAX_LOG_CHUNK;
-        Ok(JobLog { bytes, next_offset, complete })
+        Ok(JobLog { bytes, next_offset, complete, state: job.state })
     }
 
     pub(crate) fn executor(&self, kind: ExecutorKind) -> ServiceResult<Arc<dyn JobExecutor>> {

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cairn_domain::audit::RequestContext;
-use cairn_domain::compute::{EnvironmentRevision, ExecutorKind, HardwareTier, RevisionState};
+use cairn_domain::compute::{EnvironmentRevision, ExecutorKind, HardwareTier};
 use cairn_domain::identity::{Access, Project};
 use cairn_domain::time::now_millis;
 use cairn_domain::workspaces::{Workspace, WorkspaceRequest, WorkspaceState};
@@ -306,26 +306,10 @@ impl WorkspaceService {
         project: &Project,
         request: &WorkspaceRequest,
     ) -> ServiceResult<Resolved> {
-        let revision = self
-            .store()
-            .environment_revision(&request.environment, request.environment_revision)
+        let (revision, tier, executor) = self
+            .jobs
+            .runnable(&request.environment, request.environment_revision, &request.tier)
             .await?;
-        if revision.state != RevisionState::Approved {
-            return Err(ServiceError::precondition(format!(
-                "revision {} of environment '{}' is {}: workspaces run approved revisions only",
-                revision.revision,
-                request.environment,
-                revision.state.as_str()
-            )));
-        }
-        let tier = self.store().get_tier(&request.tier).await?;
-        if !tier.active {
-            return Err(ServiceError::precondition(format!(
-                "hardware tier '{}' is retired: choose another",
-                tier.name
-            )));
-        }
-        let executor = tier.spec.executor.unwrap_or(self.jobs.config.default_executor);
         if executor != ExecutorKind::Local {
             return Err(ServiceError::precondition(format!(
                 "tier '{}' runs on the {} executor; workspaces run on the local executor only: choose a local tier",
