@@ -16,6 +16,7 @@ mod report;
 mod server;
 mod serving;
 mod workload;
+mod workspaces;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -78,6 +79,25 @@ struct Args {
     /// Jobs scenario: jobs timed for queue-to-running latency.
     #[arg(long, default_value_t = 30)]
     jobs: usize,
+    /// Workspaces scenario: timed HTTP requests per path (through Cairn, direct).
+    #[arg(long, default_value_t = 2000)]
+    workspace_requests: usize,
+    /// Workspaces scenario: kernel messages sent back to back per round.
+    #[arg(long, default_value_t = 2000)]
+    workspace_messages: usize,
+    /// Workspaces scenario: 1 MiB kernel replies asked for per round.
+    #[arg(long, default_value_t = 64)]
+    workspace_bulk_mib: usize,
+    /// Workspaces scenario: timed WebSocket rounds per path.
+    #[arg(long, default_value_t = 5)]
+    workspace_rounds: usize,
+    /// Workspaces scenario: the JupyterLab requirement of the workspace's environment.
+    #[arg(long, default_value = "jupyterlab==4.6.6")]
+    workspace_jupyterlab: String,
+    /// Where the workspaces scenario caches its environment [default:
+    /// $CARGO_TARGET_DIR/cairn-bench-envs, else a directory under the system's temp dir].
+    #[arg(long)]
+    env_cache: Option<PathBuf>,
     /// Drift scenario: rows per side of the comparison with Evidently.
     #[arg(long, default_value_t = 100_000)]
     drift_rows: usize,
@@ -132,6 +152,9 @@ enum Scenario {
     Drift,
     /// Jobs: queue-to-running latency of local jobs, scheduler overhead with many schedules.
     Jobs,
+    /// Workspaces: Cairn's proxy against direct JupyterLab (HTTP latency, kernel WebSocket
+    /// messages and bytes).
+    Workspaces,
 }
 
 /// Workload sizes after applying `--quick` and explicit flags, and which scenarios run.
@@ -349,6 +372,28 @@ async fn run(args: Args) -> Result<()> {
             load()
         );
         println!("{}", jobs::render(&outcome));
+        return Ok(());
+    }
+    if args.only == Some(Scenario::Workspaces) {
+        let sizes = workspaces::WorkspacesSizes {
+            requests: args.workspace_requests.max(10),
+            messages: args.workspace_messages.max(1),
+            bulk_mib: args.workspace_bulk_mib.max(1),
+            rounds: args.workspace_rounds.max(1),
+            jupyterlab: args.workspace_jupyterlab.clone(),
+        };
+        let env_cache = args.env_cache.clone().unwrap_or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR")
+                .map_or_else(std::env::temp_dir, PathBuf::from)
+                .join("cairn-bench-envs")
+        });
+        let outcome = workspaces::run(&args.python(), &env_cache, &sizes).await?;
+        println!(
+            "Machine: {} cores; load average {}\n",
+            std::thread::available_parallelism().map_or(0, usize::from),
+            load()
+        );
+        println!("{}", workspaces::render(&outcome));
         return Ok(());
     }
     let sizes = args.sizes();

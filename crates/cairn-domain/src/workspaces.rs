@@ -85,6 +85,10 @@ pub struct WorkspaceRequest {
     /// Seconds without kernel or HTTP activity after which it is stopped (default 3600).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_timeout_s: Option<u64>,
+    /// Datasets copied read-only under `datasets/<name>/`: `NAME` (the newest version at each
+    /// start) or `NAME@VERSION`. A sync never saves them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub datasets: Vec<String>,
 }
 
 impl WorkspaceRequest {
@@ -102,7 +106,22 @@ impl WorkspaceRequest {
                 "idle_timeout_s must be between {MIN_IDLE_TIMEOUT_S} and {MAX_IDLE_TIMEOUT_S}"
             )));
         }
+        let mut names = std::collections::HashSet::new();
+        for raw in &self.datasets {
+            let wanted = crate::datasets::DatasetRef::parse(raw)?;
+            if !names.insert(wanted.name.clone()) {
+                return Err(DomainError::invalid(format!(
+                    "dataset '{}' is named twice",
+                    wanted.name
+                )));
+            }
+        }
         Ok(())
+    }
+
+    /// The datasets' references, parsed (the request must be valid).
+    pub fn dataset_refs(&self) -> Result<Vec<crate::datasets::DatasetRef>, DomainError> {
+        self.datasets.iter().map(|raw| crate::datasets::DatasetRef::parse(raw)).collect()
     }
 
     /// The idle timeout in seconds, the default when absent.
@@ -204,8 +223,14 @@ mod tests {
             tier: "small".into(),
             shared: false,
             idle_timeout_s: None,
+            datasets: vec!["iris@2".into(), "census".into()],
         };
         assert_eq!(request.validate(), Ok(()));
+        let twice =
+            WorkspaceRequest { datasets: vec!["iris".into(), "iris@1".into()], ..request.clone() };
+        assert!(twice.validate().unwrap_err().to_string().contains("named twice"));
+        let bad = WorkspaceRequest { datasets: vec!["iris@0".into()], ..request.clone() };
+        assert!(bad.validate().is_err());
         assert_eq!(request.idle_timeout(), DEFAULT_IDLE_TIMEOUT_S);
         let too_short = WorkspaceRequest { idle_timeout_s: Some(1), ..request.clone() };
         assert!(too_short.validate().is_err());

@@ -104,7 +104,7 @@ pub mod testsuite;
 pub use error::ExecError;
 pub use executor::JobExecutor;
 pub use local::{LocalConfig, LocalExecutor, MAX_LOG_CHUNK, MemoryEnforcement};
-pub use ray::{MAX_PACKAGE_SOURCE_BYTES, RayConfig, RayExecutor};
+pub use ray::{ADDED_FILES as RAY_ADDED_FILES, MAX_PACKAGE_SOURCE_BYTES, RayConfig, RayExecutor};
 pub use spec::{
     EnvironmentSpec, JOB_ID_VAR, JobSpec, Limits, MAX_ID_LEN, OUTPUTS_DIR_VAR, OutputsUpload,
     PreparedEnv,

@@ -28,6 +28,11 @@ impl ServiceError {
         Self { kind: ErrorKind::NotFound, message: message.into() }
     }
 
+    /// A dependency (a database, a store, an executor, JupyterLab) does not answer now.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self { kind: ErrorKind::Unavailable, message: message.into() }
+    }
+
     /// An internal failure.
     pub fn internal(message: impl Into<String>) -> Self {
         Self { kind: ErrorKind::Internal, message: message.into() }

@@ -178,12 +178,12 @@ impl Store {
         rows.iter().map(info_from_row).collect()
     }
 
-    /// Reads the sealed secrets a job receives (its project's and its user's) and records one
-    /// audit entry per secret read, naming the job.
-    pub async fn read_job_secrets(
+    /// Reads the sealed secrets a job or workspace receives (its project's and its user's) and
+    /// records one audit entry per secret read, naming the reader (`("job_id", 7)`).
+    pub async fn read_secrets_for(
         &self,
         context: &RequestContext,
-        job_id: i64,
+        reader: (&str, i64),
         project_id: i64,
         user_id: Option<i64>,
     ) -> StoreResult<Vec<SealedSecret>> {
@@ -211,7 +211,7 @@ impl Store {
                         secret.scope.name(),
                         secret.name
                     ),
-                    serde_json::json!({"job_id": job_id}),
+                    serde_json::json!({ reader.0: reader.1 }),
                 ),
             )
             .await?;

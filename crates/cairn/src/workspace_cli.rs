@@ -32,6 +32,10 @@ pub enum WorkspaceCommand {
         /// Stop it after this many seconds without kernel or HTTP activity (default 3600).
         #[arg(long)]
         idle_timeout_s: Option<u64>,
+        /// A dataset version under datasets/NAME/ (read-only, never saved by a sync): NAME (the
+        /// newest at each start) or NAME@VERSION (repeatable).
+        #[arg(long = "dataset")]
+        datasets: Vec<String>,
         /// Return at once instead of waiting until it answers.
         #[arg(long)]
         no_wait: bool,
@@ -159,11 +163,13 @@ pub async fn workspace(command: &WorkspaceCommand) -> anyhow::Result<()> {
             tier,
             shared,
             idle_timeout_s,
+            datasets,
             no_wait,
             project,
         } => {
             let request = json!({"environment": environment, "environment_revision": revision,
-                "tier": tier, "shared": shared, "idle_timeout_s": idle_timeout_s});
+                "tier": tier, "shared": shared, "idle_timeout_s": idle_timeout_s,
+                "datasets": datasets});
             let path = format!("/projects/{}/workspaces", project.project);
             let workspace = call(Method::POST, path, Some(request)).await?;
             started(&login, &project.project, workspace, *no_wait).await?;

@@ -11,6 +11,9 @@ use crate::{JobSpec, JobState};
 
 /// The wrapper's file name inside the package (hidden, beside the project files).
 pub(crate) const WRAPPER_NAME: &str = ".cairn_job_wrapper.py";
+/// A file holding the job's id, which makes each job's package (and so the directory Ray
+/// unpacks it into, shared by the jobs of one package) its own.
+pub(crate) const JOB_ID_NAME: &str = ".cairn_job_id";
 /// The wrapper itself (see its docstring).
 pub(crate) const WRAPPER_SOURCE: &str = include_str!("wrapper.py");
 /// The wrapper's last line when it killed the job for its memory use.

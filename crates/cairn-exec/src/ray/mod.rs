@@ -24,6 +24,10 @@ use client::{JobInfo, RayClient};
 use mapping::StopCause;
 pub use package::MAX_PACKAGE_SOURCE_BYTES;
 
+/// The files the executor adds at the root of a job's working directory on the cluster (the
+/// job's own files are beside them).
+pub const ADDED_FILES: [&str; 2] = [mapping::WRAPPER_NAME, mapping::JOB_ID_NAME];
+
 use crate::spec::{validate_id, validate_requirements};
 use crate::{
     EnvironmentSpec, ExecError, ExecutorKind, JobExecutor, JobSpec, JobState, LogChunk, PreparedEnv,
@@ -202,9 +206,14 @@ impl RayExecutor {
             Err(failure) => return Err(failure.into_error("read the job")),
         }
         let working_dir = spec.working_dir.clone();
+        let job_id = spec.job_id.clone();
         let package = tokio::task::spawn_blocking(move || {
             let wrapper = mapping::WRAPPER_SOURCE.as_bytes();
-            package::build(&working_dir, &[(mapping::WRAPPER_NAME, wrapper)])
+            // Ray unpacks a package once per node and runs every job of it in that directory:
+            // the job's id makes the package, and so the directory, this job's alone.
+            let extra =
+                [(mapping::WRAPPER_NAME, wrapper), (mapping::JOB_ID_NAME, job_id.as_bytes())];
+            package::build(&working_dir, &extra)
         })
         .await
         .map_err(|error| {

@@ -116,6 +116,27 @@ pub async fn working_dir_files_are_readable(executor: Arc<dyn JobExecutor>) {
     executor.cleanup(&spec.job_id).await.expect("clean up");
 }
 
+/// Jobs whose working directories hold the same files do not share a directory: what one
+/// writes in its current directory is not there for the next (Ray unpacks one package per node
+/// for every job submitted with it, so each job's package must be its own).
+pub async fn jobs_do_not_share_working_directories(executor: Arc<dyn JobExecutor>) {
+    let code = "import os\n\
+                print('found' if os.path.exists('left_behind.txt') else 'clean')\n\
+                open('left_behind.txt', 'w').write('x')\n";
+    for round in 0..2 {
+        let dir = tempfile::tempdir().expect("create a working directory");
+        std::fs::write(dir.path().join("same.txt"), "same contents\n").expect("write a file");
+        let spec = python_job("isolated", code, dir.path());
+        executor.submit(&spec).await.expect("submit the job");
+        let state = wait_for_end(&executor, &spec.job_id, END_TIMEOUT).await;
+        let log = read_whole_log(&executor, &spec.job_id).await;
+        assert_eq!(state, JobState::Succeeded, "log:\n{log}");
+        let printed: Vec<&str> = log.lines().map(str::trim).collect();
+        assert!(printed.contains(&"clean") && !printed.contains(&"found"), "round {round}: {log}");
+        executor.cleanup(&spec.job_id).await.expect("clean up");
+    }
+}
+
 /// Unknown jobs are `NotFound`; stopping a finished job is `Ok`; after `cleanup` the job is
 /// unknown, and a second `cleanup` is `Ok`.
 pub async fn unknown_jobs_and_cleanup(executor: Arc<dyn JobExecutor>) {

@@ -18,7 +18,9 @@ use std::any::Any;
 use std::sync::Arc;
 
 pub use basics::{echo_job_succeeds, env_vars_reach_the_job, failing_job_reports_exit_code};
-pub use basics::{unknown_jobs_and_cleanup, working_dir_files_are_readable};
+pub use basics::{
+    jobs_do_not_share_working_directories, unknown_jobs_and_cleanup, working_dir_files_are_readable,
+};
 pub use control::{logs_stream_while_running, max_runtime_times_out};
 pub use control::{memory_limit_is_enforced, stop_ends_a_long_job};
 pub use environments::{bad_requirement_fails_the_build, prepare_builds_once_and_reuses};
@@ -64,6 +66,7 @@ macro_rules! job_executor_test_suite {
             failing_job_reports_exit_code,
             env_vars_reach_the_job,
             working_dir_files_are_readable,
+            jobs_do_not_share_working_directories,
             unknown_jobs_and_cleanup,
             outputs_are_uploaded,
             refused_outputs_fail_the_job,

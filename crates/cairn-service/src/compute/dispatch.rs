@@ -22,7 +22,7 @@ const LEASE_MS: i64 = 60_000;
 const TOKEN_GRACE_MS: i64 = 15 * 60 * 1000;
 
 /// Makes a dataset's files read-only for the job (files 0444, directories 0555).
-async fn make_read_only(root: std::path::PathBuf) -> ServiceResult<()> {
+pub(crate) async fn make_read_only(root: std::path::PathBuf) -> ServiceResult<()> {
     tokio::task::spawn_blocking(move || {
         use std::os::unix::fs::PermissionsExt;
         fn walk(dir: &std::path::Path) -> std::io::Result<()> {
@@ -183,8 +183,10 @@ impl JobService {
             }
             None => None,
         };
-        let mut env: BTreeMap<String, String> =
-            self.secrets.for_job(&system_context(), job.id, project.id, user_id).await?;
+        let mut env: BTreeMap<String, String> = self
+            .secrets
+            .open_for(&system_context(), ("job_id", job.id), project.id, user_id)
+            .await?;
         env.extend(job.template.env.clone());
         let tracking_uri = format!("{public_url}/p/{}", project.name);
         env.insert("MLFLOW_TRACKING_URI".into(), tracking_uri);

@@ -12,6 +12,7 @@ mod secrets;
 
 pub use catalog::CatalogService;
 pub use datasets::{DatasetLineage, DatasetService};
+pub(crate) use dispatch::make_read_only;
 pub use files::FilesService;
 pub use jobs::{
     DEFAULT_JOB_EXPERIMENT, DatasetUse, JobLog, JobService, JobsConfig, MAX_JOBS_PAGE,

@@ -116,16 +116,16 @@ impl SecretService {
         Ok(self.store.delete_secret(context, scope.kind(), scope_id, name).await?)
     }
 
-    /// Opens the secrets a job receives: its project's, then its user's (which win on equal
-    /// names). Each read is audited.
-    pub(crate) async fn for_job(
+    /// Opens the secrets a job or workspace receives: its project's, then its user's (which win
+    /// on equal names). Each read is audited with `reader` (`("job_id", 7)`).
+    pub(crate) async fn open_for(
         &self,
         context: &RequestContext,
-        job_id: i64,
+        reader: (&str, i64),
         project_id: i64,
         user_id: Option<i64>,
     ) -> ServiceResult<BTreeMap<String, String>> {
-        let sealed = self.store.read_job_secrets(context, job_id, project_id, user_id).await?;
+        let sealed = self.store.read_secrets_for(context, reader, project_id, user_id).await?;
         if sealed.is_empty() {
             return Ok(BTreeMap::new());
         }

@@ -19,7 +19,7 @@ use crate::{Authorizer, ServiceError, ServiceResult};
 /// Where the proxy sends a workspace's traffic. Its `Debug` hides the token.
 #[derive(Clone)]
 pub struct ProxyTarget {
-    /// JupyterLab's address (loopback).
+    /// JupyterLab's address (loopback, or the Ray node it runs on).
     pub address: SocketAddr,
     token: Arc<str>,
     authorization: String,
@@ -127,7 +127,7 @@ impl WorkspaceService {
             });
         };
         Ok(ProxyTarget {
-            address: SocketAddr::from(([127, 0, 0, 1], live.port)),
+            address: live.address,
             token: live.token.clone(),
             authorization: format!("token {}", live.token),
             activity: live.proxy_activity.clone(),

@@ -1,8 +1,10 @@
-//! How Cairn runs and talks to a workspace's JupyterLab: its command line, its private
-//! directories, its token (read once from a private file, then deleted, so it is in no argument
-//! list, environment or file while it runs) and the two calls the idle check makes.
+//! How Cairn runs and talks to a workspace's JupyterLab: its command line (local, or through a
+//! launcher on a Ray node), its private directories, its token (read once from a private file,
+//! then deleted, so it is in no argument list, environment or file while it runs), the two calls
+//! the idle check makes and the contents API that saves of a remote workspace read.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::Path;
 
 use cairn_domain::workspaces::base_path;
@@ -13,14 +15,18 @@ pub(super) const PRIVATE_DIR: &str = "jupyter";
 /// The token file's name inside [`PRIVATE_DIR`].
 const TOKEN_FILE: &str = "token";
 
-/// JupyterLab's command line for workspace `id`, serving `files` on `127.0.0.1:port`.
-pub(super) fn command(id: i64, port: u16, files: &Path) -> Vec<String> {
-    let options = [
+/// The variable carrying the token to the remote launcher, which moves it into a file.
+pub(super) const REMOTE_TOKEN_VAR: &str = "CAIRN_JUPYTER_TOKEN";
+/// The launcher JupyterLab starts through on a Ray node (see its docstring).
+const REMOTE_LAUNCHER: &str = include_str!("remote_launcher.py");
+/// The line the launcher prints with the address JupyterLab listens on.
+const ADDRESS_MARKER: &str = "cairn-workspace-address ";
+
+/// JupyterLab's options shared by both ways of running it.
+fn options(id: i64) -> Vec<String> {
+    vec![
         format!("--ServerApp.base_url={}", base_path(id)),
-        "--ServerApp.ip=127.0.0.1".to_string(),
-        format!("--ServerApp.port={port}"),
         "--ServerApp.port_retries=0".to_string(),
-        format!("--ServerApp.root_dir={}", files.display()),
         // The proxy forwards the browser's Host header.
         "--ServerApp.allow_remote_access=True".to_string(),
         "--ServerApp.trust_xheaders=True".to_string(),
@@ -29,11 +35,40 @@ pub(super) fn command(id: i64, port: u16, files: &Path) -> Vec<String> {
         "--ServerApp.no_browser_open_file=True".to_string(),
         // Dotfiles are project files too: a sync saves them, so users should see them.
         "--ContentsManager.allow_hidden=True".to_string(),
-    ];
+    ]
+}
+
+/// JupyterLab's command line for workspace `id`, serving `files` on `127.0.0.1:port`.
+pub(super) fn command(id: i64, port: u16, files: &Path) -> Vec<String> {
     let mut argv =
         vec!["python".to_string(), "-m".into(), "jupyterlab".into(), "--no-browser".into()];
-    argv.extend(options);
+    argv.push("--ServerApp.ip=127.0.0.1".to_string());
+    argv.push(format!("--ServerApp.port={port}"));
+    argv.push(format!("--ServerApp.root_dir={}", files.display()));
+    argv.extend(options(id));
     argv
+}
+
+/// The command line on a Ray node: the launcher picks the node's address and a port, serves
+/// the job's working directory and prints where it listens.
+pub(super) fn remote_command(id: i64) -> Vec<String> {
+    let mut argv = vec!["python".to_string(), "-c".into(), REMOTE_LAUNCHER.into()];
+    argv.extend(options(id));
+    argv
+}
+
+/// Where a local command line listens (`None` for the remote launcher's).
+pub(super) fn local_address(argv: &[String]) -> Option<SocketAddr> {
+    let port = argv.iter().find_map(|word| word.strip_prefix("--ServerApp.port="))?;
+    Some(SocketAddr::from(([127, 0, 0, 1], port.parse().ok()?)))
+}
+
+/// The address the remote launcher reported in the log, once it did.
+pub(super) fn reported_address(log: &[u8]) -> Option<SocketAddr> {
+    String::from_utf8_lossy(log)
+        .lines()
+        .find_map(|line| line.trim().strip_prefix(ADDRESS_MARKER))
+        .and_then(|address| address.trim().parse().ok())
 }
 
 /// The variables that keep JupyterLab's state in the workspace's private directory (never the
@@ -91,14 +126,19 @@ pub(super) fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
 }
 
-fn url(port: u16, id: i64, rest: &str) -> String {
-    format!("http://127.0.0.1:{port}{}{rest}", base_path(id))
+fn url(address: SocketAddr, id: i64, rest: &str) -> String {
+    format!("http://{address}{}{rest}", base_path(id))
 }
 
 /// Whether JupyterLab answers its status call.
-pub(super) async fn answers(http: &reqwest::Client, port: u16, id: i64, token: &str) -> bool {
+pub(super) async fn answers(
+    http: &reqwest::Client,
+    address: SocketAddr,
+    id: i64,
+    token: &str,
+) -> bool {
     let request =
-        http.get(url(port, id, "api/status")).header("authorization", format!("token {token}"));
+        http.get(url(address, id, "api/status")).header("authorization", format!("token {token}"));
     matches!(request.send().await, Ok(response) if response.status().is_success())
 }
 
@@ -114,12 +154,12 @@ pub(super) struct Activity {
 /// Asks JupyterLab for its last activity and its kernels' states, without counting as activity.
 pub(super) async fn activity(
     http: &reqwest::Client,
-    port: u16,
+    address: SocketAddr,
     id: i64,
     token: &str,
 ) -> Result<Activity, String> {
     let authorization = format!("token {token}");
-    let get = |rest: &str| http.get(url(port, id, rest)).header("authorization", &authorization);
+    let get = |rest: &str| http.get(url(address, id, rest)).header("authorization", &authorization);
     let status: serde_json::Value = read_json(get("api/status")).await?;
     let kernels: serde_json::Value = read_json(get("api/kernels?no_track_activity=1")).await?;
     let last_ms = status["last_activity"]
@@ -141,6 +181,84 @@ async fn read_json(request: reqwest::RequestBuilder) -> Result<serde_json::Value
     response.json().await.map_err(|error| format!("JupyterLab answered unreadable JSON: {error}"))
 }
 
+/// A file JupyterLab's contents API lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct RemoteFile {
+    /// Its path under the served directory, `/`-separated.
+    pub path: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its modification time as JupyterLab reports it.
+    pub modified: String,
+}
+
+/// Encodes each segment of a relative path for a URL.
+fn encode_path(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            percent_encoding::utf8_percent_encode(segment, percent_encoding::NON_ALPHANUMERIC)
+                .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Lists every file JupyterLab serves (hidden ones included), leaving out what `skip` says
+/// (given a path and whether it is a directory).
+pub(super) async fn list_files(
+    http: &reqwest::Client,
+    address: SocketAddr,
+    id: i64,
+    token: &str,
+    skip: &(dyn Fn(&str, bool) -> bool + Sync),
+) -> Result<Vec<RemoteFile>, String> {
+    let authorization = format!("token {token}");
+    let mut files = Vec::new();
+    let mut pending = vec![String::new()];
+    while let Some(dir) = pending.pop() {
+        let rest = format!("api/contents/{}?content=1&type=directory", encode_path(&dir));
+        let listing =
+            read_json(http.get(url(address, id, &rest)).header("authorization", &authorization))
+                .await?;
+        for entry in listing["content"].as_array().into_iter().flatten() {
+            let Some(path) = entry["path"].as_str() else { continue };
+            let is_dir = entry["type"] == "directory";
+            if skip(path, is_dir) {
+                continue;
+            }
+            if is_dir {
+                pending.push(path.to_string());
+            } else {
+                files.push(RemoteFile {
+                    path: path.to_string(),
+                    size: entry["size"].as_u64().unwrap_or(0),
+                    modified: entry["last_modified"].as_str().unwrap_or_default().to_string(),
+                });
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// Reads one file's bytes through the contents API.
+pub(super) async fn read_file(
+    http: &reqwest::Client,
+    address: SocketAddr,
+    id: i64,
+    token: &str,
+    path: &str,
+) -> Result<Vec<u8>, String> {
+    use base64::Engine;
+    let rest = format!("api/contents/{}?content=1&type=file&format=base64", encode_path(path));
+    let request =
+        http.get(url(address, id, &rest)).header("authorization", format!("token {token}"));
+    let model = read_json(request).await?;
+    let content = model["content"].as_str().unwrap_or_default().replace('\n', "");
+    base64::engine::general_purpose::STANDARD
+        .decode(content)
+        .map_err(|error| format!("JupyterLab sent '{path}' in unreadable base64: {error}"))
+}
+
 /// Parses JupyterLab's RFC 3339 times into epoch ms.
 fn parse_time(text: &str) -> Option<i64> {
     chrono::DateTime::parse_from_rfc3339(text).ok().map(|time| time.timestamp_millis())
@@ -157,8 +275,17 @@ mod tests {
         assert!(argv.contains(&"--ServerApp.base_url=/workspaces/7/".to_string()));
         assert!(argv.contains(&"--ServerApp.port=41234".to_string()));
         assert!(argv.iter().all(|argument| !argument.contains("token")));
+        assert_eq!(local_address(&argv), Some(SocketAddr::from(([127, 0, 0, 1], 41234))));
         let env = environment(Path::new("/w"));
         assert_eq!(env["JUPYTER_TOKEN_FILE"], "/w/jupyter/token");
+        let remote = remote_command(7);
+        assert_eq!(remote[..2], ["python", "-c"]);
+        assert_eq!(local_address(&remote), None);
+        assert!(remote.contains(&"--ServerApp.base_url=/workspaces/7/".to_string()));
+        let log = b"installing\ncairn-workspace-address 10.0.0.5:40001\n[I] started\n";
+        assert_eq!(reported_address(log), Some("10.0.0.5:40001".parse().unwrap()));
+        assert_eq!(reported_address(b"cairn-workspace-address nonsense\n"), None);
+        assert_eq!(encode_path("a b/c#d.txt"), "a%20b/c%23d%2Etxt");
     }
 
     #[test]

@@ -1,23 +1,26 @@
 //! Starting a workspace, in the background after the start request answered: its snapshot
-//! written to a fresh directory, its environment built (with JupyterLab added when the
-//! environment does not name it), its tokens issued, JupyterLab submitted to the local executor
-//! with the tier's CPU and memory limits (no maximum run time: idle stops end workspaces), and
-//! the wait until it answers. A stop asked meanwhile, or the server closing, ends the launch.
+//! and datasets written to a fresh directory, its environment built (with JupyterLab added when
+//! the environment does not name it), its tokens and secrets issued, JupyterLab submitted to the
+//! tier's executor with the tier's CPU and memory limits (no maximum run time: idle stops end
+//! workspaces), and the wait until it answers. On Ray the directory is shipped as the job's
+//! working directory and JupyterLab reports the node address it listens on in its log. A stop
+//! asked meanwhile, or the server closing, ends the launch.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use cairn_domain::audit::RequestContext;
-use cairn_domain::compute::{EnvironmentRevision, ExecutorKind, HardwareTier};
+use cairn_domain::compute::{EnvironmentRevision, ExecutorKind};
 use cairn_domain::time::now_millis;
 use cairn_domain::workspaces::{JUPYTERLAB_REQUIREMENT, WorkspaceState, names_jupyterlab};
 use cairn_exec::{EnvironmentSpec, JobExecutor, JobSpec, Limits};
 use cairn_store::WorkspaceRecord;
 
-use super::{Live, WorkspaceService, jupyter, lock};
+use super::{Live, Resolved, WorkspaceService, jupyter, lock};
 
 /// How a launch that did not reach `running` ends.
 enum Ended {
@@ -59,39 +62,29 @@ fn environment_spec(revision: &EnvironmentRevision) -> EnvironmentSpec {
 
 impl WorkspaceService {
     /// Launches a workspace recorded as starting, in the background.
-    pub(super) fn spawn_launch(
-        &self,
-        record: WorkspaceRecord,
-        revision: EnvironmentRevision,
-        tier: HardwareTier,
-    ) {
+    pub(super) fn spawn_launch(&self, record: WorkspaceRecord, resolved: Resolved) {
         let id = record.workspace.id;
         lock(&self.starting).insert(id);
         let service = self.clone();
         tokio::spawn(async move {
-            service.launch(record, revision, tier).await;
+            service.launch(record, resolved).await;
             lock(&service.starting).remove(&id);
         });
     }
 
-    async fn launch(
-        &self,
-        record: WorkspaceRecord,
-        revision: EnvironmentRevision,
-        tier: HardwareTier,
-    ) {
+    async fn launch(&self, record: WorkspaceRecord, resolved: Resolved) {
         let id = record.workspace.id;
         let nonce = uuid::Uuid::new_v4().simple().to_string();
         let exec_id = format!("cairn-ws-{id}-{}", &nonce[..12]);
         let dir = self.jobs.config.work_dir.join(&exec_id);
-        let executor = match self.jobs.executor(ExecutorKind::Local) {
+        let executor = match self.jobs.executor(resolved.executor) {
             Ok(executor) => executor,
             Err(error) => {
                 self.end_launch(id, Ended::Failed(error.message)).await;
                 return;
             }
         };
-        let run = self.run(&record, &revision, &tier, executor.clone(), &exec_id, &dir);
+        let run = self.run(&record, &resolved, executor.clone(), &exec_id, &dir);
         match run.await {
             Ok(live) => {
                 tracing::info!(workspace.id = id, "workspace running");
@@ -123,12 +116,13 @@ impl WorkspaceService {
     async fn run(
         &self,
         record: &WorkspaceRecord,
-        revision: &EnvironmentRevision,
-        tier: &HardwareTier,
+        resolved: &Resolved,
         executor: Arc<dyn JobExecutor>,
         exec_id: &str,
         dir: &Path,
     ) -> Result<Live, Ended> {
+        let (revision, tier) = (&resolved.revision, &resolved.tier);
+        let remote = resolved.executor != ExecutorKind::Local;
         let workspace = &record.workspace;
         let id = workspace.id;
         let files = dir.join("files");
@@ -137,6 +131,16 @@ impl WorkspaceService {
         })?;
         if let Some(snapshot) = &workspace.snapshot {
             self.jobs.files.materialize(record.project_id, snapshot, &files).await?;
+        }
+        for (name, _, digest) in &resolved.datasets {
+            let target = files.join("datasets").join(name);
+            if tokio::fs::try_exists(&target).await.unwrap_or(false) {
+                // A project file or folder of that name is hidden by the dataset while it runs.
+                let _ = tokio::fs::remove_dir_all(&target).await;
+                let _ = tokio::fs::remove_file(&target).await;
+            }
+            self.jobs.files.materialize(record.project_id, digest, &target).await?;
+            crate::compute::make_read_only(target).await?;
         }
         let environment = environment_spec(revision);
         let build_log = dir.join("environment.log");
@@ -151,16 +155,25 @@ impl WorkspaceService {
         }
         self.check_stop(id).await?;
         let token: Arc<str> = Arc::from(jupyter::new_token());
-        jupyter::write_token(dir, &token)
-            .await
-            .map_err(|error| Ended::Failed(format!("could not write the token file: {error}")))?;
-        let port = jupyter::free_port()
-            .map_err(|error| Ended::Failed(format!("no free port for JupyterLab: {error}")))?;
+        let mut env = self.variables(record).await?;
+        let argv = if remote {
+            // The launcher moves the token from the environment into a private file on the node.
+            env.insert(jupyter::REMOTE_TOKEN_VAR.into(), token.to_string());
+            jupyter::remote_command(id)
+        } else {
+            env.extend(jupyter::environment(dir));
+            jupyter::write_token(dir, &token).await.map_err(|error| {
+                Ended::Failed(format!("could not write the token file: {error}"))
+            })?;
+            let port = jupyter::free_port()
+                .map_err(|error| Ended::Failed(format!("no free port for JupyterLab: {error}")))?;
+            jupyter::command(id, port, &files)
+        };
         let spec = JobSpec {
             job_id: exec_id.to_string(),
-            argv: jupyter::command(id, port, &files),
+            argv,
             working_dir: files,
-            env: self.variables(record, dir).await?,
+            env,
             environment,
             limits: Limits {
                 cpu: tier.spec.cpu,
@@ -171,10 +184,13 @@ impl WorkspaceService {
             outputs: None,
         };
         executor.submit(&spec).await.map_err(|error| Ended::Failed(error.to_string()))?;
-        self.wait_until_ready(id, &executor, exec_id, port, &token).await?;
-        jupyter::forget_token_files(dir).await;
+        let address = self.wait_until_ready(id, &executor, exec_id, &spec.argv, &token).await?;
+        if !remote {
+            jupyter::forget_token_files(dir).await;
+        }
         let system = RequestContext::system();
         let replica = &self.jobs.replica;
+        let port = address.port();
         if !self.store().set_workspace_running(&system, id, replica, exec_id, port).await? {
             let by = self.store().get_workspace(id).await?.workspace.stop_requested_by;
             return Err(Ended::Stopped(stopped_before_ready(by)));
@@ -183,7 +199,10 @@ impl WorkspaceService {
             record: self.store().get_workspace(id).await?,
             executor,
             exec_id: exec_id.to_string(),
-            port,
+            address,
+            remote,
+            datasets: resolved.datasets.iter().map(|(name, _, _)| name.clone()).collect(),
+            seen: std::sync::Mutex::new(std::collections::HashMap::new()),
             token,
             dir: dir.to_path_buf(),
             base: std::sync::Mutex::new(workspace.snapshot.clone()),
@@ -196,19 +215,20 @@ impl WorkspaceService {
         })
     }
 
-    /// JupyterLab's variables: where MLflow and Cairn are (with a token of the owner confined
-    /// to the project, as jobs get), and its private directories.
-    async fn variables(
-        &self,
-        record: &WorkspaceRecord,
-        dir: &Path,
-    ) -> Result<BTreeMap<String, String>, Ended> {
+    /// JupyterLab's variables: the project's and the owner's secrets, where MLflow and Cairn
+    /// are (with a token of the owner confined to the project, as jobs get).
+    async fn variables(&self, record: &WorkspaceRecord) -> Result<BTreeMap<String, String>, Ended> {
         let workspace = &record.workspace;
         let public_url =
             self.jobs.public_url.get().cloned().ok_or_else(|| {
                 Ended::Failed("the server's public URL is not known yet".to_string())
             })?;
-        let mut env = jupyter::environment(dir);
+        let system = RequestContext::system();
+        let mut env = self
+            .jobs
+            .secrets
+            .open_for(&system, ("workspace_id", workspace.id), record.project_id, record.owner_id)
+            .await?;
         env.insert("MLFLOW_TRACKING_URI".into(), format!("{public_url}/p/{}", workspace.project));
         env.insert("CAIRN_URL".into(), public_url);
         env.insert("CAIRN_PROJECT".into(), workspace.project.clone());
@@ -221,7 +241,6 @@ impl WorkspaceService {
             let lifetime =
                 i64::try_from(self.config.token_lifetime.as_millis()).unwrap_or(i64::MAX / 2);
             let expires_at = now_millis().saturating_add(lifetime);
-            let system = RequestContext::system();
             self.store()
                 .attach_workspace_token(&system, workspace.id, &digest, &hint, expires_at)
                 .await?;
@@ -232,19 +251,29 @@ impl WorkspaceService {
     }
 
     /// Waits until JupyterLab answers, failing when it ends first or takes too long, and
-    /// ending the launch when a stop is asked or the server closes.
+    /// ending the launch when a stop is asked or the server closes. Returns where it listens:
+    /// from its command line when local, from the launcher's line in its log on Ray.
     async fn wait_until_ready(
         &self,
         id: i64,
         executor: &Arc<dyn JobExecutor>,
         exec_id: &str,
-        port: u16,
+        argv: &[String],
         token: &str,
-    ) -> Result<(), Ended> {
+    ) -> Result<SocketAddr, Ended> {
         let started = Instant::now();
+        let mut address = jupyter::local_address(argv);
         loop {
-            if jupyter::answers(&self.http, port, id, token).await {
-                return Ok(());
+            if address.is_none() {
+                address = match executor.logs(exec_id, 0).await {
+                    Ok(chunk) => jupyter::reported_address(&chunk.bytes),
+                    Err(_) => None,
+                };
+            }
+            if let Some(address) = address
+                && jupyter::answers(&self.http, address, id, token).await
+            {
+                return Ok(address);
             }
             match executor.status(exec_id).await {
                 Ok(state) if state.is_terminal() => {

@@ -1,6 +1,7 @@
-//! Workspaces: JupyterLab on a project's newest snapshot, in an approved environment (JupyterLab
-//! added when it does not name it), on a tier's limits, run by the local executor and reached
-//! only through Cairn's proxy at `/workspaces/<id>/`.
+//! Workspaces: JupyterLab on a project's newest snapshot (with datasets copied read-only under
+//! `datasets/<name>/`), in an approved environment (JupyterLab added when it does not name it),
+//! on a tier's limits, run by the tier's executor — local, or a Ray cluster — and reached only
+//! through Cairn's proxy at `/workspaces/<id>/`.
 //!
 //! The replica that starts a workspace runs it: it holds the row's lease, keeps the JupyterLab
 //! token in memory only (never stored, logged or returned; the proxy sends it upstream), saves
@@ -19,6 +20,7 @@ mod reaper;
 mod sync;
 
 use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64};
 use std::sync::{Arc, Mutex};
@@ -81,11 +83,19 @@ pub(crate) struct Live {
     pub executor: Arc<dyn JobExecutor>,
     /// JupyterLab's id on that executor.
     pub exec_id: String,
-    /// JupyterLab's port on loopback.
-    pub port: u16,
+    /// Where JupyterLab listens: loopback for the local executor, a Ray node's address on Ray.
+    pub address: SocketAddr,
+    /// Whether JupyterLab runs elsewhere (Ray): its files are read through its contents API
+    /// into `files/`, which then mirrors them.
+    pub remote: bool,
+    /// The datasets copied under `datasets/<name>/`, which saves leave out.
+    pub datasets: Vec<String>,
+    /// For a remote workspace: each file's size and modification time when last read, so a
+    /// save downloads only what changed.
+    pub seen: Mutex<HashMap<String, (u64, String)>>,
     /// The JupyterLab token: sent upstream by the proxy, never shown.
     pub token: Arc<str>,
-    /// The workspace's directory (`files/` is JupyterLab's root).
+    /// The workspace's directory (`files/` is JupyterLab's root, or its mirror when remote).
     pub dir: PathBuf,
     /// The snapshot the files matched when last read or saved.
     pub base: Mutex<Option<String>>,
@@ -126,11 +136,15 @@ pub struct WorkspaceService {
     http: reqwest::Client,
 }
 
-/// What a start resolves to now: the revision to run, the tier, the snapshot.
-struct Resolved {
+/// What a start resolves to now: the revision to run, the tier and its executor, the snapshot
+/// and the dataset versions.
+pub(crate) struct Resolved {
     revision: EnvironmentRevision,
     tier: HardwareTier,
+    executor: ExecutorKind,
     snapshot: Option<String>,
+    /// Each dataset's name, version and content digest.
+    datasets: Vec<(String, i64, String)>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -182,13 +196,13 @@ impl WorkspaceService {
         let launch = WorkspaceLaunch {
             request,
             environment_revision: resolved.revision.revision,
-            executor: ExecutorKind::Local,
+            executor: resolved.executor,
             snapshot: resolved.snapshot.as_deref(),
             replica: &self.jobs.replica,
             lease_until: now_millis() + LEASE_MS,
         };
         let record = self.store().create_workspace(context, project.id, owner_id, &launch).await?;
-        self.spawn_launch(record.clone(), resolved.revision, resolved.tier);
+        self.spawn_launch(record.clone(), resolved);
         Ok(record.workspace)
     }
 
@@ -214,13 +228,13 @@ impl WorkspaceService {
         let launch = WorkspaceLaunch {
             request: &request,
             environment_revision: resolved.revision.revision,
-            executor: ExecutorKind::Local,
+            executor: resolved.executor,
             snapshot: resolved.snapshot.as_deref(),
             replica: &self.jobs.replica,
             lease_until: now_millis() + LEASE_MS,
         };
         let record = self.store().restart_workspace(context, id, &launch).await?;
-        self.spawn_launch(record.clone(), resolved.revision, resolved.tier);
+        self.spawn_launch(record.clone(), resolved);
         Ok(record.workspace)
     }
 
@@ -265,7 +279,7 @@ impl WorkspaceService {
         if live.ended.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(ServiceError::precondition(format!("workspace {id} has stopped")));
         }
-        let snapshot = self.save(&live, context, context, &message, "sync").await?;
+        let snapshot = self.save(&live, context, context, &message, "sync", true).await?;
         let workspace = self.store().get_workspace(id).await?.workspace;
         Ok(SyncOutcome { snapshot, workspace })
     }
@@ -300,7 +314,8 @@ impl WorkspaceService {
     }
 
     /// Resolves the environment revision (pinned, else the newest approved; it must be
-    /// approved), the active tier (on the local executor) and the newest snapshot.
+    /// approved), the active tier (on an executor this server has), the newest snapshot and
+    /// the dataset versions (pinned, else the newest).
     async fn resolve(
         &self,
         project: &Project,
@@ -310,17 +325,22 @@ impl WorkspaceService {
             .jobs
             .runnable(&request.environment, request.environment_revision, &request.tier)
             .await?;
-        if executor != ExecutorKind::Local {
-            return Err(ServiceError::precondition(format!(
-                "tier '{}' runs on the {} executor; workspaces run on the local executor only: choose a local tier",
+        self.jobs.executor(executor).map_err(|_| {
+            ServiceError::precondition(format!(
+                "tier '{}' runs on the {} executor, which this server is not configured with",
                 tier.name,
                 executor.as_str()
-            )));
-        }
-        self.jobs.executor(ExecutorKind::Local)?;
+            ))
+        })?;
         let snapshot =
             self.store().list_snapshots(project.id, 1).await?.pop().map(|snapshot| snapshot.digest);
-        Ok(Resolved { revision, tier, snapshot })
+        let mut datasets = Vec::new();
+        for wanted in request.dataset_refs()? {
+            let version =
+                self.store().dataset_version(project.id, &wanted.name, wanted.version).await?;
+            datasets.push((wanted.name, version.version, version.digest));
+        }
+        Ok(Resolved { revision, tier, executor, snapshot, datasets })
     }
 
     /// Requires `access` to `project` and finds the workspace there (another project's is

@@ -115,7 +115,7 @@ impl WorkspaceService {
         now: i64,
     ) -> ServiceResult<()> {
         let id = live.record.workspace.id;
-        let reported = jupyter::activity(&self.http, live.port, id, &live.token).await;
+        let reported = jupyter::activity(&self.http, live.address, id, &live.token).await;
         let mut last = live.proxy_activity.load(Ordering::Relaxed);
         match reported {
             Ok(activity) if activity.busy => last = now,
@@ -156,7 +156,9 @@ impl WorkspaceService {
     /// Stops JupyterLab, saves the workspace's files, records the end and removes them. The
     /// files are read after JupyterLab stopped, so nothing written before the stop is missed;
     /// when the save fails they stay in place, the end is remembered and a later call (the
-    /// background loop's, every 30 s) saves and records it.
+    /// background loop's, every 30 s) saves and records it. A remote workspace's files are read
+    /// just before JupyterLab stops (they are on its node); when JupyterLab no longer answers
+    /// and has ended, what the last save read is kept and the reason says so.
     #[expect(clippy::too_many_arguments, reason = "each names a different part of the record")]
     async fn end_live(
         &self,
@@ -177,15 +179,27 @@ impl WorkspaceService {
         let (state, reason) = match pending {
             Some(ending) => ending,
             None => {
-                live.executor.stop(&live.exec_id, reason).await.map_err(|error| {
+                let mut reason = reason.to_string();
+                if live.remote
+                    && let Err(error) = self.pull_remote(live).await
+                {
+                    match live.executor.status(&live.exec_id).await {
+                        Ok(ended) if ended.is_terminal() => {
+                            tracing::warn!(workspace.id = id, error = %error.message, "a remote workspace ended before its files could be read");
+                            reason.push_str("; changes since its last save could not be read");
+                        }
+                        _ => return Err(error),
+                    }
+                }
+                live.executor.stop(&live.exec_id, &reason).await.map_err(|error| {
                     crate::ServiceError::internal(format!("stopping JupyterLab failed: {error}"))
                 })?;
-                let ending = (state, reason.to_string());
+                let ending = (state, reason);
                 *lock(&live.ending) = Some(ending.clone());
                 ending
             }
         };
-        self.save(live, author, audit, message, trigger).await.map_err(|error| {
+        self.save(live, author, audit, message, trigger, false).await.map_err(|error| {
             crate::ServiceError {
                 message: format!(
                     "JupyterLab stopped but its files could not be saved yet ({}); they stay in place and saving is retried every 30 s",

@@ -139,6 +139,18 @@ async fn latest_paths(api: &Api, token: &str) -> (Value, Vec<String>) {
     (latest["snapshot"].clone(), paths)
 }
 
+/// The dataset the workspaces mount.
+const IRIS_ROWS: &str = "petal,kind\n1.4,setosa\n";
+
+/// Pushes dataset `iris` version 1 to project `churn` with the CLI.
+fn push_dataset(api: &Api, token: &str) {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("rows.csv"), IRIS_ROWS).unwrap();
+    let dir = data.path().to_str().unwrap();
+    let pushed = cairn(&api.url, token, &["dataset", "push", "iris", dir, "--project", "churn"]);
+    assert!(pushed.status.success(), "{}", String::from_utf8_lossy(&pushed.stderr));
+}
+
 /// JupyterLab processes still running for this test's data directory.
 fn leftover_servers(data_dir: &std::path::Path) -> usize {
     let needle = data_dir.display().to_string();
@@ -175,6 +187,7 @@ async fn workspaces_end_to_end(backend: Backend) {
     let dir = files.path().to_str().unwrap();
     let pushed = cairn(&api.url, contributor, &["push", dir, "--project", "churn", "-m", "start"]);
     assert!(pushed.status.success(), "{}", String::from_utf8_lossy(&pushed.stderr));
+    push_dataset(&api, contributor);
 
     // Starting needs write access; the workspace starts on the newest snapshot.
     let request = json!({"environment": "lab", "tier": "small"});
@@ -183,7 +196,18 @@ async fn workspaces_end_to_end(backend: Backend) {
     assert_eq!(status, 403);
     let started = Instant::now();
     let (url, who) = (api.url.clone(), contributor.to_string());
-    let args = ["workspace", "start", "--project", "churn", "--env", "lab", "--tier", "small"];
+    let args = [
+        "workspace",
+        "start",
+        "--project",
+        "churn",
+        "--env",
+        "lab",
+        "--tier",
+        "small",
+        "--dataset",
+        "iris@1",
+    ];
     let cli = tokio::task::spawn_blocking(move || cairn(&url, &who, &args)).await.unwrap();
     let stdout = String::from_utf8_lossy(&cli.stdout).to_string();
     assert!(cli.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&cli.stderr));
@@ -207,6 +231,8 @@ async fn workspaces_end_to_end(backend: Backend) {
     let note =
         api.ok(contributor, "GET", &format!("/p/churn{base}/api/contents/notes.md"), None).await;
     assert_eq!(note["content"], "# churn\n");
+    let rows = format!("{base}/api/contents/datasets/iris/rows.csv");
+    assert_eq!(api.ok(contributor, "GET", &rows, None).await["content"], IRIS_ROWS);
     for (who, token, expected) in [
         ("viewer", viewer, 403),
         ("owner", owner, 403),
@@ -368,8 +394,133 @@ async fn workspaces_end_to_end_on_postgres() {
     workspaces_end_to_end(Backend::Postgres).await;
 }
 
+/// The cell run on a Ray node: the secrets and dataset it was given, the token kept from it,
+/// a file written.
+const RAY_CELL: &str = r#"
+import os
+print("SECRET", os.environ.get("API_KEY"))
+print("DATA", open("datasets/iris/rows.csv").read().replace("\n", "|"))
+token_file = os.environ.get("JUPYTER_TOKEN_FILE", "")
+print("TOKEN_VISIBLE", "CAIRN_JUPYTER_TOKEN" in os.environ or os.path.exists(token_file))
+with open("from_ray.txt", "w") as handle:
+    handle.write("written on a Ray node\n")
+os.makedirs("notebooks", exist_ok=True)
+with open("notebooks/analysis.py", "w") as handle:
+    handle.write("print('hi')\n")
+"#;
+
+/// A workspace on the Ray executor (a real Ray head): JupyterLab runs as a Ray job on the
+/// project's files and a dataset, reached through Cairn's proxy at the node address it
+/// reports; its kernel sees the project's secret but not JupyterLab's token; sync and stop read
+/// the files back through JupyterLab (new, changed and deleted files), leaving the dataset out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workspaces_run_on_ray() {
+    let Some(address) = std::env::var("CAIRN_TEST_RAY_ADDRESS").ok() else {
+        assert!(
+            !cairn_store::testsuite::services_required(),
+            "CAIRN_TEST_RAY_ADDRESS is not set but CAIRN_TEST_REQUIRE_SERVICES=1"
+        );
+        eprintln!("SKIPPED: Ray workspace test (set CAIRN_TEST_RAY_ADDRESS to run it)");
+        return;
+    };
+    let compute = cairn::ComputeSettings { ray_address: Some(address), ..settings() };
+    let Some(app) = TestApp::with_compute(Backend::Sqlite, false, compute).await else { return };
+    let f = fixture(&app).await;
+    let server = app.spawn().await;
+    let api = Api::new(server.url());
+    let (admin, contributor, viewer, owner) = (
+        token(&f.tokens, "admin"),
+        token(&f.tokens, "contributor"),
+        token(&f.tokens, "viewer"),
+        token(&f.tokens, "owner"),
+    );
+    let definition = json!({"requirements": [JUPYTERLAB]});
+    let environment = json!({"name": "lab", "description": "notebooks", "definition": definition});
+    api.ok(admin, "POST", "/api/v1/environments", Some(environment)).await;
+    let approve = json!({"revision": 1, "state": "approved"});
+    api.ok(admin, "POST", "/api/v1/environments/lab/state", Some(approve)).await;
+    let spec = json!({"cpu": 1.0, "memory_mib": 2048, "max_runtime_s": 60, "executor": "ray"});
+    api.ok(admin, "PUT", "/api/v1/tiers/cluster", Some(json!({"spec": spec}))).await;
+    let files = tempfile::tempdir().unwrap();
+    std::fs::write(files.path().join("notes.md"), "# churn\n").unwrap();
+    std::fs::write(files.path().join("obsolete.txt"), "to be deleted\n").unwrap();
+    let dir = files.path().to_str().unwrap();
+    let pushed = cairn(&api.url, contributor, &["push", dir, "--project", "churn"]);
+    assert!(pushed.status.success(), "{}", String::from_utf8_lossy(&pushed.stderr));
+    push_dataset(&api, contributor);
+    let secret = json!({"value": "ray-workspace-secret"});
+    api.ok(admin, "PUT", "/api/v1/projects/churn/secrets/API_KEY", Some(secret)).await;
+
+    let started = Instant::now();
+    let request = json!({"environment": "lab", "tier": "cluster", "datasets": ["iris"]});
+    let workspace =
+        api.ok(contributor, "POST", "/api/v1/projects/churn/workspaces", Some(request)).await;
+    assert_eq!(workspace["executor"], "ray");
+    let id = workspace["id"].as_i64().unwrap();
+    wait_state(&api, contributor, id, "running", Duration::from_secs(420)).await;
+    eprintln!("ray workspace {id} running after {:?}", started.elapsed());
+    let base = format!("/workspaces/{id}");
+    let (status, page) = api.call(contributor, "GET", &format!("{base}/lab"), None).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.as_str().unwrap().contains(r#""token": """#), "the token is blanked out");
+    let (status, _) = api.call(owner, "GET", &format!("{base}/api/status"), None).await;
+    assert_eq!(status, 403, "not the owner's, not shared");
+
+    let kernel = api
+        .ok(contributor, "POST", &format!("{base}/api/kernels"), Some(json!({"name": "python3"})))
+        .await;
+    let channels = format!(
+        "ws://{}{base}/api/kernels/{}/channels",
+        server.address,
+        kernel["id"].as_str().unwrap()
+    );
+    let output = execute(&channels, contributor, RAY_CELL).await;
+    assert_eq!(printed(&output, "SECRET"), "ray-workspace-secret", "{output}");
+    assert_eq!(printed(&output, "DATA"), IRIS_ROWS.replace('\n', "|"));
+    assert_eq!(printed(&output, "TOKEN_VISIBLE"), "False", "kernels never see JupyterLab's token");
+
+    let sync = format!("/api/v1/projects/churn/workspaces/{id}/sync");
+    let synced = api.ok(contributor, "POST", &sync, Some(json!({"message": "on ray"}))).await;
+    assert_eq!(synced["snapshot"]["message"], "on ray", "{synced}");
+    let (_, paths) = latest_paths(&api, viewer).await;
+    assert_eq!(paths, ["from_ray.txt", "notebooks/analysis.py", "notes.md", "obsolete.txt"]);
+    let again = api.ok(contributor, "POST", &sync, None).await;
+    assert!(again["snapshot"].is_null(), "nothing changed: {again}");
+
+    // Changed and deleted files are read back at stop.
+    let put = json!({"type": "file", "format": "text", "content": "# churn, revised\n"});
+    api.ok(contributor, "PUT", &format!("{base}/api/contents/notes.md"), Some(put)).await;
+    let (status, _) =
+        api.call(contributor, "DELETE", &format!("{base}/api/contents/obsolete.txt"), None).await;
+    assert_eq!(status, 204);
+    let stop = format!("/api/v1/projects/churn/workspaces/{id}/stop");
+    let stopped = api.ok(contributor, "POST", &stop, Some(json!({"message": "ray done"}))).await;
+    assert_eq!(stopped["state"], "stopped", "{stopped}");
+    let (snapshot, paths) = latest_paths(&api, viewer).await;
+    assert_eq!(paths, ["from_ray.txt", "notebooks/analysis.py", "notes.md"]);
+    assert_eq!(snapshot["message"], "ray done");
+    let pulled = tempfile::tempdir().unwrap();
+    let target = pulled.path().to_str().unwrap();
+    let got = cairn(&api.url, viewer, &["pull", "--project", "churn", target]);
+    assert!(got.status.success(), "{}", String::from_utf8_lossy(&got.stderr));
+    let notes = std::fs::read_to_string(pulled.path().join("notes.md")).unwrap();
+    assert_eq!(notes, "# churn, revised\n");
+    let (status, _) = api.call(contributor, "GET", &format!("{base}/api/status"), None).await;
+    assert_eq!(status, 409, "a stopped workspace is not proxied");
+
+    let events = api.ok(admin, "GET", "/api/v1/audit-events?action=secret.read", None).await;
+    let read_by_workspace = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|event| event["details"]["workspace_id"] == id);
+    assert!(read_by_workspace, "the secret's read is audited with the workspace: {events}");
+    server.shutdown().await;
+}
+
 /// Starts that cannot work are refused with the reason, or fail with it: a draft environment, a
-/// tier on the Ray executor, an environment whose build fails.
+/// tier on an executor the server lacks, unknown or repeated datasets, an environment whose
+/// build fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workspace_start_failures_are_explained() {
     let Some(app) = TestApp::with_compute(Backend::Sqlite, false, settings()).await else { return };
@@ -400,7 +551,14 @@ async fn workspace_start_failures_are_explained() {
     let ray = json!({"environment": "broken", "tier": "cluster"});
     let (status, answer) = api.call(contributor, "POST", start, Some(ray)).await;
     assert_eq!(status, 409, "{answer}");
-    assert!(answer["error"]["message"].as_str().unwrap().contains("local executor"), "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.contains("ray executor, which this server is not configured with"), "{answer}");
+    let unknown = json!({"environment": "broken", "tier": "small", "datasets": ["nowhere"]});
+    let (status, answer) = api.call(contributor, "POST", start, Some(unknown)).await;
+    assert_eq!(status, 404, "{answer}");
+    let twice = json!({"environment": "broken", "tier": "small", "datasets": ["a", "a@2"]});
+    let (status, answer) = api.call(contributor, "POST", start, Some(twice)).await;
+    assert_eq!(status, 400, "{answer}");
     let short = json!({"environment": "broken", "tier": "small", "idle_timeout_s": 1});
     let (status, _) = api.call(contributor, "POST", start, Some(short)).await;
     assert_eq!(status, 400);
