@@ -10,6 +10,7 @@ mod auth;
 mod cli_client;
 mod cli_governance;
 mod compute;
+mod crash_safety;
 mod datasets;
 mod drift_golden;
 mod governance;
