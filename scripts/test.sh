@@ -3,8 +3,10 @@
 #
 #   bash scripts/test.sh [extra args for cargo nextest run / cargo test]
 #
-# It builds (or reuses) the Python venv for the MLflow client tests, starts a throwaway
-# PostgreSQL cluster, a SeaweedFS S3 server and a Ray head on free loopback ports, exports where
+# It builds (or reuses) the Python venv for the MLflow client tests, installs headless Chromium
+# and chromedriver (Debian's chromium, chromium-driver) for the UI browser test when missing,
+# starts a throwaway PostgreSQL cluster, a SeaweedFS S3 server and a Ray head on free loopback
+# ports, exports where
 # they are, runs the tests, and stops everything on exit, success or failure. Exported for the
 # tests:
 #   CARGO_TARGET_DIR          kept outside the clone (default ~/.cache/cairn-target) for reuse
@@ -35,6 +37,18 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/cairn-target}
 
 cairn_venv_ensure crates/cairn/tests/mlflow/requirements.txt
 export CAIRN_TEST_PYTHON=$CAIRN_VENV/bin/python
+
+# Headless Chromium and chromedriver for the UI browser test (crates/cairn/tests/it/ui_browser.rs).
+if [[ ! -x /usr/bin/chromedriver ]]; then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+        apt_log="${TMPDIR:-/tmp}/cairn-apt-chromium.log"
+        cairn_log "installing chromium and chromium-driver with apt-get (about 2 minutes; log: $apt_log)"
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; } \
+            >"$apt_log" 2>&1 || cairn_err "installing chromium failed (see $apt_log); the UI browser test cannot run"
+    else
+        cairn_log "chromedriver is missing and apt-get is not usable here; the UI browser test will skip"
+    fi
+fi
 
 cairn_pg_start
 cairn_s3_start

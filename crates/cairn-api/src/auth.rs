@@ -2,7 +2,9 @@
 //! `Authorization` header (Bearer token, or Basic with a token or password), asks the identity
 //! service who it is, and stores the resulting [`RequestContext`] in the request. Missing
 //! credentials are refused when the server requires authentication; wrong credentials are
-//! always refused. Secrets are never logged.
+//! always refused. Secrets are never logged. Under `/workspaces/` only, a request without an
+//! `Authorization` header may instead carry the web UI's session cookie (a browser opening
+//! JupyterLab); the JSON APIs never accept the cookie, so a cross-site page cannot use it there.
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -12,7 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use cairn_domain::ErrorKind;
 use cairn_domain::audit::RequestContext;
-use cairn_service::{Credentials, ServiceError, Services};
+use cairn_service::{Credentials as ServiceCredentials, ServiceError, Services};
 
 use crate::REQUEST_ID_HEADER;
 use crate::context::ProjectScope;
@@ -20,6 +22,25 @@ use crate::context::ProjectScope;
 /// Why the header could not be read.
 const MALFORMED: &str =
     "malformed Authorization header: use 'Bearer <token>' or 'Basic <base64 user:secret>'";
+
+/// What a request authenticates with.
+enum Credentials {
+    /// The `Authorization` header.
+    Header(ServiceCredentials),
+    /// A live session of the web UI (workspace proxy only).
+    Session(Box<cairn_domain::identity::Principal>),
+}
+
+/// The principal of the request's session cookie, if it names a live session.
+async fn session_principal(
+    services: &Services,
+    headers: &HeaderMap,
+) -> Result<Option<Box<cairn_domain::identity::Principal>>, ServiceError> {
+    let Some(secret) = crate::browser::cookie(headers, crate::browser::SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    Ok(services.sessions.authenticate(secret).await?.map(|session| Box::new(session.principal)))
+}
 
 fn parse_authorization(headers: &HeaderMap) -> Result<Option<Credentials>, &'static str> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
@@ -29,16 +50,16 @@ fn parse_authorization(headers: &HeaderMap) -> Result<Option<Credentials>, &'sta
     let (scheme, rest) = value.split_once(' ').ok_or(MALFORMED)?;
     let rest = rest.trim();
     if scheme.eq_ignore_ascii_case("bearer") && !rest.is_empty() {
-        return Ok(Some(Credentials::Bearer(rest.to_string())));
+        return Ok(Some(Credentials::Header(ServiceCredentials::Bearer(rest.to_string()))));
     }
     if scheme.eq_ignore_ascii_case("basic") {
         let decoded = STANDARD.decode(rest).map_err(|_| MALFORMED)?;
         let decoded = String::from_utf8(decoded).map_err(|_| MALFORMED)?;
         let (username, secret) = decoded.split_once(':').ok_or(MALFORMED)?;
-        return Ok(Some(Credentials::Basic {
+        return Ok(Some(Credentials::Header(ServiceCredentials::Basic {
             username: username.to_string(),
             secret: secret.to_string(),
-        }));
+        })));
     }
     Err(MALFORMED)
 }
@@ -74,8 +95,17 @@ pub async fn authenticate(
         .get(REQUEST_ID_HEADER)
         .and_then(|value| value.to_str().ok())
         .map(str::to_string);
-    let context = match parse_authorization(request.headers()) {
+    let mut credentials = parse_authorization(request.headers());
+    if matches!(credentials, Ok(None)) && path.starts_with("/workspaces/") {
+        match session_principal(&services, request.headers()).await {
+            Ok(Some(principal)) => credentials = Ok(Some(Credentials::Session(principal))),
+            Ok(None) => {}
+            Err(error) => return refuse(&path, error),
+        }
+    }
+    let context = match credentials {
         Err(message) => return refuse(&path, unauthenticated(message)),
+        Ok(Some(Credentials::Session(principal))) => RequestContext::user(*principal, request_id),
         Ok(None) if services.auth_required => {
             return refuse(
                 &path,
@@ -85,10 +115,12 @@ pub async fn authenticate(
             );
         }
         Ok(None) => RequestContext::anonymous(request_id),
-        Ok(Some(credentials)) => match services.identity.authenticate(&credentials).await {
-            Ok(principal) => RequestContext::user(principal, request_id),
-            Err(error) => return refuse(&path, error),
-        },
+        Ok(Some(Credentials::Header(credentials))) => {
+            match services.identity.authenticate(&credentials).await {
+                Ok(principal) => RequestContext::user(principal, request_id),
+                Err(error) => return refuse(&path, error),
+            }
+        }
     };
     let mut context = context;
     context.project = request.extensions().get::<ProjectScope>().map(|scope| scope.0.clone());

@@ -3,13 +3,15 @@
 //! JupyterLab on loopback — HTTP streamed both ways, WebSocket upgrades (kernel channels,
 //! terminals) spliced byte for byte after JupyterLab accepted them.
 //!
-//! The caller's Cairn credentials never reach JupyterLab: the proxy replaces them with
-//! JupyterLab's own token (`Authorization: token …`), and blanks that token out of the HTML pages
-//! JupyterLab renders with it, so no browser ever holds it. Token-authenticated requests skip
-//! JupyterLab's XSRF and origin checks, so the proxy makes them itself: a WebSocket upgrade or
-//! an unsafe method (anything but GET, HEAD, OPTIONS) whose `Origin` is not this server's own
-//! (its `Host`, or `X-Forwarded-Host` behind a reverse proxy), or that a browser marks
-//! `Sec-Fetch-Site: cross-site`/`same-site`, is refused with 403.
+//! A browser logged in to the web UI is authenticated by its session cookie here too. The
+//! caller's Cairn credentials (the `Authorization` header, Cairn's own cookies) never reach
+//! JupyterLab: the proxy replaces them with JupyterLab's own token (`Authorization: token …`),
+//! and blanks that token out of the HTML pages JupyterLab renders with it, so no browser ever
+//! holds it. Token-authenticated requests skip JupyterLab's XSRF and origin checks, so the
+//! proxy makes them itself: a WebSocket upgrade or an unsafe method (anything but GET, HEAD,
+//! OPTIONS) whose `Origin` is not this server's own (its `Host`, or `X-Forwarded-Host` behind a
+//! reverse proxy), or that a browser marks `Sec-Fetch-Site: cross-site`/`same-site`, is refused
+//! with 403 ([`crate::browser::same_origin`], shared with the web UI).
 
 use axum::Router;
 use axum::body::Body;
@@ -25,6 +27,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
+use crate::browser::same_origin;
 use crate::context::Caller;
 use crate::native::ApiError;
 use crate::routes::{Needs, RouteSpec};
@@ -104,7 +107,10 @@ async fn proxy(
     };
     let upgrade = is_websocket_upgrade(request.headers());
     if let Err(message) = same_origin(request.method(), request.headers(), upgrade) {
-        return error(ErrorKind::PermissionDenied, message);
+        return error(
+            ErrorKind::PermissionDenied,
+            format!("{message}: open the workspace on this server's own address"),
+        );
     }
     let target = match services.workspaces.proxy_target(&context, id).await {
         Ok(target) => target,
@@ -134,41 +140,6 @@ fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
     has(header::CONNECTION, "upgrade") && has(header::UPGRADE, "websocket")
 }
 
-/// Refuses cross-origin WebSocket upgrades and unsafe methods (see the module's comment).
-fn same_origin(method: &Method, headers: &HeaderMap, upgrade: bool) -> Result<(), String> {
-    let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
-    if safe && !upgrade {
-        return Ok(());
-    }
-    let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-    if let Some(site) = text("sec-fetch-site")
-        && matches!(site, "cross-site" | "same-site")
-    {
-        return Err(format!("refused a {site} request to a workspace"));
-    }
-    let Some(origin) = text("origin") else { return Ok(()) };
-    let authority = origin
-        .strip_prefix("https://")
-        .map(|rest| (rest, "443"))
-        .or_else(|| origin.strip_prefix("http://").map(|rest| (rest, "80")));
-    let Some((authority, default_port)) = authority else {
-        return Err(format!("refused a request from origin {origin:?}"));
-    };
-    let normalise = |host: &str| {
-        let host = host.to_ascii_lowercase();
-        host.strip_suffix(&format!(":{default_port}")).map(str::to_string).unwrap_or(host)
-    };
-    let own = [text("x-forwarded-host"), text("host")];
-    let matches = own.into_iter().flatten().any(|host| normalise(host) == normalise(authority));
-    if matches {
-        Ok(())
-    } else {
-        Err(format!(
-            "refused a cross-origin request from {origin}: open the workspace on this server's own address"
-        ))
-    }
-}
-
 /// Copies the request's headers for JupyterLab: without hop-by-hop headers (unless
 /// `keep_upgrade`), the caller's credentials or forwarding claims, with JupyterLab's token.
 fn upstream_headers(headers: &HeaderMap, target: &ProxyTarget, keep_upgrade: bool) -> HeaderMap {
@@ -183,7 +154,28 @@ fn upstream_headers(headers: &HeaderMap, target: &ProxyTarget, keep_upgrade: boo
     if let Ok(value) = HeaderValue::from_str(target.authorization()) {
         out.insert(header::AUTHORIZATION, value);
     }
+    strip_cairn_cookies(&mut out);
     out
+}
+
+/// Removes Cairn's own cookies (`cairn_…`: the UI session) and keeps JupyterLab's.
+fn strip_cairn_cookies(headers: &mut HeaderMap) {
+    let kept: Vec<String> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty() && !pair.starts_with("cairn_"))
+        .map(str::to_string)
+        .collect();
+    headers.remove(header::COOKIE);
+    if kept.is_empty() {
+        return;
+    }
+    if let Ok(value) = HeaderValue::from_str(&kept.join("; ")) {
+        headers.insert(header::COOKIE, value);
+    }
 }
 
 fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
@@ -318,29 +310,14 @@ mod tests {
     }
 
     #[test]
-    fn only_same_origin_browsers_may_upgrade_or_post() {
-        let host = ("host", "cairn.example:8080");
-        let get = headers(&[host, ("origin", "https://evil.example")]);
-        assert!(same_origin(&Method::GET, &get, false).is_ok(), "safe methods pass");
-        assert!(same_origin(&Method::GET, &get, true).is_err(), "cross-origin upgrade");
-        assert!(same_origin(&Method::POST, &get, false).is_err(), "cross-origin post");
-        let own = headers(&[host, ("origin", "http://Cairn.example:8080")]);
-        assert!(same_origin(&Method::POST, &own, true).is_ok());
-        let default_port =
-            headers(&[("host", "cairn.example:443"), ("origin", "https://cairn.example")]);
-        assert!(same_origin(&Method::DELETE, &default_port, false).is_ok());
-        let behind_proxy = headers(&[
-            ("host", "10.0.0.5:5000"),
-            ("x-forwarded-host", "cairn.example"),
-            ("origin", "https://cairn.example"),
-        ]);
-        assert!(same_origin(&Method::PUT, &behind_proxy, false).is_ok());
-        let no_origin = headers(&[host]);
-        assert!(same_origin(&Method::POST, &no_origin, true).is_ok(), "non-browser clients");
-        let null = headers(&[host, ("origin", "null")]);
-        assert!(same_origin(&Method::POST, &null, false).is_err());
-        let fetch = headers(&[host, ("sec-fetch-site", "cross-site")]);
-        assert!(same_origin(&Method::POST, &fetch, false).is_err());
+    fn cairn_cookies_stay_behind() {
+        let mut map =
+            headers(&[("cookie", "_xsrf=abc; cairn_session=s"), ("cookie", "cairn_csrf=t")]);
+        strip_cairn_cookies(&mut map);
+        assert_eq!(map.get_all("cookie").iter().collect::<Vec<_>>(), ["_xsrf=abc"]);
+        let mut only_ours = headers(&[("cookie", "cairn_session=s")]);
+        strip_cairn_cookies(&mut only_ours);
+        assert!(only_ours.get("cookie").is_none());
     }
 
     #[test]

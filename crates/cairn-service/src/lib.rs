@@ -16,6 +16,7 @@ pub mod monitoring;
 mod projects;
 
 mod registry;
+mod sessions;
 pub mod tables;
 mod tracking;
 pub mod workspaces;
@@ -30,7 +31,7 @@ pub use bundle::{BUNDLE_FORMAT, BundleReport, Manifest, ManifestFile, pack_bundl
 pub use cairn_serving::{ElementType, Output, TensorSpec, Values};
 pub use cairn_store::{
     AuditQuery, CardRevision, DatasetSummary, LoggedModelField, LoggedModelSearch, Member,
-    NewLoggedModel, NewModelVersion, NewRun, PolicyRevision, RunUpdate,
+    NewLoggedModel, NewModelVersion, NewRun, PolicyRevision, RecentRun, RunUpdate,
 };
 pub use capture::{CaptureRecord, encode_parquet};
 pub use deployments::{DeploymentService, InputTable, PredictOutcome, ServedModel, row_outputs};
@@ -38,8 +39,9 @@ pub use error::{ServiceError, ServiceResult};
 pub use governance::{GateDecision, GateReason, GovernanceService, PolicySpec, Promotion};
 pub use identity::{Credentials, IdentityService, UserSpec};
 pub use monitoring::{GroundTruthRow, MonitorConfig, MonitorService, NotifyConfig, SmtpConfig};
-pub use projects::ProjectService;
+pub use projects::{ProjectAccess, ProjectService};
 pub use registry::RegistryService;
+pub use sessions::{SESSION_IDLE, SESSION_MAX, Session, SessionService, random_token};
 pub use tracking::TrackingService;
 
 /// Every service, shared by all request handlers: one allocation, so a clone (every request
@@ -68,6 +70,8 @@ pub struct ServiceSet {
     pub audit: AuditService,
     /// Users, tokens and authentication.
     pub identity: IdentityService,
+    /// Browser sessions of the web UI.
+    pub sessions: SessionService,
     /// Projects and memberships.
     pub projects: ProjectService,
     /// The model registry.
@@ -105,6 +109,7 @@ impl Services {
         python: std::path::PathBuf,
     ) -> Self {
         let artifact_service = ArtifactService::new(artifacts, store.clone());
+        let identity = IdentityService::new(store.clone());
         let deployments =
             DeploymentService::new(store.clone(), artifact_service.clone(), model_cache, python);
         let files = compute::FilesService::new(store.clone(), artifact_service.clone());
@@ -138,7 +143,8 @@ impl Services {
             deployments,
             artifacts: artifact_service,
             audit: AuditService::new(store.clone()),
-            identity: IdentityService::new(store.clone()),
+            sessions: SessionService::new(store.clone(), identity.clone()),
+            identity,
             projects: ProjectService::new(store.clone()),
             registry: RegistryService::new(store.clone()),
             governance: GovernanceService::new(store.clone()),

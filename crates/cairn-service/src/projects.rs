@@ -7,6 +7,17 @@ use cairn_store::{Member, Store};
 
 use crate::{Authorizer, ServiceResult};
 
+/// A project with what the caller may do there.
+#[derive(Debug, Clone)]
+pub struct ProjectAccess {
+    /// The project.
+    pub project: Project,
+    /// Whether the caller may change its experiments, runs and models.
+    pub can_write: bool,
+    /// Whether the caller may manage its members.
+    pub can_manage: bool,
+}
+
 /// Projects and their members.
 #[derive(Clone)]
 pub struct ProjectService {
@@ -58,19 +69,32 @@ impl ProjectService {
 
     /// Lists the projects the caller belongs to (every project for site admins).
     pub async fn list(&self, context: &RequestContext) -> ServiceResult<Vec<Project>> {
-        let projects = self.store.list_projects().await?;
         let Some(principal) =
             context.principal.as_ref().filter(|_| !Authorizer::is_unrestricted(context))
         else {
-            return Ok(projects);
+            return Ok(self.store.list_projects().await?);
         };
-        let mut visible = Vec::new();
-        for project in projects {
-            if self.store.member_role(project.id, principal.user_id).await?.is_some() {
-                visible.push(project);
-            }
-        }
-        Ok(visible)
+        let projects = self.store.member_projects(principal.user_id).await?;
+        // A confined token sees only its own project.
+        Ok(match principal.scope_project {
+            Some(scope) => projects.into_iter().filter(|project| project.id == scope).collect(),
+            None => projects,
+        })
+    }
+
+    /// What the caller may do in a project they may read (the UI shows edit controls from
+    /// this; every operation still checks for itself).
+    pub async fn access(
+        &self,
+        context: &RequestContext,
+        project: &str,
+    ) -> ServiceResult<ProjectAccess> {
+        let project = self.store.get_project(project).await?;
+        self.authz.require(context, project.id, Access::Read).await?;
+        let can_write = self.authz.require(context, project.id, Access::Write).await.is_ok();
+        let can_manage =
+            can_write && self.authz.require(context, project.id, Access::Manage).await.is_ok();
+        Ok(ProjectAccess { project, can_write, can_manage })
     }
 
     /// Adds a member or changes their role.

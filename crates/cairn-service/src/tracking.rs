@@ -19,7 +19,7 @@ use cairn_domain::validation::{
 };
 use cairn_store::{
     DatasetSummary, ExperimentSearch, LogBatch, LoggedModelSearch, NewLoggedModel, NewRun,
-    RunSearch, RunUpdate, Store,
+    RecentRun, RunSearch, RunUpdate, Store,
 };
 
 use crate::authz::Authorizer;
@@ -391,6 +391,27 @@ impl TrackingService {
         let (runs, has_more) = self.store.search_runs(&search).await?;
         let token = next_token(offset, runs.len(), has_more);
         Ok((runs, token))
+    }
+
+    /// The most recent active runs across the projects the caller belongs to (every project
+    /// for site admins and while authentication is off), newest first.
+    pub async fn recent_runs(
+        &self,
+        context: &RequestContext,
+        limit: i64,
+    ) -> ServiceResult<Vec<RecentRun>> {
+        let projects = match &context.principal {
+            Some(principal) if !Authorizer::is_unrestricted(context) => {
+                let mut projects = self.store.member_projects(principal.user_id).await?;
+                if let Some(scope) = principal.scope_project {
+                    projects.retain(|project| project.id == scope);
+                }
+                projects
+            }
+            _ => self.store.list_projects().await?,
+        };
+        let ids: Vec<i64> = projects.iter().map(|project| project.id).collect();
+        Ok(self.store.recent_runs(&ids, limit.clamp(1, 100)).await?)
     }
 
     /// Records dataset and model inputs of a run.

@@ -24,6 +24,7 @@ mod run_search;
 mod runs;
 mod schedules;
 mod secrets;
+mod sessions;
 mod sql;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
@@ -52,10 +53,11 @@ pub use monitoring::{AlertChanges, AlertScope, GroundTruth, NewCheck, Notificati
 pub use projects::Member;
 pub use registry::{NewModelVersion, RegistrySearch};
 pub use run_data::{LogBatch, MetricHistoryPage};
-pub use run_search::RunSearch;
+pub use run_search::{RecentRun, RunSearch};
 pub use runs::{NewRun, RunUpdate};
 pub use schedules::{DueSchedule, ScheduleSettings};
 pub use secrets::SealedSecret;
+pub use sessions::{NewSession, SessionRecord};
 pub use workspaces::{WorkspaceLaunch, WorkspaceRecord};
 
 /// The database engine behind a [`Store`].

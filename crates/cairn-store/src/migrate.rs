@@ -79,6 +79,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0011_workspaces.sql"),
         postgres: include_str!("../migrations/postgres/0011_workspaces.sql"),
     },
+    Migration {
+        version: 12,
+        name: "ui_sessions",
+        sqlite: include_str!("../migrations/sqlite/0012_ui_sessions.sql"),
+        postgres: include_str!("../migrations/postgres/0012_ui_sessions.sql"),
+    },
 ];
 
 /// A lock id shared by every Cairn process, so concurrent start-ups migrate once.

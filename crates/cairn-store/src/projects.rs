@@ -305,6 +305,20 @@ impl Store {
         Ok(())
     }
 
+    /// The projects a user belongs to, directly or through a team, by name (one query).
+    pub async fn member_projects(&self, user_id: i64) -> StoreResult<Vec<Project>> {
+        let rows = sqlx::query(
+            "SELECT p.id, p.name, p.description, p.created_at FROM projects p WHERE p.id IN (\
+             SELECT project_id FROM project_members WHERE user_id = $1 UNION \
+             SELECT pt.project_id FROM project_teams pt JOIN team_members t ON t.team_id = pt.team_id \
+             WHERE t.user_id = $1) ORDER BY p.name",
+        )
+        .bind(user_id)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(project_from_row).collect()
+    }
+
     /// The projects a user owns directly.
     pub async fn owned_projects(&self, user_id: i64) -> StoreResult<Vec<Project>> {
         let rows = sqlx::query(

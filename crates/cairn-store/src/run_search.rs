@@ -190,3 +190,51 @@ impl Store {
         Ok((self.load_runs(&run_ids).await?, has_more))
     }
 }
+
+/// A recent run with the names of the project and experiment holding it (for overviews).
+#[derive(Debug, Clone)]
+pub struct RecentRun {
+    /// The project's name.
+    pub project: String,
+    /// The experiment's name.
+    pub experiment: String,
+    /// The run.
+    pub info: cairn_domain::entities::RunInfo,
+}
+
+impl Store {
+    /// The most recently started active runs of active experiments in these projects, newest
+    /// first: one query, whatever the number of projects and experiments.
+    pub async fn recent_runs(
+        &self,
+        project_ids: &[i64],
+        limit: i64,
+    ) -> StoreResult<Vec<RecentRun>> {
+        if project_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = Sql::new("SELECT ");
+        sql.push(crate::runs::RUN_COLUMNS)
+            .push(
+                ", p.name AS project_name, e.name AS experiment_name FROM runs r \
+                 JOIN experiments e ON e.experiment_id = r.experiment_id \
+                 JOIN projects p ON p.id = e.project_id WHERE e.project_id IN ",
+            )
+            .bind_list(project_ids.iter().copied())
+            .push(
+                " AND r.lifecycle_stage = 'active' AND e.lifecycle_stage = 'active' \
+                 ORDER BY r.start_time DESC, r.run_uuid LIMIT ",
+            )
+            .bind(limit.max(1));
+        let rows = sql.query(self.dialect).fetch_all(self.reader()).await?;
+        rows.iter()
+            .map(|row| -> StoreResult<RecentRun> {
+                Ok(RecentRun {
+                    project: row.try_get("project_name")?,
+                    experiment: row.try_get("experiment_name")?,
+                    info: crate::runs::info_from_row(row)?,
+                })
+            })
+            .collect()
+    }
+}

@@ -255,9 +255,10 @@ impl App {
         Ok(App { services, store })
     }
 
-    /// The HTTP application.
+    /// The HTTP application: the APIs with the web UI's pages beside them.
     pub fn router(&self) -> axum::Router {
-        cairn_api::router(self.services.clone())
+        let pages = cairn_ui::pages(self.services.clone());
+        cairn_api::router_with_pages(self.services.clone(), Some(pages))
     }
 
     /// Serves HTTP on `listener` until `shutdown` resolves, then drains in-flight requests.

@@ -149,6 +149,11 @@ impl JobService {
         let _ = self.public_url.set(url.trim_end_matches('/').to_string());
     }
 
+    /// The URL the server is reached at (configured, or the listening address), once known.
+    pub fn public_url(&self) -> Option<&str> {
+        self.public_url.get().map(String::as_str)
+    }
+
     /// The executors configured, for readiness.
     pub fn executor_kinds(&self) -> Vec<ExecutorKind> {
         let mut kinds: Vec<ExecutorKind> = self.executors.keys().copied().collect();

@@ -6,6 +6,7 @@ mod experiments;
 mod projects;
 mod runs;
 mod search;
+mod sessions;
 
 use sqlx::{AnyConnection, AssertSqlSafe, Connection, Executor};
 
@@ -28,6 +29,7 @@ pub async fn run_all(store: &Store) {
     search::run(store).await;
     projects::run(store).await;
     audit::run(store).await;
+    sessions::run(store).await;
 }
 
 /// Whether CI demands every external service (`CAIRN_TEST_REQUIRE_SERVICES=1`).

@@ -27,4 +27,6 @@ mod rbac;
 mod scale_out;
 mod schedules;
 mod serving;
+mod ui;
+mod ui_browser;
 mod workspaces;

@@ -1,0 +1,334 @@
+//! The web UI in headless Chromium, driven through `chromedriver` with fantoccini: log in, create
+//! a project, log runs into it with the real `mlflow` client, filter and sort the runs table,
+//! open a run and find its chart with the right number of points, compare two runs. Screenshots
+//! of the key pages go to `$CARGO_TARGET_DIR/ui-screenshots/`. Without Chromium, chromedriver or
+//! the Python client the test says `SKIPPED` and passes, unless `CAIRN_TEST_REQUIRE_SERVICES=1`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use cairn_domain::audit::RequestContext;
+use cairn_domain::identity::SiteRole;
+use cairn_service::UserSpec;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::support::{Backend, TestApp};
+
+const PASSWORD: &str = "a long browser password";
+
+/// Logs three runs into experiment `resnet` and prints `{run name: run id}` as its last line.
+const LOG_RUNS: &str = r#"
+import json, mlflow
+mlflow.set_experiment("resnet")
+ids = {}
+for lr, accuracy in [("0.1", 0.71), ("0.01", 0.93), ("0.001", 0.85)]:
+    with mlflow.start_run(run_name=f"lr-{lr}") as run:
+        mlflow.log_params({"lr": lr, "batch": 32})
+        for step in range(5):
+            mlflow.log_metric("loss", 1.0 / (step + 1) + float(lr), step=step)
+        mlflow.log_metric("accuracy", accuracy)
+        mlflow.set_tag("team", "vision")
+        ids[run.info.run_name] = run.info.run_id
+print(json.dumps(ids))
+"#;
+
+fn skip<T>(what: &str) -> Option<T> {
+    if cairn_store::testsuite::services_required() {
+        panic!("{what} is missing but CAIRN_TEST_REQUIRE_SERVICES=1");
+    }
+    eprintln!("SKIPPED: UI browser test ({what} is missing)");
+    None
+}
+
+/// The browser, its driver and the Python with `mlflow`, or `None` (skipped) when one lacks.
+fn tools() -> Option<(PathBuf, PathBuf, String)> {
+    let chromium = PathBuf::from(
+        std::env::var("CAIRN_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+    );
+    let driver = PathBuf::from(
+        std::env::var("CAIRN_TEST_CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into()),
+    );
+    if !chromium.exists() {
+        return skip("chromium");
+    }
+    if !driver.exists() {
+        return skip("chromedriver");
+    }
+    let Ok(python) = std::env::var("CAIRN_TEST_PYTHON") else {
+        return skip("CAIRN_TEST_PYTHON (a Python with mlflow)");
+    };
+    Some((chromium, driver, python))
+}
+
+/// `chromedriver` on a free port, stopped on drop.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+async fn start_driver(driver: &Path) -> Driver {
+    let port = free_port();
+    let child = Command::new(driver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let driver = Driver { child, port };
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return driver;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not listen on port {port} within 10 s");
+}
+
+async fn browser(driver: &Driver, chromium: &Path, profile: &Path) -> Client {
+    let args = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1366,900",
+    ]
+    .into_iter()
+    .map(str::to_string)
+    .chain([format!("--user-data-dir={}", profile.display())])
+    .collect::<Vec<_>>();
+    let capabilities = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {"binary": chromium, "args": args},
+    });
+    let serde_json::Value::Object(capabilities) = capabilities else { unreachable!() };
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(capabilities)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("a WebDriver session in headless Chromium")
+}
+
+fn screenshot_dir() -> PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .unwrap_or_else(|_| format!("{}/../../target", env!("CARGO_MANIFEST_DIR")));
+    let dir = PathBuf::from(target).join("ui-screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot directory");
+    dir
+}
+
+async fn screenshot(client: &Client, name: &str) {
+    let png = client.screenshot().await.expect("screenshot");
+    let path = screenshot_dir().join(format!("{name}.png"));
+    std::fs::write(&path, png).expect("write screenshot");
+    eprintln!("screenshot: {}", path.display());
+}
+
+/// The run names of the runs table, top to bottom; empty while a page is being replaced (its
+/// elements go stale).
+async fn run_names(client: &Client) -> Vec<String> {
+    let mut names = Vec::new();
+    let Ok(links) = client.find_all(Locator::Css("#runs a.run-link")).await else {
+        return names;
+    };
+    for link in links {
+        match link.text().await {
+            Ok(text) => names.push(text),
+            Err(_) => return Vec::new(),
+        }
+    }
+    names
+}
+
+async fn submit(client: &Client, form: &str) {
+    client
+        .find(Locator::Css(&format!("{form} button[type=submit]")))
+        .await
+        .expect("submit button")
+        .click()
+        .await
+        .expect("submit");
+}
+
+async fn fill(client: &Client, css: &str, text: &str) {
+    let field = client.find(Locator::Css(css)).await.expect("field");
+    field.clear().await.expect("clear");
+    if !text.is_empty() {
+        field.send_keys(text).await.expect("type");
+    }
+}
+
+/// Waits (up to 10 s) until the runs table shows `expected`, in order unless `any_order`.
+async fn wait_for_runs(client: &Client, expected: &[&str], any_order: bool) {
+    let mut names = Vec::new();
+    for _ in 0..100 {
+        names = run_names(client).await;
+        if any_order {
+            names.sort();
+        }
+        if names == expected {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the runs table shows {names:?}, not {expected:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ui_in_headless_chromium() {
+    let Some((chromium, driver_path, python)) = tools() else { return };
+    let app = TestApp::with_auth(Backend::Sqlite).await.expect("app");
+    let system = RequestContext::system();
+    let spec = UserSpec {
+        username: "ada".into(),
+        site_role: SiteRole::Admin,
+        service_account: false,
+        password: Some(PASSWORD.into()),
+        display_name: Some("Ada".into()),
+        email: None,
+    };
+    let services = &app.app.services;
+    services.identity.create_user(&system, &spec).await.unwrap();
+    let (_, token) = services.identity.create_token(&system, "ada", "mlflow", None).await.unwrap();
+    let server = app.spawn().await;
+    let base = server.url();
+    let driver = start_driver(&driver_path).await;
+    let profile = tempfile::tempdir().expect("profile");
+    let client = browser(&driver, &chromium, profile.path()).await;
+
+    // Log in: the home page sends a visitor without a session to the login form.
+    client.goto(&format!("{base}/")).await.unwrap();
+    let url = client.current_url().await.unwrap();
+    assert_eq!(url.path(), "/login", "{url}");
+    screenshot(&client, "login").await;
+    fill(&client, "#username", "ada").await;
+    fill(&client, "#secret", PASSWORD).await;
+    submit(&client, "form.stacked").await;
+    client.wait().for_element(Locator::Css("#my-projects")).await.expect("the home page");
+    let header = client.find(Locator::Css(".account")).await.unwrap().text().await.unwrap();
+    assert!(header.contains("ada"), "{header}");
+    screenshot(&client, "home").await;
+
+    // Create a project through its form.
+    client.goto(&format!("{base}/projects")).await.unwrap();
+    fill(&client, "#project-name", "vision").await;
+    fill(&client, "#project-description", "image models").await;
+    fill(&client, "#project-owner", "ada").await;
+    submit(&client, "#new-project-form").await;
+    client
+        .wait()
+        .for_url(&url::Url::parse(&format!("{base}/projects/vision")).unwrap())
+        .await
+        .unwrap();
+    screenshot(&client, "project-created").await;
+
+    // The real mlflow client logs three runs into the new project.
+    let tracking_uri = format!("{base}/p/vision");
+    let script_token = token.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .args(["-c", LOG_RUNS])
+            .env("MLFLOW_TRACKING_URI", tracking_uri)
+            .env("MLFLOW_TRACKING_TOKEN", script_token)
+            .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+            .output()
+            .expect("run python")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "logging runs failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let ids: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().expect("ids line")).expect("ids json");
+
+    // The project page lists the experiment; its runs table shows the three runs.
+    client.goto(&format!("{base}/projects/vision")).await.unwrap();
+    client.find(Locator::LinkText("resnet")).await.expect("the experiment").click().await.unwrap();
+    client.wait().for_element(Locator::Css("#runs")).await.unwrap();
+    wait_for_runs(&client, &["lr-0.001", "lr-0.01", "lr-0.1"], true).await;
+    screenshot(&client, "runs").await;
+
+    // Filter with MLflow's grammar, then sort by a metric column (descending, then ascending).
+    fill(&client, "#filter", "params.lr != '0.001'").await;
+    submit(&client, "#run-filter").await;
+    wait_for_runs(&client, &["lr-0.01", "lr-0.1"], true).await;
+    let filtered = client.current_url().await.unwrap();
+    assert!(filtered.query().unwrap_or_default().contains("filter="), "{filtered}");
+    fill(&client, "#filter", "").await;
+    submit(&client, "#run-filter").await;
+    wait_for_runs(&client, &["lr-0.001", "lr-0.01", "lr-0.1"], true).await;
+    client.find(Locator::Css("a[data-sort=accuracy]")).await.unwrap().click().await.unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css("th[aria-sort=descending] a[data-sort=accuracy]"))
+        .await
+        .unwrap();
+    wait_for_runs(&client, &["lr-0.01", "lr-0.001", "lr-0.1"], false).await;
+    client.find(Locator::Css("a[data-sort=accuracy]")).await.unwrap().click().await.unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css("th[aria-sort=ascending] a[data-sort=accuracy]"))
+        .await
+        .unwrap();
+    wait_for_runs(&client, &["lr-0.1", "lr-0.001", "lr-0.01"], false).await;
+    screenshot(&client, "runs-sorted").await;
+    let table_url = client.current_url().await.unwrap();
+
+    // Open a run: its loss chart is an SVG line of five points.
+    client.find(Locator::LinkText("lr-0.01")).await.unwrap().click().await.unwrap();
+    client.wait().for_element(Locator::Css("#run-name")).await.unwrap();
+    let line = client
+        .find(Locator::Css("figure[data-metric=loss] svg polyline"))
+        .await
+        .expect("the loss chart");
+    assert_eq!(line.attr("data-points").await.unwrap().as_deref(), Some("5"));
+    let (_, _, width, height) = line.rectangle().await.unwrap();
+    assert!(width > 100.0 && height > 10.0, "the line is drawn ({width}x{height})");
+    let url = client.current_url().await.unwrap();
+    assert!(url.path().ends_with(ids["lr-0.01"].as_str().unwrap()), "{url}");
+    screenshot(&client, "run").await;
+
+    // Compare two runs: overlaid loss lines, and the differing param marked.
+    client.goto(table_url.as_str()).await.unwrap();
+    for name in ["lr-0.01", "lr-0.1"] {
+        let id = ids[name].as_str().unwrap();
+        client.find(Locator::Id(&format!("select-{id}"))).await.unwrap().click().await.unwrap();
+    }
+    client.find(Locator::Id("compare-button")).await.unwrap().click().await.unwrap();
+    client.wait().for_element(Locator::Css("#param-diff")).await.unwrap();
+    let lines =
+        client.find_all(Locator::Css("figure[data-metric=loss] svg polyline")).await.unwrap();
+    assert_eq!(lines.len(), 2, "one line per run");
+    for line in &lines {
+        assert_eq!(line.attr("data-points").await.unwrap().as_deref(), Some("5"));
+    }
+    let differing = client.find(Locator::Css("#param-diff tr.differs th")).await.unwrap();
+    assert!(differing.text().await.unwrap().starts_with("lr"));
+    screenshot(&client, "compare").await;
+
+    client.close().await.unwrap();
+    drop(driver);
+    server.shutdown().await;
+}
