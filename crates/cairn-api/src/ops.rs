@@ -1,5 +1,6 @@
 //! Operator endpoints: liveness (`/healthz`, and MLflow's `/health`), readiness (`/readyz`:
-//! the database and the artifact store answer) and the MLflow `/version` probe.
+//! the database and the artifact store answer; executors are reported) and the MLflow
+//! `/version` probe.
 
 use axum::Router;
 use axum::extract::State;
@@ -14,14 +15,25 @@ async fn healthz() -> &'static str {
     "OK"
 }
 
+/// `ready` or `not ready`, then one line per dependency (`database: ok`, `ray executor:
+/// unavailable: …`); 503 when a required one (the database, the artifact store) is down. An
+/// executor being down is reported but does not make the server unready: only jobs wait.
 async fn readyz(State(services): State<Services>) -> (StatusCode, String) {
-    match services.readiness().await {
-        Ok(()) => (StatusCode::OK, "ready".to_string()),
-        Err(error) => {
-            tracing::warn!(error.message = %error.message, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {}", error.message))
+    let dependencies = services.dependencies().await;
+    let ready =
+        dependencies.iter().all(|dependency| !dependency.required || dependency.state.is_ok());
+    let mut body = String::from(if ready { "ready" } else { "not ready" });
+    for dependency in &dependencies {
+        match &dependency.state {
+            Ok(()) => body.push_str(&format!("\n{}: ok", dependency.name)),
+            Err(error) => {
+                tracing::warn!(dependency = %dependency.name, %error, "readiness check failed");
+                body.push_str(&format!("\n{}: unavailable: {error}", dependency.name));
+            }
         }
     }
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, body)
 }
 
 async fn version() -> &'static str {

@@ -185,4 +185,57 @@ impl Services {
         self.store.ping().await?;
         self.artifacts.check().await
     }
+
+    /// Each dependency's state, for `/readyz`: the database and the artifact store (required:
+    /// nothing works without them), then each job executor (Ray's head, say: without it jobs
+    /// wait, everything else works). Each check gives up after [`READINESS_TIMEOUT`].
+    pub async fn dependencies(&self) -> Vec<Dependency> {
+        async fn bounded<F>(check: F) -> Result<(), String>
+        where
+            F: std::future::Future<Output = Result<(), String>>,
+        {
+            match tokio::time::timeout(READINESS_TIMEOUT, check).await {
+                Ok(result) => result,
+                Err(_) => Err(format!("no answer within {} s", READINESS_TIMEOUT.as_secs())),
+            }
+        }
+        let database =
+            bounded(async { self.store.ping().await.map_err(|error| error.to_string()) });
+        let artifacts =
+            bounded(async { self.artifacts.check().await.map_err(|error| error.message) });
+        let (database, artifacts) = tokio::join!(database, artifacts);
+        let mut states = vec![
+            Dependency { name: "database".into(), required: true, state: database },
+            Dependency { name: "artifacts".into(), required: true, state: artifacts },
+        ];
+        for kind in self.jobs.executor_kinds() {
+            let state = match self.jobs.executor(kind) {
+                Ok(executor) => {
+                    bounded(async { executor.ready().await.map_err(|error| error.to_string()) })
+                        .await
+                }
+                Err(error) => Err(error.message),
+            };
+            states.push(Dependency {
+                name: format!("{} executor", kind.as_str()),
+                required: false,
+                state,
+            });
+        }
+        states
+    }
+}
+
+/// How long `/readyz` waits for one dependency.
+pub const READINESS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// A dependency's state, as `/readyz` reports it.
+#[derive(Debug, Clone)]
+pub struct Dependency {
+    /// `database`, `artifacts`, `ray executor`…
+    pub name: String,
+    /// Whether the server is not ready without it.
+    pub required: bool,
+    /// Whether it answered, or why not.
+    pub state: Result<(), String>,
 }

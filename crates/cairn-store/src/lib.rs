@@ -80,7 +80,7 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { max_connections: 8, acquire_timeout: Duration::from_secs(10) }
+        Self { max_connections: 8, acquire_timeout: Duration::from_secs(5) }
     }
 }
 

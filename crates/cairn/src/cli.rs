@@ -651,6 +651,10 @@ pub struct BackendArgs {
     /// Most database connections per process.
     #[arg(long, env = "CAIRN_DB_MAX_CONNECTIONS", default_value_t = 8)]
     pub db_max_connections: u32,
+    /// How long a request waits for a database connection before answering 503 (the database
+    /// is down, or every connection is busy), in milliseconds.
+    #[arg(long, env = "CAIRN_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 5000)]
+    pub db_acquire_timeout_ms: u64,
     /// Artifact store: a directory, file:///DIR or s3://BUCKET/PREFIX
     /// [default: <data-dir>/artifacts]
     #[arg(long, env = "CAIRN_ARTIFACTS")]
@@ -690,6 +694,7 @@ impl BackendArgs {
                 virtual_hosted_style: self.s3_virtual_hosted_style,
             },
             db_max_connections: self.db_max_connections,
+            db_acquire_timeout: std::time::Duration::from_millis(self.db_acquire_timeout_ms.max(1)),
             auth_required: false,
             python: PathBuf::from("python3"),
             monitoring: cairn_service::MonitorConfig::default(),

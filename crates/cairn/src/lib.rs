@@ -33,6 +33,8 @@ pub struct Config {
     pub s3: S3Options,
     /// Most database connections.
     pub db_max_connections: u32,
+    /// How long a request waits for a database connection before failing as unavailable.
+    pub db_acquire_timeout: std::time::Duration,
     /// Whether every request must authenticate.
     pub auth_required: bool,
     /// The Python (with mlflow) that runs workers for non-ONNX models.
@@ -182,6 +184,7 @@ impl Config {
             artifacts: None,
             s3: S3Options::default(),
             db_max_connections: 8,
+            db_acquire_timeout: std::time::Duration::from_secs(5),
             auth_required: false,
             python: PathBuf::from("python3"),
             monitoring: cairn_service::MonitorConfig::default(),
@@ -220,8 +223,10 @@ pub async fn connect_store(config: &Config) -> anyhow::Result<Store> {
             format!("creating the data directory {}", config.data_dir.display())
         })?;
     }
-    let options =
-        StoreOptions { max_connections: config.db_max_connections, ..StoreOptions::default() };
+    let options = StoreOptions {
+        max_connections: config.db_max_connections,
+        acquire_timeout: config.db_acquire_timeout,
+    };
     let store = Store::connect(&database_url, &options)
         .await
         .with_context(|| format!("connecting to the database {}", redact_url(&database_url)))?;

@@ -22,6 +22,7 @@ mod monitoring;
 mod native_audit;
 mod native_identity;
 mod ops;
+mod outages;
 mod permission_matrix;
 mod rbac;
 mod scale_out;

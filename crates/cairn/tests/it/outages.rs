@@ -1,0 +1,240 @@
+//! Dependency outages (issue 10): a `cairn serve` process on its own throwaway PostgreSQL
+//! cluster, which the test stops and starts again under it. While the database is down, MLflow
+//! and native requests fail within seconds with 503 in their own formats, `/readyz` answers 503
+//! naming the database, and `/healthz` still answers; once it is back, the same server serves
+//! again without a restart, and an unmodified `mlflow` client that started its calls during the
+//! outage retries until they succeed. Nothing acknowledged before the outage is lost.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
+
+/// A PostgreSQL cluster of this test's own, started with the test scripts' helper.
+struct Postgres {
+    bin: PathBuf,
+    data: PathBuf,
+    port: u16,
+}
+
+impl Postgres {
+    /// Starts a cluster (`scripts/lib/services.sh`'s `cairn_pg_start`), or `None` when the
+    /// PostgreSQL server binaries are not there (skipped, or failed when services are required).
+    fn start() -> Option<Self> {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/lib/services.sh");
+        let output = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "source '{}' && cairn_pg_start >&2 && echo \"$CAIRN_PG_BIN $CAIRN_PG_DATA $CAIRN_PG_PORT\"",
+                script.display()
+            ))
+            .output()
+            .expect("run bash");
+        if !output.status.success() {
+            assert!(
+                !cairn_store::testsuite::services_required(),
+                "could not start a PostgreSQL cluster: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            eprintln!("SKIPPED: outage test (no PostgreSQL server binaries)");
+            return None;
+        }
+        let line = String::from_utf8_lossy(&output.stdout).trim().to_string();
+        let mut words = line.split_whitespace();
+        let (Some(bin), Some(data), Some(port)) = (words.next(), words.next(), words.next()) else {
+            panic!("unexpected output of cairn_pg_start: {line}");
+        };
+        Some(Self { bin: bin.into(), data: data.into(), port: port.parse().expect("a port") })
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn pg_ctl(&self, args: &[&str]) -> std::process::Output {
+        let db = self.data.join("db");
+        let mut command = if nix_is_root() {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(self.bin.join("pg_ctl"));
+            command
+        } else {
+            Command::new(self.bin.join("pg_ctl"))
+        };
+        command.arg("-D").arg(db).args(args).output().expect("run pg_ctl")
+    }
+
+    fn stop(&self) {
+        let output = self.pg_ctl(&["-m", "fast", "-w", "-t", "30", "stop"]);
+        assert!(
+            output.status.success(),
+            "pg_ctl stop: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    fn restart(&self) {
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+            self.port,
+            self.data.join("db").display()
+        );
+        let log = self.data.join("server.log");
+        let output =
+            self.pg_ctl(&["-w", "-t", "60", "-l", log.to_str().unwrap(), "-o", &options, "start"]);
+        assert!(
+            output.status.success(),
+            "pg_ctl start: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = self.pg_ctl(&["-m", "immediate", "-w", "stop"]);
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
+
+fn nix_is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|output| output.stdout.starts_with(b"0"))
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// Sends a request and returns its status, body and how long it took.
+async fn timed(request: reqwest::RequestBuilder) -> (u16, Value, Duration) {
+    let started = Instant::now();
+    let response = request.send().await.expect("the server answers");
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body, started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_fails_fast_and_recovers_without_a_restart() {
+    let Some(postgres) = Postgres::start() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let server = Command::new(CAIRN)
+        .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string(), "--database-url"])
+        .arg(postgres.url())
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("server.log")).expect("log"))
+        .spawn()
+        .expect("spawn cairn serve");
+    let _server = Server(server);
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
+        assert!(Instant::now() < deadline, "cairn did not become ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mlflow = format!("{base}/api/2.0/mlflow");
+    let (status, created, _) =
+        timed(http.post(format!("{mlflow}/experiments/create")).json(&json!({"name": "before"})))
+            .await;
+    assert_eq!(status, 200, "{created}");
+    let experiment = created["experiment_id"].as_str().unwrap().to_string();
+
+    postgres.stop();
+    let (status, body, took) = timed(
+        http.post(format!("{mlflow}/runs/create")).json(&json!({"experiment_id": experiment})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error_code"].as_str()),
+        (503, Some("TEMPORARILY_UNAVAILABLE")),
+        "{body}"
+    );
+    eprintln!("MLflow call during the outage answered 503 after {took:?}");
+    assert!(took < Duration::from_secs(15), "failed fast: {took:?}");
+    let (status, body, took) = timed(http.get(format!("{base}/api/v1/projects"))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (503, Some("unavailable")), "{body}");
+    assert!(took < Duration::from_secs(15), "failed fast: {took:?}");
+    let (status, body, took) = timed(http.get(format!("{base}/readyz"))).await;
+    assert_eq!(status, 503, "{body}");
+    let text = body.as_str().unwrap_or_default();
+    assert!(text.contains("database: unavailable"), "readiness names the database: {text}");
+    assert!(text.contains("artifacts: ok"), "and the rest: {text}");
+    assert!(took < Duration::from_secs(15), "readiness answers fast: {took:?}");
+    let (status, _, _) = timed(http.get(format!("{base}/healthz"))).await;
+    assert_eq!(status, 200, "the process itself is alive");
+
+    // An unmodified mlflow client starts during the outage; the database comes back 3 s later.
+    let python = std::env::var("CAIRN_TEST_PYTHON").ok();
+    let client = python.as_ref().map(|python| {
+        Command::new(python)
+            .arg("-c")
+            .arg(
+                "import mlflow, sys\n\
+                 mlflow.set_tracking_uri(sys.argv[1])\n\
+                 with mlflow.start_run(experiment_id=sys.argv[2]) as run:\n\
+                 \x20   mlflow.log_metric('during_outage', 1.0)\n\
+                 print('RUN', run.info.run_id)\n",
+            )
+            .args([&base, &experiment])
+            .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "10")
+            .env("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the mlflow client")
+    });
+    if client.is_none() {
+        assert!(!cairn_store::testsuite::services_required(), "CAIRN_TEST_PYTHON is not set");
+        eprintln!("SKIPPED: the mlflow client part (set CAIRN_TEST_PYTHON)");
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    postgres.restart();
+    let recovered = Instant::now();
+    loop {
+        let (status, body, _) = timed(
+            http.post(format!("{mlflow}/runs/create")).json(&json!({"experiment_id": experiment})),
+        )
+        .await;
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503, "{body}");
+        assert!(recovered.elapsed() < Duration::from_secs(30), "no recovery within 30 s: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("served again {:?} after the database came back", recovered.elapsed());
+    let (status, body, _) = timed(http.get(format!("{base}/readyz"))).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body, _) =
+        timed(http.get(format!("{mlflow}/experiments/get?experiment_id={experiment}"))).await;
+    assert_eq!((status, body["experiment"]["name"].as_str()), (200, Some("before")), "{body}");
+    if let Some(client) = client {
+        let output = client.wait_with_output().expect("the mlflow client ends");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "the mlflow client retried and succeeded: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let run_id = stdout.lines().find_map(|line| line.strip_prefix("RUN ")).expect("a run id");
+        let (status, run, _) = timed(http.get(format!("{mlflow}/runs/get?run_id={run_id}"))).await;
+        assert_eq!(status, 200, "{run}");
+        assert_eq!(run["run"]["data"]["metrics"][0]["key"], "during_outage", "{run}");
+    }
+}
