@@ -1,9 +1,11 @@
-//! Dependency outages (issue 10): a `cairn serve` process on its own throwaway PostgreSQL
+//! Dependency outages (issue 10). The database: a `cairn serve` process on its own PostgreSQL
 //! cluster, which the test stops and starts again under it. While the database is down, MLflow
 //! and native requests fail within seconds with 503 in their own formats, `/readyz` answers 503
 //! naming the database, and `/healthz` still answers; once it is back, the same server serves
 //! again without a restart, and an unmodified `mlflow` client that started its calls during the
-//! outage retries until they succeed. Nothing acknowledged before the outage is lost.
+//! outage retries until they succeed. Nothing acknowledged before the outage is lost. The
+//! object store: the same, with S3 made unreachable and reachable again in front of the server
+//! (see [`Gate`]); metadata calls keep working meanwhile.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -237,4 +239,174 @@ async fn a_database_outage_fails_fast_and_recovers_without_a_restart() {
         assert_eq!(status, 200, "{run}");
         assert_eq!(run["run"]["data"]["metrics"][0]["key"], "during_outage", "{run}");
     }
+}
+
+/// A TCP forwarder in front of the S3 server that can be cut — its port then refuses
+/// connections and open connections are dropped, as when the server is down — and restored on
+/// the same port. (A SeaweedFS `mini` stopped and started again on its data directory took
+/// minutes to serve again here, so the outage is made in front of it.)
+struct Gate {
+    port: u16,
+    target: std::net::SocketAddr,
+    tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Gate {
+    async fn open(&self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .expect("bind the gate's port");
+        let (target, tasks) = (self.target, self.tasks.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let connection = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                tasks.lock().unwrap().push(connection);
+            }
+        });
+        self.tasks.lock().unwrap().push(accept);
+    }
+
+    fn cut(&self) {
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_store_outage_fails_fast_and_recovers_without_a_restart() {
+    let Some((root, options)) = crate::support::s3_artifacts() else {
+        assert!(!cairn_store::testsuite::services_required(), "CAIRN_TEST_S3_ENDPOINT is not set");
+        eprintln!("SKIPPED: object store outage test (set CAIRN_TEST_S3_ENDPOINT)");
+        return;
+    };
+    let endpoint = options.endpoint.clone().expect("an endpoint");
+    let target = endpoint
+        .trim_start_matches("http://")
+        .parse::<std::net::SocketAddr>()
+        .expect("the test S3 endpoint is host:port");
+    let gate = Gate { port: free_port(), target, tasks: Default::default() };
+    gate.open().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let server = Command::new(CAIRN)
+        .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string(), "--data-dir"])
+        .arg(dir.path())
+        .args(["--artifacts", &root, "--s3-endpoint", &format!("http://127.0.0.1:{}", gate.port)])
+        .args(["--s3-region", options.region.as_deref().unwrap_or("us-east-1")])
+        .args(["--s3-access-key-id", options.access_key_id.as_deref().unwrap_or_default()])
+        .args(["--s3-secret-access-key", options.secret_access_key.as_deref().unwrap_or_default()])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("server.log")).expect("log"))
+        .spawn()
+        .expect("spawn cairn serve");
+    let _server = Server(server);
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(300)).build().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
+        assert!(Instant::now() < deadline, "cairn did not become ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mlflow = format!("{base}/api/2.0/mlflow");
+    let (status, created, _) =
+        timed(http.post(format!("{mlflow}/experiments/create")).json(&json!({"name": "s3"}))).await;
+    assert_eq!(status, 200, "{created}");
+    let experiment = created["experiment_id"].as_str().unwrap().to_string();
+    let (_, run, _) = timed(
+        http.post(format!("{mlflow}/runs/create")).json(&json!({"experiment_id": experiment})),
+    )
+    .await;
+    let run_id = run["run"]["info"]["run_id"].as_str().unwrap().to_string();
+    let prefix = run["run"]["info"]["artifact_uri"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("mlflow-artifacts:")
+        .trim_start_matches('/')
+        .to_string();
+    let artifacts = format!("{base}/api/2.0/mlflow-artifacts/artifacts/{prefix}");
+    let (status, body, _) = timed(http.put(format!("{artifacts}/before.txt")).body("kept")).await;
+    assert_eq!(status, 200, "{body}");
+
+    gate.cut();
+    let (status, body, took) = timed(http.put(format!("{artifacts}/during.txt")).body("x")).await;
+    assert_eq!(
+        (status, body["error_code"].as_str()),
+        (503, Some("TEMPORARILY_UNAVAILABLE")),
+        "{body}"
+    );
+    eprintln!("an upload during the outage answered 503 after {took:?}");
+    assert!(took < Duration::from_secs(30), "failed fast: {took:?}");
+    let (status, body, took) = timed(http.get(format!("{artifacts}/before.txt"))).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(took < Duration::from_secs(30), "failed fast: {took:?}");
+    let metric =
+        json!({"run_id": run_id, "key": "during_outage", "value": 1.0, "timestamp": 1, "step": 0});
+    let (status, body, _) =
+        timed(http.post(format!("{mlflow}/runs/log-metric")).json(&metric)).await;
+    assert_eq!(status, 200, "metadata needs no object store: {body}");
+    let (status, body, took) = timed(http.get(format!("{base}/readyz"))).await;
+    assert_eq!(status, 503, "{body}");
+    let text = body.as_str().unwrap_or_default();
+    assert!(text.contains("artifacts: unavailable") && text.contains("database: ok"), "{text}");
+    assert!(took < Duration::from_secs(15), "readiness answers fast: {took:?}");
+
+    // An unmodified mlflow client logs an artifact during the outage; S3 is back 3 s later.
+    let python = std::env::var("CAIRN_TEST_PYTHON").ok();
+    let client = python.as_ref().map(|python| {
+        let file = dir.path().join("from_client.txt");
+        std::fs::write(&file, "logged during an outage").unwrap();
+        Command::new(python)
+            .arg("-c")
+            .arg(
+                "import mlflow, sys\n\
+                 mlflow.set_tracking_uri(sys.argv[1])\n\
+                 with mlflow.start_run(run_id=sys.argv[2]):\n\
+                 \x20   mlflow.log_artifact(sys.argv[3])\n\
+                 print('LOGGED')\n",
+            )
+            .args([&base, &run_id, file.to_str().unwrap()])
+            .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "10")
+            .env("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the mlflow client")
+    });
+    if client.is_none() {
+        assert!(!cairn_store::testsuite::services_required(), "CAIRN_TEST_PYTHON is not set");
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    gate.open().await;
+    let recovered = Instant::now();
+    loop {
+        let (status, body, _) = timed(http.put(format!("{artifacts}/after.txt")).body("y")).await;
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503, "{body}");
+        assert!(recovered.elapsed() < Duration::from_secs(60), "no recovery within 60 s: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("served artifacts again {:?} after S3 came back", recovered.elapsed());
+    let kept = http.get(format!("{artifacts}/before.txt")).send().await.unwrap();
+    assert_eq!(kept.text().await.unwrap(), "kept");
+    let (status, body, _) = timed(http.get(format!("{base}/readyz"))).await;
+    assert_eq!(status, 200, "{body}");
+    if let Some(client) = client {
+        let output = client.wait_with_output().expect("the mlflow client ends");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.contains("LOGGED"),
+            "the mlflow client retried and succeeded: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let logged = http.get(format!("{artifacts}/from_client.txt")).send().await.unwrap();
+        assert_eq!(logged.text().await.unwrap(), "logged during an outage");
+    }
+    gate.cut();
 }
