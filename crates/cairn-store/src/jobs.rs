@@ -274,6 +274,18 @@ impl Store {
         now: i64,
         lease_until: i64,
     ) -> StoreResult<Option<Job>> {
+        self.claim_next_job_except(replica, now, lease_until, &[]).await
+    }
+
+    /// [`Store::claim_next_job`], leaving queued the jobs of the executors in `unavailable`
+    /// (executor name, why): their queue reason says they wait for it.
+    pub async fn claim_next_job_except(
+        &self,
+        replica: &str,
+        now: i64,
+        lease_until: i64,
+        unavailable: &[(String, String)],
+    ) -> StoreResult<Option<Job>> {
         let mut transaction = self.begin().await?;
         if self.dialect == Dialect::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -282,7 +294,7 @@ impl Store {
                 .await?;
         }
         let queued: Vec<QueuedRow> = sqlx::query_as(
-            "SELECT id, user_id, project_id, gpus, queue_reason FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 200",
+            "SELECT id, user_id, project_id, gpus, queue_reason, executor FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 200",
         )
         .fetch_all(&mut *transaction)
         .await?;
@@ -327,7 +339,14 @@ impl Store {
             .collect();
         let mut chosen = None;
         let mut blocked: Vec<(i64, String)> = Vec::new();
-        for (id, user, project, gpus, reason) in &queued {
+        for (id, user, project, gpus, reason, executor) in &queued {
+            if let Some((name, why)) = unavailable.iter().find(|(name, _)| name == executor) {
+                let waiting = format!("waiting for the {name} executor: {why}");
+                if reason.as_deref() != Some(waiting.as_str()) {
+                    blocked.push((*id, waiting));
+                }
+                continue;
+            }
             let mut scopes = vec![("project", *project)];
             if let Some(user) = user {
                 scopes.push(("user", *user));
@@ -615,8 +634,9 @@ impl Store {
     }
 }
 
-/// A queued job as the dispatcher sees it: id, user, project, GPUs, recorded queue reason.
-type QueuedRow = (i64, Option<i64>, i64, i64, Option<String>);
+/// A queued job as the dispatcher sees it: id, user, project, GPUs, recorded queue reason,
+/// executor.
+type QueuedRow = (i64, Option<i64>, i64, i64, Option<String>, String);
 /// A quota row: scope kind, scope id, max jobs, max GPUs, the scope's name.
 type QuotaRow = (String, i64, Option<i64>, Option<i64>, Option<String>);
 /// Limits by (scope kind, scope id): max jobs, max GPUs, the scope's name.

@@ -20,6 +20,8 @@ use crate::{ServiceError, ServiceResult};
 const LEASE_MS: i64 = 60_000;
 /// How long past a job's maximum run time its token stays valid (outputs upload, final logging).
 const TOKEN_GRACE_MS: i64 = 15 * 60 * 1000;
+/// How long the dispatcher waits for a remote executor (the Ray head) to say it is ready.
+const READY_PROBE: Duration = Duration::from_secs(2);
 
 /// Makes a dataset's files read-only for the job (files 0444, directories 0555).
 pub(crate) async fn make_read_only(root: std::path::PathBuf) -> ServiceResult<()> {
@@ -87,8 +89,16 @@ impl JobService {
                 "adopted a job whose replica stopped renewing its lease"
             );
         }
-        while let Some(job) =
-            self.store.claim_next_job(&self.replica, now_millis(), now_millis() + LEASE_MS).await?
+        let unavailable = self.unavailable_executors().await;
+        while let Some(job) = self
+            .store
+            .claim_next_job_except(
+                &self.replica,
+                now_millis(),
+                now_millis() + LEASE_MS,
+                &unavailable,
+            )
+            .await?
         {
             starting.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(job.id);
             let service = self.clone();
@@ -113,6 +123,26 @@ impl JobService {
             }
         }
         Ok(())
+    }
+
+    /// The remote executors (Ray) that do not answer now, with why: their queued jobs stay
+    /// queued, saying they wait for it, instead of failing to start. (A local executor is this
+    /// process.) A head lost between this probe and a submission fails that job's start.
+    async fn unavailable_executors(&self) -> Vec<(String, String)> {
+        let mut unavailable = Vec::new();
+        for (kind, executor) in &self.executors {
+            if *kind == ExecutorKind::Local {
+                continue;
+            }
+            let why = match tokio::time::timeout(READY_PROBE, executor.ready()).await {
+                Ok(Ok(())) => continue,
+                Ok(Err(error)) => error.to_string(),
+                Err(_) => format!("no answer within {} s", READY_PROBE.as_secs()),
+            };
+            tracing::debug!(executor = kind.as_str(), %why, "executor unavailable; its jobs wait");
+            unavailable.push((kind.as_str().to_string(), why));
+        }
+        unavailable
     }
 
     /// Prepares and submits a claimed job.
