@@ -14,6 +14,7 @@ mod crash_safety;
 mod datasets;
 mod drift_golden;
 mod governance;
+mod hostile_input;
 mod mlflow_charts;
 mod mlflow_client;
 mod mlflow_registry;
