@@ -3,11 +3,13 @@
 //! types.
 
 pub mod audit;
+pub mod comments;
 pub mod compute;
 pub mod datasets;
 pub mod drift;
 pub mod entities;
 pub mod error;
+pub mod global_search;
 pub mod governance;
 pub mod identity;
 pub mod ids;

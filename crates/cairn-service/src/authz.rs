@@ -111,6 +111,32 @@ impl Authorizer {
         }))
     }
 
+    /// The projects the caller may read: `None` for every project (site admins, governance
+    /// reviewers, and anyone while authentication is off), else their projects (direct or
+    /// through a team; only the token's project for a confined token).
+    pub async fn readable_projects(
+        &self,
+        context: &RequestContext,
+    ) -> ServiceResult<Option<Vec<i64>>> {
+        let Some(principal) = &context.principal else { return Ok(None) };
+        let reads_all =
+            matches!(principal.site_role, SiteRole::Admin | SiteRole::GovernanceReviewer);
+        match principal.scope_project {
+            None if reads_all => Ok(None),
+            Some(scope) if reads_all => Ok(Some(vec![scope])),
+            scope => {
+                let projects = self.store.member_projects(principal.user_id).await?;
+                Ok(Some(
+                    projects
+                        .into_iter()
+                        .map(|project| project.id)
+                        .filter(|id| scope.is_none_or(|scope| scope == *id))
+                        .collect(),
+                ))
+            }
+        }
+    }
+
     /// Requires `access` to the project holding `project_id`, which must be the request's scope;
     /// outside the scope the entity is reported missing with `not_found`.
     async fn require_in_scope(

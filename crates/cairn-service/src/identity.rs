@@ -230,6 +230,32 @@ impl IdentityService {
         Ok(user)
     }
 
+    /// Checks, before a request body is even read, that the caller is a site admin.
+    pub fn authorize_admin(&self, context: &RequestContext) -> ServiceResult<()> {
+        self.authz.require_admin(context)
+    }
+
+    /// Changes a user's site role (site admins; not their own, so a site keeps the admin who
+    /// acts). Sessions and tokens carry the new role from their next request.
+    pub async fn set_site_role(
+        &self,
+        context: &RequestContext,
+        username: &str,
+        role: SiteRole,
+    ) -> ServiceResult<User> {
+        self.authz.require_admin(context)?;
+        if context.principal.as_ref().is_some_and(|principal| principal.username == username) {
+            return Err(ServiceError::precondition(
+                "an admin cannot change their own site role; ask another admin",
+            ));
+        }
+        let user = self.store.set_site_role(context, username, role).await?;
+        if let Ok(mut cache) = self.password_cache.lock() {
+            cache.retain(|_, (principal, _)| principal.username != username);
+        }
+        Ok(user)
+    }
+
     /// Sets a user's default project (site admins, or the user for themselves).
     pub async fn set_default_project(
         &self,

@@ -7,6 +7,7 @@ mod audit;
 mod authz;
 mod bundle;
 mod capture;
+mod comments;
 pub mod compute;
 mod deployments;
 mod error;
@@ -16,6 +17,7 @@ pub mod monitoring;
 mod projects;
 
 mod registry;
+mod search;
 mod sessions;
 pub mod tables;
 mod tracking;
@@ -30,10 +32,11 @@ pub use authz::Authorizer;
 pub use bundle::{BUNDLE_FORMAT, BundleReport, Manifest, ManifestFile, pack_bundle, verify_bundle};
 pub use cairn_serving::{ElementType, Output, TensorSpec, Values};
 pub use cairn_store::{
-    AuditQuery, CardRevision, DatasetSummary, LoggedModelField, LoggedModelSearch, Member,
-    NewLoggedModel, NewModelVersion, NewRun, PolicyRevision, RecentRun, RunUpdate,
+    AuditQuery, CardRevision, ChainStatus, DatasetSummary, LoggedModelField, LoggedModelSearch,
+    Member, NewLoggedModel, NewModelVersion, NewRun, PolicyRevision, RecentRun, RunUpdate, Team,
 };
 pub use capture::{CaptureRecord, encode_parquet};
+pub use comments::{CommentService, MAX_COMMENTS_PAGE};
 pub use deployments::{DeploymentService, InputTable, PredictOutcome, ServedModel, row_outputs};
 pub use error::{ServiceError, ServiceResult};
 pub use governance::{GateDecision, GateReason, GovernanceService, PolicySpec, Promotion};
@@ -41,6 +44,7 @@ pub use identity::{Credentials, IdentityService, UserSpec};
 pub use monitoring::{GroundTruthRow, MonitorConfig, MonitorService, NotifyConfig, SmtpConfig};
 pub use projects::{ProjectAccess, ProjectService};
 pub use registry::RegistryService;
+pub use search::SearchService;
 pub use sessions::{SESSION_IDLE, SESSION_MAX, Session, SessionService, random_token};
 pub use tracking::TrackingService;
 
@@ -74,6 +78,10 @@ pub struct ServiceSet {
     pub sessions: SessionService,
     /// Projects and memberships.
     pub projects: ProjectService,
+    /// Comments on projects, runs and model versions.
+    pub comments: CommentService,
+    /// Global search across what the caller may read.
+    pub search: SearchService,
     /// The model registry.
     pub registry: RegistryService,
     /// Model cards, policies, approvals, the deploy gate and compliance bundles.
@@ -146,6 +154,8 @@ impl Services {
             sessions: SessionService::new(store.clone(), identity.clone()),
             identity,
             projects: ProjectService::new(store.clone()),
+            comments: CommentService::new(store.clone()),
+            search: SearchService::new(store.clone()),
             registry: RegistryService::new(store.clone()),
             governance: GovernanceService::new(store.clone()),
             auth_required,

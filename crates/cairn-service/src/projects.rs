@@ -3,7 +3,7 @@
 
 use cairn_domain::audit::RequestContext;
 use cairn_domain::identity::{Access, Project, ProjectRole, validate_project_name};
-use cairn_store::{Member, Store};
+use cairn_store::{Member, Store, Team};
 
 use crate::{Authorizer, ServiceResult};
 
@@ -142,6 +142,12 @@ impl ProjectService {
             .map_err(|_| crate::ServiceError::invalid(format!("invalid team name '{name}'")))?;
         self.store.create_team(context, name).await?;
         Ok(())
+    }
+
+    /// Every team with its members and project roles (site admins).
+    pub async fn teams(&self, context: &RequestContext) -> ServiceResult<Vec<Team>> {
+        self.authz.require_admin(context)?;
+        Ok(self.store.list_teams().await?)
     }
 
     /// Adds a user to a team or removes them (site admins).

@@ -107,20 +107,28 @@ pub struct AuditQuery {
     pub since: Option<i64>,
     /// Records before this time (epoch ms).
     pub until: Option<i64>,
-    /// Records after this sequence number (keyset pagination).
+    /// Records after this sequence number (keyset pagination, oldest first).
     pub after_seq: i64,
+    /// Records before this sequence number (keyset pagination, newest first).
+    pub before_seq: Option<i64>,
+    /// Newest first instead of in sequence order.
+    pub newest_first: bool,
     /// Page size.
     pub limit: i64,
 }
 
 impl Store {
-    /// Searches the audit log in sequence order; returns a page and whether more follow.
+    /// Searches the audit log in sequence order (or newest first); returns a page and whether
+    /// more follow.
     pub async fn search_audit(&self, query: &AuditQuery) -> StoreResult<(Vec<AuditRecord>, bool)> {
         let mut sql = crate::sql::Sql::new(
             "SELECT seq, time, actor, action, target, request_id, details, prev_hash, hash \
              FROM audit_events WHERE seq > ",
         );
         sql.bind(query.after_seq);
+        if let Some(before) = query.before_seq {
+            sql.push(" AND seq < ").bind(before);
+        }
         if let Some(actor) = &query.actor {
             sql.push(" AND actor = ").bind(actor);
         }
@@ -146,7 +154,9 @@ impl Store {
         if let Some(until) = query.until {
             sql.push(" AND time < ").bind(until);
         }
-        sql.push(" ORDER BY seq LIMIT ").bind(query.limit + 1);
+        let order =
+            if query.newest_first { " ORDER BY seq DESC LIMIT " } else { " ORDER BY seq LIMIT " };
+        sql.push(order).bind(query.limit + 1);
         let rows = sql.query(self.dialect).fetch_all(self.reader()).await?;
         let mut records = rows.iter().map(record_from_row).collect::<sqlx::Result<Vec<_>>>()?;
         let has_more = records.len() as i64 > query.limit;

@@ -183,8 +183,8 @@ impl Store {
         hash.map(|hash| user_from_row(&row).map(|user| (user, hash))).transpose()
     }
 
-    /// Activates or deactivates a user. Deactivated users cannot authenticate; everything
-    /// they made stays in place and readable.
+    /// Activates or deactivates a user. Deactivated users cannot authenticate and their web
+    /// sessions are deleted; everything they made stays in place and readable.
     pub async fn set_user_active(
         &self,
         context: &RequestContext,
@@ -203,11 +203,50 @@ impl Store {
         if updated.rows_affected() == 0 {
             return Err(user_not_found(username));
         }
+        if !active {
+            // Their web sessions end for good: reactivating the user must not bring them back.
+            sqlx::query(
+                "DELETE FROM ui_sessions WHERE user_id = (SELECT id FROM users WHERE username = $1)",
+            )
+            .bind(username)
+            .execute(&mut *transaction)
+            .await?;
+        }
         let action = if active { "user.activate" } else { "user.deactivate" };
         self.commit_audited(
             transaction,
             context,
             entry(action, format!("user:{username}"), serde_json::json!({})),
+        )
+        .await?;
+        self.get_user(username).await
+    }
+
+    /// Changes a user's site role.
+    pub async fn set_site_role(
+        &self,
+        context: &RequestContext,
+        username: &str,
+        role: SiteRole,
+    ) -> StoreResult<User> {
+        let before = self.get_user(username).await?;
+        let mut transaction = self.begin().await?;
+        let updated = sqlx::query("UPDATE users SET site_role = $1 WHERE username = $2")
+            .bind(role.as_str())
+            .bind(username)
+            .execute(&mut *transaction)
+            .await?;
+        if updated.rows_affected() == 0 {
+            return Err(user_not_found(username));
+        }
+        let details = serde_json::json!({
+            "site_role": role.as_str(),
+            "previous": before.site_role.as_str(),
+        });
+        self.commit_audited(
+            transaction,
+            context,
+            entry("user.site_role", format!("user:{username}"), details),
         )
         .await?;
         self.get_user(username).await

@@ -4,11 +4,13 @@
 //! in one transaction, durable before it returns.
 
 mod audit;
+mod comments;
 mod compute;
 mod datasets;
 mod deployments;
 mod error;
 mod experiments;
+mod global_search;
 mod governance;
 mod identity;
 mod jobs;
@@ -38,10 +40,12 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{Executor, Transaction};
 
 pub use audit::{AuditQuery, ChainStatus};
+pub use comments::CommentRecord;
 pub use compute::NewSnapshot;
 pub use datasets::NewDatasetVersion;
 pub use error::{StoreError, StoreResult};
 pub use experiments::ExperimentSearch;
+pub use global_search::COMMENT_WINDOW;
 pub use governance::{
     CardRevision, DecisionKind, NewPolicy, Opened, PolicyRevision, RequestFilter,
 };
@@ -50,7 +54,7 @@ pub use jobs::{JobOutcome, NewJob};
 pub use logged_models::{LoggedModelField, LoggedModelSearch, NewLoggedModel};
 pub use metric_sampling::DatasetSummary;
 pub use monitoring::{AlertChanges, AlertScope, GroundTruth, NewCheck, Notification};
-pub use projects::Member;
+pub use projects::{Member, Team};
 pub use registry::{NewModelVersion, RegistrySearch};
 pub use run_data::{LogBatch, MetricHistoryPage};
 pub use run_search::{RecentRun, RunSearch};

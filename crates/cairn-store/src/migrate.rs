@@ -85,6 +85,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0012_ui_sessions.sql"),
         postgres: include_str!("../migrations/postgres/0012_ui_sessions.sql"),
     },
+    Migration {
+        version: 13,
+        name: "comments",
+        sqlite: include_str!("../migrations/sqlite/0013_comments.sql"),
+        postgres: include_str!("../migrations/postgres/0013_comments.sql"),
+    },
 ];
 
 /// A lock id shared by every Cairn process, so concurrent start-ups migrate once.

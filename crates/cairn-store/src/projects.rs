@@ -29,6 +29,19 @@ pub struct Member {
     pub role: ProjectRole,
 }
 
+/// A team as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Team {
+    /// The unique name.
+    pub name: String,
+    /// Creation time (epoch ms).
+    pub created_at: i64,
+    /// Its members' user names.
+    pub members: Vec<String>,
+    /// The projects it has a role in, with the role.
+    pub projects: Vec<(String, ProjectRole)>,
+}
+
 impl Store {
     /// Creates a project.
     pub async fn create_project(
@@ -303,6 +316,50 @@ impl Store {
         )
         .await?;
         Ok(())
+    }
+
+    /// Every team with its members and the projects it has a role in, by name (three queries).
+    pub async fn list_teams(&self) -> StoreResult<Vec<Team>> {
+        let rows = sqlx::query("SELECT id, name, created_at FROM teams ORDER BY name")
+            .fetch_all(self.reader())
+            .await?;
+        let mut teams = Vec::with_capacity(rows.len());
+        let mut ids = Vec::with_capacity(rows.len());
+        for row in &rows {
+            ids.push(row.try_get::<i64, _>("id")?);
+            teams.push(Team {
+                name: row.try_get("name")?,
+                created_at: row.try_get("created_at")?,
+                members: Vec::new(),
+                projects: Vec::new(),
+            });
+        }
+        let members = sqlx::query(
+            "SELECT t.team_id, u.username FROM team_members t JOIN users u ON u.id = t.user_id \
+             ORDER BY u.username",
+        )
+        .fetch_all(self.reader())
+        .await?;
+        for row in members {
+            let team_id: i64 = row.try_get("team_id")?;
+            if let Some(index) = ids.iter().position(|id| *id == team_id) {
+                teams[index].members.push(row.try_get("username")?);
+            }
+        }
+        let roles = sqlx::query(
+            "SELECT pt.team_id, p.name, pt.role FROM project_teams pt \
+             JOIN projects p ON p.id = pt.project_id ORDER BY p.name",
+        )
+        .fetch_all(self.reader())
+        .await?;
+        for row in roles {
+            let team_id: i64 = row.try_get("team_id")?;
+            if let Some(index) = ids.iter().position(|id| *id == team_id) {
+                let role = ProjectRole::parse(&row.try_get::<String, _>("role")?)?;
+                teams[index].projects.push((row.try_get("name")?, role));
+            }
+        }
+        Ok(teams)
     }
 
     /// The projects a user belongs to, directly or through a team, by name (one query).

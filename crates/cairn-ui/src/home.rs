@@ -52,10 +52,19 @@ struct AlertRow {
     opened_at: i64,
 }
 
+struct MentionRow {
+    href: String,
+    author: String,
+    project: String,
+    excerpt: String,
+    created: String,
+}
+
 #[derive(Template)]
 #[template(path = "home.html")]
 struct HomePage {
     layout: Layout,
+    mentions: Vec<MentionRow>,
     projects: Vec<ProjectRow>,
     more_projects: bool,
     runs: Vec<RunRow>,
@@ -125,8 +134,28 @@ pub async fn show(State(services): State<Services>, visitor: Visitor) -> PageRes
     approvals.truncate(ROWS);
     alerts.sort_by_key(|row| std::cmp::Reverse(row.opened_at));
     alerts.truncate(ROWS);
+    let mentions = services
+        .comments
+        .mentioning_me(context, ROWS as i64)
+        .await?
+        .into_iter()
+        .map(|comment| {
+            let target = cairn_domain::comments::CommentTarget::parse(&comment.target)
+                .unwrap_or(cairn_domain::comments::CommentTarget::Project);
+            let page = crate::comments::page_of(&comment.project, &target);
+            let excerpt: String = comment.body.chars().take(140).collect();
+            MentionRow {
+                href: page.replace("#comments", &format!("#comment-{}", comment.id)),
+                author: comment.author,
+                project: comment.project,
+                excerpt,
+                created: time(comment.created_at),
+            }
+        })
+        .collect();
     let page = HomePage {
         layout: Layout::new(&visitor, "home", "Home"),
+        mentions,
         more_projects: projects.len() > MAX_PROJECTS,
         projects: projects
             .into_iter()

@@ -18,10 +18,27 @@ pub struct NavItem {
     pub current: bool,
 }
 
-/// Sections of the site, in navigation order. Later steps add models, approvals, audit,
-/// search and administration here.
-const SECTIONS: &[(&str, &str, &str)] =
-    &[("home", "/", "Home"), ("projects", "/projects", "Projects")];
+/// Who sees a section in the navigation (the pages check for themselves anyway).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Audience {
+    /// Everyone who may see pages.
+    Everyone,
+    /// Signed-in users (their own things, like tokens).
+    SignedIn,
+    /// Site admins (and everyone while authentication is off).
+    Admins,
+}
+
+/// Sections of the site, in navigation order: key, URL, label, audience.
+const SECTIONS: &[(&str, &str, &str, Audience)] = &[
+    ("home", "/", "Home", Audience::Everyone),
+    ("projects", "/projects", "Projects", Audience::Everyone),
+    ("models", "/models", "Models", Audience::Everyone),
+    ("approvals", "/approvals", "Approvals", Audience::Everyone),
+    ("audit", "/audit", "Audit", Audience::Admins),
+    ("admin", "/admin/users", "Admin", Audience::Admins),
+    ("tokens", "/tokens", "My tokens", Audience::SignedIn),
+];
 
 /// What the shared frame needs.
 pub struct Layout {
@@ -31,6 +48,8 @@ pub struct Layout {
     pub user: Option<String>,
     /// The token every form carries.
     pub csrf: String,
+    /// The global search box's current text.
+    pub search: String,
     /// Whether the server runs without authentication (shows the banner).
     pub auth_disabled: bool,
     /// The navigation.
@@ -46,14 +65,21 @@ pub struct Layout {
 impl Layout {
     /// The frame for `visitor` on a page of `section` (see [`SECTIONS`]).
     pub fn new(visitor: &Visitor, section: &str, title: impl Into<String>) -> Self {
+        let admin = cairn_service::Authorizer::is_unrestricted(&visitor.context);
         let nav = SECTIONS
             .iter()
-            .map(|&(key, href, label)| NavItem { href, label, current: key == section })
+            .filter(|(_, _, _, audience)| match audience {
+                Audience::Everyone => true,
+                Audience::SignedIn => visitor.signed_in(),
+                Audience::Admins => admin,
+            })
+            .map(|&(key, href, label, _)| NavItem { href, label, current: key == section })
             .collect();
         Self {
             title: title.into(),
             user: visitor.context.principal.as_ref().map(|principal| principal.username.clone()),
             csrf: visitor.csrf.clone(),
+            search: String::new(),
             auth_disabled: !visitor.auth_required,
             nav,
             css: crate::assets::url("cairn.css"),
@@ -96,6 +122,14 @@ pub fn time(millis: i64) -> String {
     format!("{} UTC", stamp.get(..16).unwrap_or(&stamp).replace('T', " "))
 }
 
+impl Layout {
+    /// The frame with `text` in the search box.
+    pub fn with_search(mut self, text: &str) -> Self {
+        self.search = text.to_string();
+        self
+    }
+}
+
 /// An optional time, or an empty string.
 pub fn maybe_time(millis: Option<i64>) -> String {
     millis.map(time).unwrap_or_default()
@@ -131,6 +165,35 @@ pub fn encode(value: &str) -> String {
     percent_encoding::utf8_percent_encode(value, UNRESERVED).to_string()
 }
 
+/// A string literal of MLflow's filter grammar (`'…'` with `\` and `'` escaped).
+pub fn literal(value: &str) -> String {
+    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// One option of a `<select>`.
+pub struct Choice {
+    /// Its value (and label).
+    pub value: String,
+    /// Whether it is selected.
+    pub selected: bool,
+}
+
+/// The options `values`, with `selected` marked.
+pub fn choices<S: AsRef<str>>(values: &[S], selected: &str) -> Vec<Choice> {
+    values
+        .iter()
+        .map(|value| Choice {
+            value: value.as_ref().to_string(),
+            selected: value.as_ref() == selected,
+        })
+        .collect()
+}
+
+/// An optional form field: trimmed, `None` when empty.
+pub fn optional(value: &str) -> Option<&str> {
+    Some(value.trim()).filter(|text| !text.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,6 +211,12 @@ mod tests {
     fn encoding_keeps_unreserved_characters() {
         assert_eq!(encode("made-here_1.x~"), "made-here_1.x~");
         assert_eq!(encode("/a b?"), "%2Fa%20b%3F");
+    }
+
+    #[test]
+    fn literals_escape_quotes() {
+        assert_eq!(literal("it's"), "'it\\'s'");
+        assert_eq!(literal("a\\b"), "'a\\\\b'");
     }
 
     #[test]

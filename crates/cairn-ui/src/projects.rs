@@ -5,15 +5,18 @@
 use askama::Template;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect};
+use cairn_domain::comments::CommentTarget;
 use cairn_domain::entities::ViewType;
 use cairn_domain::identity::ProjectRole;
 use cairn_service::{Authorizer, Services};
 use serde::Deserialize;
 
+use crate::comments::{CommentsView, load as load_comments};
 use crate::error::{PageError, PageResult};
 use crate::extract::{PageForm, PagePath, PageQuery};
 use crate::layout::{Layout, encode, render, time};
 use crate::session::Visitor;
+use crate::work::{WorkspacesView, load_workspaces};
 
 /// Experiments per page of a project.
 const EXPERIMENTS_PER_PAGE: i64 = 100;
@@ -38,6 +41,12 @@ struct ExperimentRow {
     created: String,
 }
 
+struct DatasetRow {
+    name: String,
+    latest: String,
+    description: String,
+}
+
 #[derive(Template)]
 #[template(path = "project.html")]
 struct ProjectPage {
@@ -48,6 +57,9 @@ struct ProjectPage {
     next_page: Option<String>,
     can_write: bool,
     can_manage: bool,
+    workspaces: WorkspacesView,
+    datasets: Vec<DatasetRow>,
+    comments: CommentsView,
 }
 
 struct MemberRow {
@@ -132,8 +144,32 @@ pub async fn show(
             query.page.as_deref().unwrap_or_default(),
         )
         .await?;
+    let workspaces = load_workspaces(&services, &visitor, &project, access.can_write).await?;
+    let datasets = services
+        .datasets
+        .list(&visitor.context, &project)
+        .await?
+        .into_iter()
+        .map(|dataset| DatasetRow {
+            latest: dataset.latest_version.map(|v| format!("v{v}")).unwrap_or_default(),
+            name: dataset.name,
+            description: dataset.description,
+        })
+        .collect();
+    let comments = load_comments(
+        &services,
+        &visitor,
+        &project,
+        &CommentTarget::Project,
+        access.can_write,
+        access.can_manage,
+    )
+    .await?;
     render(&ProjectPage {
         layout: Layout::new(&visitor, "projects", access.project.name.clone()),
+        workspaces,
+        datasets,
+        comments,
         description: access.project.description.clone().unwrap_or_default(),
         project: access.project.name,
         experiments: experiments

@@ -15,6 +15,7 @@ use futures::TryStreamExt;
 use serde::Deserialize;
 
 use crate::charts::{Chart, MAX_POINTS, Series};
+use crate::comments::{CommentsView, load as load_comments};
 use crate::error::{PageError, PageResult};
 use crate::extract::{PageForm, PagePath, PageQuery};
 use crate::layout::{Layout, encode, maybe_time, number, render, time};
@@ -68,6 +69,7 @@ struct RunPage {
     charts: Vec<ChartView>,
     more_metrics: bool,
     can_write: bool,
+    comments: CommentsView,
 }
 
 /// `?path=` of the artifact listing.
@@ -151,6 +153,10 @@ pub async fn show(
     }
     let (system_tags, tags): (Vec<&Tag>, Vec<&Tag>) =
         run.tags.iter().partition(|tag| tag.key.starts_with("mlflow."));
+    let target = cairn_domain::comments::CommentTarget::Run(run.info.run_id.clone());
+    let comments =
+        load_comments(&services, &visitor, &project, &target, access.can_write, access.can_manage)
+            .await?;
     let artifact_parent = (!artifact_path.is_empty())
         .then(|| artifact_path.rsplit_once('/').map_or(String::new(), |(parent, _)| parent.into()));
     let page = RunPage {
@@ -174,6 +180,7 @@ pub async fn show(
         more_metrics: metric_keys.len() > MAX_CHARTS,
         charts,
         can_write: access.can_write,
+        comments,
         project,
     };
     render(&page)

@@ -90,6 +90,11 @@ pub enum Command {
     /// Workspaces: JupyterLab on a project snapshot, served through Cairn; saved on stop.
     #[command(subcommand)]
     Workspace(crate::workspace_cli::WorkspaceCommand),
+    /// Comments on a project, a run or a model version, with @mentions.
+    #[command(subcommand)]
+    Comment(crate::comment_cli::CommentCommand),
+    /// Search projects, experiments, runs, models, datasets and comments I may read.
+    Search(crate::comment_cli::SearchArgs),
 }
 
 /// Flags of `cairn login`.
@@ -273,6 +278,8 @@ pub enum TeamCommand {
     AddUser(TeamUserArgs),
     /// Remove a user from a team.
     RemoveUser(TeamUserArgs),
+    /// List teams with their members and project roles.
+    List(BackendArgs),
 }
 
 /// A team name.
@@ -374,6 +381,20 @@ pub enum UserCommand {
     Activate(UserNameArgs),
     /// Set where the user's MLflow calls go without a /p/<project> prefix.
     SetDefaultProject(UserProjectArgs),
+    /// Change a user's site role: admin, governance-reviewer or member.
+    SetRole(UserRoleArgs),
+}
+
+/// A user and a site role.
+#[derive(Debug, Args)]
+pub struct UserRoleArgs {
+    /// The user name.
+    pub username: String,
+    /// admin, governance-reviewer or member.
+    pub role: String,
+    /// Backends.
+    #[command(flatten)]
+    pub backend: BackendArgs,
 }
 
 /// A user and a project (or `--clear`).

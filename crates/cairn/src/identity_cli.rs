@@ -36,6 +36,7 @@ pub async fn user(command: &UserCommand) -> anyhow::Result<()> {
         UserCommand::Deactivate(args) => &args.backend,
         UserCommand::Activate(args) => &args.backend,
         UserCommand::SetDefaultProject(args) => &args.backend,
+        UserCommand::SetRole(args) => &args.backend,
     };
     let store = crate::connect_store(&backend.config()).await?;
     let identity = IdentityService::new(store.clone());
@@ -96,6 +97,12 @@ pub async fn user(command: &UserCommand) -> anyhow::Result<()> {
             .set_user_active(&context, &args.username, true)
             .await
             .map(|user| println!("activated '{}'", user.username)),
+        UserCommand::SetRole(args) => match SiteRole::parse(&args.role) {
+            Ok(role) => identity.set_site_role(&context, &args.username, role).await.map(|user| {
+                println!("'{}' is now a site {}", user.username, user.site_role.as_str())
+            }),
+            Err(error) => Err(error.into()),
+        },
     };
     store.close().await;
     Ok(outcome?)
@@ -220,6 +227,7 @@ pub async fn team(command: &TeamCommand) -> anyhow::Result<()> {
     let backend = match command {
         TeamCommand::Create(args) => &args.backend,
         TeamCommand::AddUser(args) | TeamCommand::RemoveUser(args) => &args.backend,
+        TeamCommand::List(backend) => backend,
     };
     let store = crate::connect_store(&backend.config()).await?;
     let projects = ProjectService::new(store.clone());
@@ -237,6 +245,17 @@ pub async fn team(command: &TeamCommand) -> anyhow::Result<()> {
             .set_team_user(&context, &args.team, &args.user, false)
             .await
             .map(|()| println!("removed '{}' from team '{}'", args.user, args.team)),
+        TeamCommand::List(_) => projects.teams(&context).await.map(|teams| {
+            println!("{:<24} {:<40} PROJECTS", "TEAM", "MEMBERS");
+            for team in teams {
+                let roles: Vec<String> = team
+                    .projects
+                    .iter()
+                    .map(|(project, role)| format!("{project} ({})", role.as_str()))
+                    .collect();
+                println!("{:<24} {:<40} {}", team.name, team.members.join(","), roles.join(", "));
+            }
+        }),
     };
     store.close().await;
     Ok(outcome?)

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod cli;
 pub mod client;
+pub mod comment_cli;
 pub mod compute_cli;
 pub mod deploy_cli;
 pub mod drift_cli;

@@ -133,6 +133,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Schedule(command) => cairn::compute_cli::schedule(&command).await,
         Command::Secret(command) => cairn::compute_cli::secret(&command).await,
         Command::Workspace(command) => cairn::workspace_cli::workspace(&command).await,
+        Command::Comment(command) => cairn::comment_cli::comment(&command).await,
+        Command::Search(args) => cairn::comment_cli::search(&args).await,
         Command::Admin(AdminCommand::Secrets(SecretsAdminCommand::GenerateKey)) => {
             println!("{}", cairn_service::compute::SecretKey::generate_base64());
             Ok(())

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use cairn_domain::audit::AuditRecord;
-use cairn_service::{AuditQuery, Services};
+use cairn_service::{AuditQuery, ChainStatus, Services};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -107,6 +107,8 @@ pub async fn search(
         since: params.since,
         until: params.until,
         after_seq: 0,
+        before_seq: None,
+        newest_first: false,
         limit: params.page_size.unwrap_or(100),
     };
     let page_token = params.page_token.unwrap_or_default();
@@ -115,4 +117,41 @@ pub async fn search(
         events: records.into_iter().map(AuditEvent::from).collect(),
         next_page_token,
     }))
+}
+
+/// The hash chain's state.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChainAnswer {
+    /// Whether every record fits the chain.
+    intact: bool,
+    /// How many records were checked (when intact).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verified: Option<i64>,
+    /// The first record that does not fit (when broken).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    broken_at: Option<i64>,
+    /// What is wrong with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+/// Verify the whole hash chain now (site admins); it reads every record.
+#[utoipa::path(get, path = "/audit-chain", tag = "audit",
+    responses((status = OK, description = "The chain's state", body = ChainAnswer)))]
+pub async fn verify(
+    State(services): State<Services>,
+    Caller(context): Caller,
+) -> ApiResult<Json<ChainAnswer>> {
+    let answer = match services.audit.verify(&context).await? {
+        ChainStatus::Intact(count) => {
+            ChainAnswer { intact: true, verified: Some(count), broken_at: None, reason: None }
+        }
+        ChainStatus::Broken(failure) => ChainAnswer {
+            intact: false,
+            verified: None,
+            broken_at: Some(failure.seq),
+            reason: Some(failure.reason),
+        },
+    };
+    Ok(Json(answer))
 }

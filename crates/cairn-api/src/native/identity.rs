@@ -4,7 +4,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use cairn_domain::identity::{Project, ProjectRole, SiteRole, TokenInfo, User};
-use cairn_service::{Member, Services, UserSpec};
+use cairn_service::{Member, Services, Team, UserSpec};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -130,6 +130,29 @@ pub async fn deactivate_user(
             .await?
             .into(),
     ))
+}
+
+/// A site role to give.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SiteRoleBody {
+    /// `admin`, `governance-reviewer` or `member`.
+    site_role: String,
+}
+
+/// Change a user's site role (site admins; not their own).
+#[utoipa::path(put, path = "/users/{username}/site-role", tag = "identity", params(("username" = String, Path)), request_body = SiteRoleBody, responses((status = OK, body = UserView), (status = FORBIDDEN, body = ErrorBody)))]
+pub async fn set_site_role(
+    State(services): State<Services>,
+    Caller(context): Caller,
+    Path(username): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<axum::Json<UserView>> {
+    services.identity.authorize_admin(&context)?;
+    let body: SiteRoleBody = super::extract::parse_json(&body)?;
+    let role =
+        SiteRole::parse(&body.site_role).map_err(|error| ApiError::invalid(error.message))?;
+    Ok(axum::Json(services.identity.set_site_role(&context, &username, role).await?.into()))
 }
 
 /// A token as listed (never its secret).
@@ -337,6 +360,49 @@ pub async fn create_team(
 ) -> ApiResult<StatusCode> {
     services.projects.create_team(&context, &body.name).await?;
     Ok(StatusCode::CREATED)
+}
+
+/// A team as listed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TeamView {
+    name: String,
+    created_at: i64,
+    /// Its members' user names.
+    members: Vec<String>,
+    /// The projects it has a role in.
+    projects: Vec<MemberOfProject>,
+}
+
+/// A team's role in a project.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberOfProject {
+    project: String,
+    role: String,
+}
+
+impl From<Team> for TeamView {
+    fn from(team: Team) -> Self {
+        Self {
+            name: team.name,
+            created_at: team.created_at,
+            members: team.members,
+            projects: team
+                .projects
+                .into_iter()
+                .map(|(project, role)| MemberOfProject { project, role: role.as_str().to_string() })
+                .collect(),
+        }
+    }
+}
+
+/// List teams with their members and project roles (site admins).
+#[utoipa::path(get, path = "/teams", tag = "projects", responses((status = OK, body = Vec<TeamView>), (status = FORBIDDEN, body = ErrorBody)))]
+pub async fn list_teams(
+    State(services): State<Services>,
+    Caller(context): Caller,
+) -> ApiResult<axum::Json<Vec<TeamView>>> {
+    let teams = services.projects.teams(&context).await?;
+    Ok(axum::Json(teams.into_iter().map(TeamView::from).collect()))
 }
 
 /// Add a user to a team (site admins).

@@ -2,6 +2,7 @@
 //! `/api/v1/openapi.json`. Handlers are thin: extract, call one service method, answer.
 
 mod audit;
+mod comments;
 mod compute;
 mod datasets;
 mod deployments;
@@ -11,6 +12,7 @@ mod governance;
 mod identity;
 mod jobs;
 mod monitoring;
+mod search;
 mod workspaces;
 
 use axum::Json;
@@ -38,6 +40,8 @@ use crate::routes::{Needs, RouteSpec};
         (name = "datasets", description = "Versioned datasets with file-level deduplication, table metadata and lineage"),
         (name = "workspaces", description = "JupyterLab workspaces on project snapshots, served through Cairn's proxy at /workspaces/{id}/"),
         (name = "governance", description = "Model cards, promotion policies, approval requests, the deploy gate, history and compliance bundles"),
+        (name = "comments", description = "Comments on projects, runs and model versions, with @mentions"),
+        (name = "search", description = "Global search across what the caller may read"),
     ),
 )]
 struct ApiDoc;
@@ -46,11 +50,13 @@ struct ApiDoc;
 /// (the permission-matrix test fails on a path without a rule).
 pub fn needs_for(method: &str, path: &str) -> Option<Needs> {
     match (method, path) {
-        ("GET", "/api/v1/audit-events") => Some(Needs::Admin),
+        ("GET", "/api/v1/audit-events" | "/api/v1/audit-chain") => Some(Needs::Admin),
+        ("GET", "/api/v1/search") => Some(Needs::Authenticated),
         ("GET", "/api/v1/openapi.json") => Some(Needs::Authenticated),
         ("GET", "/api/v1/me") => Some(Needs::Authenticated),
         ("GET" | "POST", "/api/v1/users") => Some(Needs::Admin),
         ("POST", "/api/v1/users/{username}/deactivate") => Some(Needs::Admin),
+        ("PUT", "/api/v1/users/{username}/site-role") => Some(Needs::Admin),
         ("GET" | "POST", "/api/v1/tokens") | ("DELETE", "/api/v1/tokens/{id}") => {
             Some(Needs::Authenticated)
         }
@@ -58,8 +64,11 @@ pub fn needs_for(method: &str, path: &str) -> Option<Needs> {
         ("POST", "/api/v1/projects") => Some(Needs::Admin),
         ("GET", "/api/v1/projects/{project}/members") => Some(Needs::Read),
         ("PUT" | "DELETE", "/api/v1/projects/{project}/members/{username}") => Some(Needs::Manage),
-        ("POST", "/api/v1/teams")
+        ("GET" | "POST", "/api/v1/teams")
         | ("PUT" | "DELETE", "/api/v1/teams/{team}/members/{username}") => Some(Needs::Admin),
+        ("GET", "/api/v1/projects/{project}/comments") => Some(Needs::Read),
+        ("POST", "/api/v1/projects/{project}/comments")
+        | ("DELETE", "/api/v1/projects/{project}/comments/{id}") => Some(Needs::Write),
         ("PUT" | "DELETE", "/api/v1/projects/{project}/teams/{team}") => Some(Needs::Manage),
         ("GET", "/api/v1/models/{name}/versions/{version}/card")
         | ("GET", "/api/v1/models/{name}/versions/{version}/card/revisions")
@@ -146,15 +155,20 @@ pub fn needs_for(method: &str, path: &str) -> Option<Needs> {
 pub fn routes() -> (Router<Services>, Vec<RouteSpec>) {
     let (routes, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(audit::search))
+        .routes(routes!(audit::verify))
+        .routes(routes!(search::search))
+        .routes(routes!(comments::list, comments::add))
+        .routes(routes!(comments::delete))
         .routes(routes!(identity::me))
         .routes(routes!(identity::list_users, identity::create_user))
         .routes(routes!(identity::deactivate_user))
+        .routes(routes!(identity::set_site_role))
         .routes(routes!(identity::list_tokens, identity::create_token))
         .routes(routes!(identity::revoke_token))
         .routes(routes!(identity::list_projects, identity::create_project))
         .routes(routes!(identity::list_members))
         .routes(routes!(identity::set_member, identity::remove_member))
-        .routes(routes!(identity::create_team))
+        .routes(routes!(identity::list_teams, identity::create_team))
         .routes(routes!(identity::add_team_member, identity::remove_team_member))
         .routes(routes!(identity::set_project_team, identity::remove_project_team))
         .routes(routes!(deployments::list, deployments::create))

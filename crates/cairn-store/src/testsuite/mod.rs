@@ -2,6 +2,7 @@
 //! helpers that give each test an isolated database.
 
 mod audit;
+mod comments;
 mod experiments;
 mod projects;
 mod runs;
@@ -30,6 +31,7 @@ pub async fn run_all(store: &Store) {
     projects::run(store).await;
     audit::run(store).await;
     sessions::run(store).await;
+    comments::run(store).await;
 }
 
 /// Whether CI demands every external service (`CAIRN_TEST_REQUIRE_SERVICES=1`).

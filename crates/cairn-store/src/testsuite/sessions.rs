@@ -42,17 +42,21 @@ pub(super) async fn run(store: &Store) {
     store.touch_session(&session.digest, 4_000, 9_000).await.expect("touch");
     let moved = store.find_session(&session.digest, 6_000).await.expect("find").expect("moved");
     assert_eq!((moved.last_seen_at, moved.expires_at), (4_000, 9_000));
-    store.set_user_active(&ctx(), "session-user", false).await.expect("deactivate");
-    assert!(store.find_session(&session.digest, 6_000).await.expect("find").is_none());
-    store.set_user_active(&ctx(), "session-user", true).await.expect("reactivate");
     assert!(store.delete_session(&ctx(), &session.digest, "session-user").await.expect("delete"));
     assert!(!store.delete_session(&ctx(), &session.digest, "session-user").await.expect("again"));
     assert!(store.find_session(&session.digest, 6_000).await.expect("find").is_none());
+    // Deactivation ends the user's sessions for good: reactivating does not revive them.
+    let second = NewSession { digest: "f".repeat(64), ..session };
+    store.create_session(&ctx(), &second).await.expect("create a second session");
+    store.set_user_active(&ctx(), "session-user", false).await.expect("deactivate");
+    assert!(store.find_session(&second.digest, 2_000).await.expect("find").is_none());
+    store.set_user_active(&ctx(), "session-user", true).await.expect("reactivate");
+    assert!(store.find_session(&second.digest, 2_000).await.expect("find").is_none(), "gone");
     let query =
         crate::AuditQuery { action: Some("session.".into()), limit: 10, ..Default::default() };
     let (records, _) = store.search_audit(&query).await.expect("audit");
     let actions: Vec<&str> = records.iter().map(|record| record.action.as_str()).collect();
-    assert_eq!(actions, ["session.login", "session.logout"]);
+    assert_eq!(actions, ["session.login", "session.logout", "session.login"]);
 
     let project = store.create_project(&ctx(), "sessions-project", None).await.expect("project");
     assert!(store.member_projects(user.id).await.expect("none yet").is_empty());

@@ -14,10 +14,10 @@ use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use crate::rbac::{Fixture, fixture};
 use crate::support::{Backend, RunningServer, TestApp};
 
-const PASSWORD: &str = "correct horse battery";
+pub(crate) const PASSWORD: &str = "correct horse battery";
 
 /// A browser-like client: cookies kept, redirects not followed (so tests see them).
-fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -26,7 +26,7 @@ fn client() -> reqwest::Client {
 }
 
 /// The CSRF token a page embeds in its forms.
-fn csrf_of(html: &str) -> String {
+pub(crate) fn csrf_of(html: &str) -> String {
     let marker = "name=\"csrf\" value=\"";
     let start = html.find(marker).expect("a form with a CSRF token") + marker.len();
     html[start..].split('"').next().expect("token").to_string()
@@ -40,22 +40,22 @@ fn form(pairs: &[(&str, &str)]) -> String {
     serializer.finish()
 }
 
-fn token_of(f: &Fixture, who: &str) -> String {
+pub(crate) fn token_of(f: &Fixture, who: &str) -> String {
     f.tokens.iter().find(|(name, _)| *name == who).expect("token").1.clone()
 }
 
 /// A UI session against a running server.
-struct Browser {
-    base: String,
-    http: reqwest::Client,
+pub(crate) struct Browser {
+    pub(crate) base: String,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Browser {
-    fn new(server: &RunningServer) -> Self {
+    pub(crate) fn new(server: &RunningServer) -> Self {
         Self { base: server.url(), http: client() }
     }
 
-    async fn get(&self, path: &str) -> (StatusCode, HeaderMap, String) {
+    pub(crate) async fn get(&self, path: &str) -> (StatusCode, HeaderMap, String) {
         let response = self
             .http
             .get(format!("{}{path}", self.base))
@@ -67,7 +67,7 @@ impl Browser {
         (status, headers, response.text().await.expect("body"))
     }
 
-    async fn post(
+    pub(crate) async fn post(
         &self,
         path: &str,
         pairs: &[(&str, &str)],
@@ -87,7 +87,11 @@ impl Browser {
     }
 
     /// Logs in through the form; returns the answer to the form post.
-    async fn login(&self, username: &str, secret: &str) -> (StatusCode, HeaderMap, String) {
+    pub(crate) async fn login(
+        &self,
+        username: &str,
+        secret: &str,
+    ) -> (StatusCode, HeaderMap, String) {
         let (status, _, page) = self.get("/login").await;
         assert_eq!(status, StatusCode::OK, "{page}");
         let csrf = csrf_of(&page);
@@ -96,13 +100,13 @@ impl Browser {
     }
 
     /// The CSRF token of the visitor's session (read from a page).
-    async fn csrf(&self) -> String {
+    pub(crate) async fn csrf(&self) -> String {
         let (_, _, page) = self.get("/projects").await;
         csrf_of(&page)
     }
 }
 
-fn location(headers: &HeaderMap) -> String {
+pub(crate) fn location(headers: &HeaderMap) -> String {
     headers.get(LOCATION).and_then(|value| value.to_str().ok()).unwrap_or_default().to_string()
 }
 
@@ -116,7 +120,7 @@ fn set_cookies(headers: &HeaderMap) -> Vec<String> {
 
 /// The fixture (admin, owner, contributor, viewer, outsider; project churn with a run) plus
 /// `ada`, a contributor of churn who logs in with a password.
-async fn app(backend: Backend) -> Option<(TestApp, Fixture)> {
+pub(crate) async fn app(backend: Backend) -> Option<(TestApp, Fixture)> {
     let app = TestApp::with_auth(backend).await?;
     let f = fixture(&app).await;
     let system = RequestContext::system();

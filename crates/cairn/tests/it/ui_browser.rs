@@ -1,6 +1,8 @@
 //! The web UI in headless Chromium, driven through `chromedriver` with fantoccini: log in, create
 //! a project, log runs into it with the real `mlflow` client, filter and sort the runs table,
-//! open a run and find its chart with the right number of points, compare two runs. Screenshots
+//! open a run and find its chart with the right number of points, compare two runs; then, as a
+//! governance reviewer, approve a pending promotion, find the decision in the audit log (as an
+//! admin), and search globally from the header and open the result. Screenshots
 //! of the key pages go to `$CARGO_TARGET_DIR/ui-screenshots/`. Without Chromium, chromedriver or
 //! the Python client the test says `SKIPPED` and passes, unless `CAIRN_TEST_REQUIRE_SERVICES=1`.
 
@@ -9,8 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use cairn_domain::audit::RequestContext;
+use cairn_domain::governance::{PolicyRules, PromotionTarget};
 use cairn_domain::identity::SiteRole;
-use cairn_service::UserSpec;
+use cairn_service::{NewModelVersion, PolicySpec, UserSpec};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
@@ -192,6 +195,21 @@ async fn wait_for_runs(client: &Client, expected: &[&str], any_order: bool) {
     panic!("the runs table shows {names:?}, not {expected:?}");
 }
 
+/// Logs out through the header's form and waits for the login page.
+async fn log_out(client: &Client) {
+    submit(client, ".account form").await;
+    client.wait().for_element(Locator::Css("#username")).await.expect("the login page");
+}
+
+/// Logs in as `username` (with the test password) from the login page.
+async fn log_in(client: &Client, base: &str, username: &str) {
+    client.goto(&format!("{base}/login")).await.unwrap();
+    fill(client, "#username", username).await;
+    fill(client, "#secret", PASSWORD).await;
+    submit(client, "form.stacked").await;
+    client.wait().for_element(Locator::Css("#my-projects")).await.expect("the home page");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ui_in_headless_chromium() {
     let Some((chromium, driver_path, python)) = tools() else { return };
@@ -327,6 +345,111 @@ async fn ui_in_headless_chromium() {
     let differing = client.find(Locator::Css("#param-diff tr.differs th")).await.unwrap();
     assert!(differing.text().await.unwrap().starts_with("lr"));
     screenshot(&client, "compare").await;
+
+    // A governed promotion waits for a reviewer: model, version, policy and request made
+    // through the services; the reviewer is a person with a password.
+    let reviewer = UserSpec {
+        username: "rex".into(),
+        site_role: SiteRole::GovernanceReviewer,
+        service_account: false,
+        password: Some(PASSWORD.into()),
+        display_name: None,
+        email: None,
+    };
+    services.identity.create_user(&system, &reviewer).await.unwrap();
+    let vision = RequestContext { project: Some("vision".into()), ..RequestContext::system() };
+    services.registry.create_model(&vision, "resnet", None, &[]).await.unwrap();
+    let run_id = ids["lr-0.01"].as_str().unwrap().to_string();
+    let version = NewModelVersion {
+        name: "resnet".into(),
+        source: format!("runs:/{run_id}/model"),
+        run_id: Some(run_id),
+        run_link: None,
+        description: None,
+        tags: vec![],
+        model_id: None,
+        user_id: None,
+    };
+    services.registry.create_version(&vision, version).await.unwrap();
+    let policy = PolicySpec {
+        site_wide: false,
+        name: "champion-gate".into(),
+        target: "alias:champion".into(),
+        model_name: None,
+        rules: PolicyRules { approvals: 1, ..PolicyRules::default() },
+    };
+    services.governance.create_policy(&vision, policy).await.unwrap();
+    let champion = PromotionTarget::Alias("champion".into());
+    let promotion = services
+        .governance
+        .promote(&vision, "resnet", 1, &champion, false, Some("best accuracy"))
+        .await
+        .unwrap();
+    let request_id = promotion.request.expect("a pending request").id;
+
+    // The reviewer logs in and approves it from the list.
+    log_out(&client).await;
+    log_in(&client, &base, "rex").await;
+    client.goto(&format!("{base}/approvals")).await.unwrap();
+    let row = format!("tr[data-request-id=\"{request_id}\"]");
+    client.wait().for_element(Locator::Css(&row)).await.expect("the pending request");
+    screenshot(&client, "approvals").await;
+    submit(&client, &row).await;
+    let state = client.wait().for_element(Locator::Css("#request-state")).await.unwrap();
+    assert_eq!(state.text().await.unwrap(), "approved");
+    let decisions = client.find(Locator::Css("#decisions")).await.unwrap().text().await.unwrap();
+    assert!(decisions.contains("rex approve"), "{decisions}");
+    screenshot(&client, "approval-decided").await;
+    client.find(Locator::LinkText("resnet v1")).await.unwrap().click().await.unwrap();
+    client.wait().for_element(Locator::Css("#model-card")).await.expect("the version page");
+    let facts = client.find(Locator::Css(".facts")).await.unwrap().text().await.unwrap();
+    assert!(facts.contains("@champion"), "the alias moved: {facts}");
+    screenshot(&client, "model-version").await;
+
+    // An admin finds the decision in the audit log.
+    log_out(&client).await;
+    log_in(&client, &base, "ada").await;
+    client.goto(&format!("{base}/audit")).await.unwrap();
+    fill(&client, "#audit-action", "approval.").await;
+    submit(&client, "#audit-filter").await;
+    let mut table = String::new();
+    for _ in 0..100 {
+        let filtered = client
+            .current_url()
+            .await
+            .is_ok_and(|url| url.query().unwrap_or_default().contains("action=approval."));
+        if filtered && let Ok(element) = client.find(Locator::Css("#audit")).await {
+            table = element.text().await.unwrap_or_default();
+            if table.contains("approval.approve") {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(table.contains("approval.approve") && table.contains("rex"), "{table}");
+    assert!(table.contains(&format!("approval_request:{request_id}")), "{table}");
+    screenshot(&client, "audit").await;
+
+    // Global search from the header, then open the run it found.
+    fill(&client, "#site-search", "lr-0.0").await;
+    submit(&client, "form.site-search").await;
+    client.wait().for_element(Locator::Css("#results-run")).await.expect("runs found");
+    screenshot(&client, "search").await;
+    client
+        .find(Locator::Css("#results-run"))
+        .await
+        .unwrap()
+        .find(Locator::LinkText("lr-0.01"))
+        .await
+        .expect("the run by name")
+        .click()
+        .await
+        .unwrap();
+    client.wait().for_element(Locator::Css("#run-name")).await.unwrap();
+    let url = client.current_url().await.unwrap();
+    assert!(url.path().ends_with(ids["lr-0.01"].as_str().unwrap()), "{url}");
+    let name = client.find(Locator::Css("#run-name")).await.unwrap().text().await.unwrap();
+    assert_eq!(name, "lr-0.01");
 
     client.close().await.unwrap();
     drop(driver);
