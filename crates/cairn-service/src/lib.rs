@@ -190,12 +190,6 @@ impl Services {
         set.workspaces = workspaces::WorkspaceService::new(set.jobs.clone(), Default::default());
     }
 
-    /// Checks that the database and the artifact store answer.
-    pub async fn readiness(&self) -> ServiceResult<()> {
-        self.store.ping().await?;
-        self.artifacts.check().await
-    }
-
     /// Each dependency's state, for `/readyz`: the database and the artifact store (required:
     /// nothing works without them), then each job executor (Ray's head, say: without it jobs
     /// wait, everything else works). Each check gives up after [`READINESS_TIMEOUT`].

@@ -120,8 +120,8 @@ pub async fn sync(
     Ok(axum::Json(SyncAnswer { snapshot: outcome.snapshot, workspace: outcome.workspace }))
 }
 
-/// Stop the workspace: JupyterLab stops, then its changed files are saved as a new snapshot
-/// (if that fails the error is returned and the save is retried in the background until it
+/// Stop the workspace: its changed files are saved as a new snapshot — read after JupyterLab
+/// stopped when local, just before it stops on Ray (if that fails the error is returned and the save is retried in the background until it
 /// succeeds; the workspace is recorded stopped then).
 #[utoipa::path(post, path = "/projects/{project}/workspaces/{id}/stop", tag = "workspaces",
     params(("project" = String, Path), ("id" = i64, Path)), request_body = SaveBody,

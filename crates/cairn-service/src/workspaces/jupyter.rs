@@ -57,12 +57,6 @@ pub(super) fn remote_command(id: i64) -> Vec<String> {
     argv
 }
 
-/// Where a local command line listens (`None` for the remote launcher's).
-pub(super) fn local_address(argv: &[String]) -> Option<SocketAddr> {
-    let port = argv.iter().find_map(|word| word.strip_prefix("--ServerApp.port="))?;
-    Some(SocketAddr::from(([127, 0, 0, 1], port.parse().ok()?)))
-}
-
 /// The address the remote launcher reported in the log, once it did.
 pub(super) fn reported_address(log: &[u8]) -> Option<SocketAddr> {
     String::from_utf8_lossy(log)
@@ -275,12 +269,11 @@ mod tests {
         assert!(argv.contains(&"--ServerApp.base_url=/workspaces/7/".to_string()));
         assert!(argv.contains(&"--ServerApp.port=41234".to_string()));
         assert!(argv.iter().all(|argument| !argument.contains("token")));
-        assert_eq!(local_address(&argv), Some(SocketAddr::from(([127, 0, 0, 1], 41234))));
         let env = environment(Path::new("/w"));
         assert_eq!(env["JUPYTER_TOKEN_FILE"], "/w/jupyter/token");
         let remote = remote_command(7);
         assert_eq!(remote[..2], ["python", "-c"]);
-        assert_eq!(local_address(&remote), None);
+        assert!(remote.iter().all(|argument| !argument.starts_with("--ServerApp.port=")));
         assert!(remote.contains(&"--ServerApp.base_url=/workspaces/7/".to_string()));
         let log = b"installing\ncairn-workspace-address 10.0.0.5:40001\n[I] started\n";
         assert_eq!(reported_address(log), Some("10.0.0.5:40001".parse().unwrap()));

@@ -156,10 +156,11 @@ impl WorkspaceService {
         self.check_stop(id).await?;
         let token: Arc<str> = Arc::from(jupyter::new_token());
         let mut env = self.variables(record).await?;
-        let argv = if remote {
+        // Where JupyterLab listens: chosen here when local, reported by the launcher on Ray.
+        let (argv, known) = if remote {
             // The launcher moves the token from the environment into a private file on the node.
             env.insert(jupyter::REMOTE_TOKEN_VAR.into(), token.to_string());
-            jupyter::remote_command(id)
+            (jupyter::remote_command(id), None)
         } else {
             env.extend(jupyter::environment(dir));
             jupyter::write_token(dir, &token).await.map_err(|error| {
@@ -167,7 +168,8 @@ impl WorkspaceService {
             })?;
             let port = jupyter::free_port()
                 .map_err(|error| Ended::Failed(format!("no free port for JupyterLab: {error}")))?;
-            jupyter::command(id, port, &files)
+            let address = SocketAddr::from(([127, 0, 0, 1], port));
+            (jupyter::command(id, port, &files), Some(address))
         };
         let spec = JobSpec {
             job_id: exec_id.to_string(),
@@ -184,7 +186,7 @@ impl WorkspaceService {
             outputs: None,
         };
         executor.submit(&spec).await.map_err(|error| Ended::Failed(error.to_string()))?;
-        let address = self.wait_until_ready(id, &executor, exec_id, &spec.argv, &token).await?;
+        let address = self.wait_until_ready(id, &executor, exec_id, known, &token).await?;
         if !remote {
             jupyter::forget_token_files(dir).await;
         }
@@ -252,17 +254,17 @@ impl WorkspaceService {
 
     /// Waits until JupyterLab answers, failing when it ends first or takes too long, and
     /// ending the launch when a stop is asked or the server closes. Returns where it listens:
-    /// from its command line when local, from the launcher's line in its log on Ray.
+    /// `known` when local, from the launcher's line in its log on Ray.
     async fn wait_until_ready(
         &self,
         id: i64,
         executor: &Arc<dyn JobExecutor>,
         exec_id: &str,
-        argv: &[String],
+        known: Option<SocketAddr>,
         token: &str,
     ) -> Result<SocketAddr, Ended> {
         let started = Instant::now();
-        let mut address = jupyter::local_address(argv);
+        let mut address = known;
         loop {
             if address.is_none() {
                 address = match executor.logs(exec_id, 0).await {

@@ -93,10 +93,6 @@ async fn tampering_is_detected_on_postgres() {
     tamper_detection(Backend::Postgres).await;
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
 fn start_server(port: u16, database_url: &str, data_dir: &std::path::Path) -> Child {
     Command::new(CAIRN)
         .args(["serve", "--port", &port.to_string(), "--database-url", database_url, "--data-dir"])
@@ -128,7 +124,7 @@ async fn crash_under_load(backend: Backend) {
             None => return,
         },
     };
-    let port = free_port();
+    let port = crate::support::free_port();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let mut server = start_server(port, &database_url, dir.path());

@@ -120,10 +120,6 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
 fn payload(writer: usize, index: usize, random: &mut Random) -> Vec<u8> {
     let size = random.between(1 << 10, 128 << 10) as usize;
     let mut bytes = format!("writer {writer} upload {index}\n").into_bytes();
@@ -381,7 +377,7 @@ async fn crash_safety(backend: Backend) {
     let dir = tempfile::tempdir().expect("tempdir");
     let data_dir = dir.path().join("data");
     let mut args: Vec<String> = vec!["serve".into(), "--host".into(), "127.0.0.1".into()];
-    let port = free_port();
+    let port = crate::support::free_port();
     args.extend(["--port".into(), port.to_string(), "--data-dir".into()]);
     args.push(data_dir.display().to_string());
     let database_url = match backend {

@@ -114,10 +114,6 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
 /// Sends a request and returns its status, body and how long it took.
 async fn timed(request: reqwest::RequestBuilder) -> (u16, Value, Duration) {
     let started = Instant::now();
@@ -132,7 +128,7 @@ async fn timed(request: reqwest::RequestBuilder) -> (u16, Value, Duration) {
 async fn a_database_outage_fails_fast_and_recovers_without_a_restart() {
     let Some(postgres) = Postgres::start() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
+    let port = crate::support::free_port();
     let base = format!("http://127.0.0.1:{port}");
     let server = Command::new(CAIRN)
         .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string(), "--database-url"])
@@ -289,10 +285,10 @@ async fn an_object_store_outage_fails_fast_and_recovers_without_a_restart() {
         .trim_start_matches("http://")
         .parse::<std::net::SocketAddr>()
         .expect("the test S3 endpoint is host:port");
-    let gate = Gate { port: free_port(), target, tasks: Default::default() };
+    let gate = Gate { port: crate::support::free_port(), target, tasks: Default::default() };
     gate.open().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
+    let port = crate::support::free_port();
     let base = format!("http://127.0.0.1:{port}");
     let server = Command::new(CAIRN)
         .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string(), "--data-dir"])
@@ -429,7 +425,7 @@ async fn a_ray_head_outage_keeps_jobs_queued_and_recovers() {
         .trim_end_matches('/')
         .parse::<std::net::SocketAddr>()
         .expect("the test Ray address is http://host:port");
-    let gate = Gate { port: free_port(), target, tasks: Default::default() };
+    let gate = Gate { port: crate::support::free_port(), target, tasks: Default::default() };
     gate.open().await;
     let compute = cairn::ComputeSettings {
         ray_address: Some(format!("http://127.0.0.1:{}", gate.port)),

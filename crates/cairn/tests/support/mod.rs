@@ -33,6 +33,11 @@ pub struct TestApp {
     config: Config,
 }
 
+/// A TCP port that was free on 127.0.0.1 a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
 /// Where tests cache built job environments: under the target directory, shared by test runs.
 pub fn test_env_cache() -> std::path::PathBuf {
     let target = std::env::var("CARGO_TARGET_DIR")
