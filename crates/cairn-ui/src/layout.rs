@@ -35,9 +35,11 @@ const SECTIONS: &[(&str, &str, &str, Audience)] = &[
     ("projects", "/projects", "Projects", Audience::Everyone),
     ("models", "/models", "Models", Audience::Everyone),
     ("approvals", "/approvals", "Approvals", Audience::Everyone),
+    ("compute", "/environments", "Compute", Audience::Everyone),
     ("audit", "/audit", "Audit", Audience::Admins),
     ("admin", "/admin/users", "Admin", Audience::Admins),
     ("tokens", "/tokens", "My tokens", Audience::SignedIn),
+    ("secrets", "/secrets", "My secrets", Audience::SignedIn),
 ];
 
 /// What the shared frame needs.

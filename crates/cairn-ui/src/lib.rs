@@ -12,10 +12,21 @@
 //! | `/projects/{project}` | a project's experiments (POST `…/experiments`: create one) |
 //! | `/projects/{project}/members` | members and roles (POST: set, `…/remove`: remove) |
 //! | `/projects/{project}/experiments/{id}` | the runs table: columns, filter, sort, pages |
-//! | `/projects/{project}/runs/{run_id}` | a run (POST `…/rename`, `…/tags`) |
+//! | `/projects/{project}/runs/{run_id}` | a run with its lineage (POST `…/rename`, `…/tags`) |
 //! | `/projects/{project}/runs/{run_id}/artifacts/{path}` | an artifact download |
+//! | `/projects/{project}/runs/{run_id}/preview/{path}` | an artifact's preview (`…/raw/{path}`: an image) |
 //! | `/projects/{project}/compare?runs=…` | 2–10 runs side by side |
 //! | `/projects/{project}/jobs` | jobs with state and run |
+//! | `/projects/{project}/jobs/{id}` | a job and its log (`…/log?offset=`: new bytes; POST `…/cancel`) |
+//! | `/projects/{project}/schedules…` | schedules; one with its jobs (POST `…/pause`, `…/resume`, `…/delete`) |
+//! | `/projects/{project}/datasets…` | datasets; one with its versions; a version's files and tables |
+//! | `/projects/{project}/deployments…` | deployments; one with traffic and revisions (POST `…/rollback`) |
+//! | `/projects/{project}/deployments/{name}/monitor…` | its monitor, checks and alerts (POST `…/check`); `…/checks/{id}` |
+//! | `/projects/{project}/policies…` | approval policies (POST: create; `…/{id}`: new rules; `…/{id}/delete`) |
+//! | `/projects/{project}/secrets` | secret names (POST: set; `…/delete`) |
+//! | `/secrets` | my own secrets |
+//! | `/environments`, `/environments/{name}` | environments and revisions (POST `…/revisions/{n}/state`) |
+//! | `/tiers` | hardware tiers and quotas (POST: a tier; `/tiers/quotas`: a quota) |
 //! | `/projects/{project}/workspaces…` | POST: start; `…/{id}/stop`, `…/sync`, `…/start` |
 //! | `/projects/{project}/comments` | POST: comment; `…/{id}/delete` |
 //! | `/models` | registered models (search by name, per project or across projects) |
@@ -32,21 +43,33 @@
 
 mod admin;
 mod approvals;
+mod artifacts;
 mod assets;
 mod audit;
+mod catalog;
 mod charts;
 mod comments;
 mod compare;
+#[cfg(test)]
+mod contrast;
+mod datasets;
+mod deployments;
 mod error;
 mod extract;
 mod home;
+mod job;
 mod layout;
 mod login;
+mod markdown;
+mod monitors;
+mod policies;
 mod projects;
 mod registry;
 mod run;
 mod runs;
+mod schedules;
 mod search;
+mod secrets;
 pub mod session;
 mod tokens;
 mod work;
@@ -74,8 +97,39 @@ pub fn pages(services: Services) -> cairn_api::Pages {
         .route("/projects/{project}/runs/{run_id}/rename", post(run::rename))
         .route("/projects/{project}/runs/{run_id}/tags", post(run::set_tag))
         .route("/projects/{project}/runs/{run_id}/artifacts/{*path}", get(run::artifact))
+        .route("/projects/{project}/runs/{run_id}/preview/{*path}", get(artifacts::preview))
+        .route("/projects/{project}/runs/{run_id}/raw/{*path}", get(artifacts::raw))
         .route("/projects/{project}/compare", get(compare::show))
         .route("/projects/{project}/jobs", get(work::jobs))
+        .route("/projects/{project}/jobs/{id}", get(job::show))
+        .route("/projects/{project}/jobs/{id}/log", get(job::log))
+        .route("/projects/{project}/jobs/{id}/cancel", post(job::cancel))
+        .route("/projects/{project}/schedules", get(schedules::list))
+        .route("/projects/{project}/schedules/{name}", get(schedules::show))
+        .route("/projects/{project}/schedules/{name}/pause", post(schedules::pause))
+        .route("/projects/{project}/schedules/{name}/resume", post(schedules::resume))
+        .route("/projects/{project}/schedules/{name}/delete", post(schedules::delete))
+        .route("/projects/{project}/datasets", get(datasets::list))
+        .route("/projects/{project}/datasets/{name}", get(datasets::show))
+        .route("/projects/{project}/datasets/{name}/versions/{version}", get(datasets::version))
+        .route("/projects/{project}/deployments", get(deployments::list))
+        .route("/projects/{project}/deployments/{name}", get(deployments::show))
+        .route("/projects/{project}/deployments/{name}/rollback", post(deployments::rollback))
+        .route("/projects/{project}/deployments/{name}/monitor", get(monitors::show))
+        .route("/projects/{project}/deployments/{name}/monitor/check", post(monitors::run_now))
+        .route("/projects/{project}/deployments/{name}/monitor/checks/{id}", get(monitors::check))
+        .route("/projects/{project}/policies", get(policies::list).post(policies::create))
+        .route("/projects/{project}/policies/{id}", get(policies::show).post(policies::update))
+        .route("/projects/{project}/policies/{id}/delete", post(policies::delete))
+        .route("/projects/{project}/secrets", get(secrets::project).post(secrets::set_project))
+        .route("/projects/{project}/secrets/delete", post(secrets::delete_project))
+        .route("/secrets", get(secrets::mine).post(secrets::set_mine))
+        .route("/secrets/delete", post(secrets::delete_mine))
+        .route("/environments", get(catalog::environments))
+        .route("/environments/{name}", get(catalog::environment))
+        .route("/environments/{name}/revisions/{revision}/state", post(catalog::set_state))
+        .route("/tiers", get(catalog::tiers).post(catalog::put_tier))
+        .route("/tiers/quotas", post(catalog::set_quota))
         .route("/projects/{project}/workspaces", post(work::start))
         .route("/projects/{project}/workspaces/{id}/stop", post(work::stop))
         .route("/projects/{project}/workspaces/{id}/sync", post(work::sync))

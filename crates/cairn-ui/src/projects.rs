@@ -1,16 +1,19 @@
-//! Projects: the list (and creating one, for site admins), a project's experiments (and
+//! Projects: the list (and creating one, for site admins), a project's page (its README, the
+//! `README.md` of its newest pushed snapshot rendered as safe Markdown; its experiments, and
 //! creating one, for contributors), its members and their roles (managed by owners). Edit
 //! controls appear only for those allowed; the services refuse everyone else anyway.
 
 use askama::Template;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect};
+use cairn_domain::ErrorKind;
 use cairn_domain::comments::CommentTarget;
 use cairn_domain::entities::ViewType;
 use cairn_domain::identity::ProjectRole;
 use cairn_service::{Authorizer, Services};
 use serde::Deserialize;
 
+use crate::artifacts::read_prefix;
 use crate::comments::{CommentsView, load as load_comments};
 use crate::error::{PageError, PageResult};
 use crate::extract::{PageForm, PagePath, PageQuery};
@@ -20,6 +23,18 @@ use crate::work::{WorkspacesView, load_workspaces};
 
 /// Experiments per page of a project.
 const EXPERIMENTS_PER_PAGE: i64 = 100;
+/// The most of a README that is rendered.
+const MAX_README_BYTES: usize = 256 * 1024;
+/// File names taken as a project's README (at the snapshot's root, first match wins).
+const README_NAMES: &[&str] = &["README.md", "readme.md", "Readme.md", "README.markdown"];
+
+/// A project's README, rendered.
+struct Readme {
+    html: String,
+    file: String,
+    snapshot: String,
+    truncated: bool,
+}
 
 struct ProjectRow {
     name: String,
@@ -53,6 +68,8 @@ struct ProjectPage {
     layout: Layout,
     project: String,
     description: String,
+    readme: Option<Readme>,
+    tab: &'static str,
     experiments: Vec<ExperimentRow>,
     next_page: Option<String>,
     can_write: bool,
@@ -156,6 +173,7 @@ pub async fn show(
             description: dataset.description,
         })
         .collect();
+    let readme = readme(&services, &visitor, &project).await?;
     let comments = load_comments(
         &services,
         &visitor,
@@ -170,6 +188,8 @@ pub async fn show(
         workspaces,
         datasets,
         comments,
+        readme,
+        tab: "overview",
         description: access.project.description.clone().unwrap_or_default(),
         project: access.project.name,
         experiments: experiments
@@ -184,6 +204,38 @@ pub async fn show(
         can_write: access.can_write,
         can_manage: access.can_manage,
     })
+}
+
+/// The README of the project's newest snapshot, rendered; `None` without a snapshot or a
+/// README in it.
+async fn readme(
+    services: &Services,
+    visitor: &Visitor,
+    project: &str,
+) -> PageResult<Option<Readme>> {
+    let (snapshot, manifest) = match services.files.snapshot(&visitor.context, project, None).await
+    {
+        Ok(found) => found,
+        // No snapshot pushed yet.
+        Err(error) if matches!(error.kind, ErrorKind::NotFound | ErrorKind::FailedPrecondition) => {
+            return Ok(None);
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let Some(file) =
+        README_NAMES.iter().find_map(|name| manifest.files.iter().find(|file| file.path == *name))
+    else {
+        return Ok(None);
+    };
+    let blob = services.files.blob(&visitor.context, project, &file.sha256).await?;
+    let (bytes, truncated) = read_prefix(blob.stream, MAX_README_BYTES).await?;
+    let text = String::from_utf8_lossy(&bytes);
+    Ok(Some(Readme {
+        html: crate::markdown::render(&text),
+        file: file.path.clone(),
+        snapshot: snapshot.digest.get(..12).unwrap_or(&snapshot.digest).to_string(),
+        truncated,
+    }))
 }
 
 /// The new-experiment form.

@@ -1,7 +1,9 @@
-//! A run: its attributes, params, latest metrics, tags, one level of its artifacts (with
-//! downloads), and a server-drawn chart of each metric's history. Contributors may rename it and
-//! set tags. A history longer than [`MAX_POINTS`] is sampled evenly by the service (first and
-//! last points kept), and the chart says so.
+//! A run: its attributes, params, latest metrics, tags, lineage (the job, snapshot,
+//! environment and tier it ran on, the datasets it read, the model versions registered from
+//! it), one level of its artifacts (with previews and downloads), and a server-drawn chart of
+//! each metric's history. Contributors may rename it and set tags. A history longer than
+//! [`MAX_POINTS`] is sampled evenly by the service (first and last points kept), and the chart
+//! says so.
 
 use askama::Template;
 use axum::body::Body;
@@ -14,6 +16,7 @@ use cairn_service::{RunUpdate, Services};
 use futures::TryStreamExt;
 use serde::Deserialize;
 
+use crate::artifacts::proxied_root;
 use crate::charts::{Chart, MAX_POINTS, Series};
 use crate::comments::{CommentsView, load as load_comments};
 use crate::error::{PageError, PageResult};
@@ -23,8 +26,8 @@ use crate::session::Visitor;
 
 /// The most metrics charted on a run's page (all are listed in the metrics table).
 const MAX_CHARTS: usize = 24;
-/// The URI scheme of artifacts this server proxies.
-const PROXY_SCHEME: &str = "mlflow-artifacts:/";
+/// The most registered versions listed as made from one run.
+const MAX_VERSIONS: i64 = 50;
 
 struct KeyValue {
     key: String,
@@ -34,8 +37,34 @@ struct KeyValue {
 struct ArtifactRow {
     name: String,
     href: String,
+    download_href: String,
     is_dir: bool,
     size: String,
+}
+
+/// Where the run came from and what was made from it.
+struct LineageView {
+    /// The job that produced it, with its page.
+    job: Option<(i64, String, String)>,
+    /// `cairn.*` tags (snapshot, environment, tier, executor, datasets, reproduces).
+    tags: Vec<KeyValue>,
+    /// Cairn dataset versions the job read: name, version, page.
+    datasets: Vec<(String, i64, String)>,
+    /// MLflow dataset inputs: name, digest, source type.
+    inputs: Vec<(String, String, String)>,
+    /// Runs that reproduce it: id, page.
+    reproductions: Vec<(String, String)>,
+    /// Registered model versions made from it: label, page.
+    versions: Vec<(String, String)>,
+}
+
+impl LineageView {
+    fn is_empty(&self) -> bool {
+        self.job.is_none()
+            && self.tags.is_empty()
+            && self.inputs.is_empty()
+            && self.versions.is_empty()
+    }
 }
 
 struct ChartView {
@@ -68,6 +97,7 @@ struct RunPage {
     artifacts_elsewhere: Option<String>,
     charts: Vec<ChartView>,
     more_metrics: bool,
+    lineage: LineageView,
     can_write: bool,
     comments: CommentsView,
 }
@@ -76,11 +106,6 @@ struct RunPage {
 #[derive(Deserialize)]
 pub struct RunQuery {
     path: Option<String>,
-}
-
-/// The store path under a proxied artifact URI, if the run's artifacts are proxied here.
-fn proxied_root(uri: &str) -> Option<&str> {
-    uri.strip_prefix(PROXY_SCHEME).map(|root| root.trim_matches('/'))
 }
 
 fn size(bytes: Option<u64>) -> String {
@@ -151,8 +176,12 @@ pub async fn show(
         let points = chart.series[0].points.len();
         charts.push(ChartView { metric: key.to_string(), svg: chart.svg(), points, downsampled });
     }
-    let (system_tags, tags): (Vec<&Tag>, Vec<&Tag>) =
+    let (system_tags, other_tags): (Vec<&Tag>, Vec<&Tag>) =
         run.tags.iter().partition(|tag| tag.key.starts_with("mlflow."));
+    let (cairn_tags, tags): (Vec<&Tag>, Vec<&Tag>) =
+        other_tags.into_iter().partition(|tag| tag.key.starts_with("cairn."));
+    let cairn_tags = key_values(cairn_tags.iter().map(|t| (t.key.as_str(), t.value.clone())));
+    let lineage = lineage(&services, &visitor, &project, &run, cairn_tags).await?;
     let target = cairn_domain::comments::CommentTarget::Run(run.info.run_id.clone());
     let comments =
         load_comments(&services, &visitor, &project, &target, access.can_write, access.can_manage)
@@ -179,11 +208,79 @@ pub async fn show(
         artifacts_elsewhere,
         more_metrics: metric_keys.len() > MAX_CHARTS,
         charts,
+        lineage,
         can_write: access.can_write,
         comments,
         project,
     };
     render(&page)
+}
+
+/// The run's lineage: its job (when a Cairn job produced it), `cairn.*` tags, the datasets it
+/// read and the model versions registered from it.
+async fn lineage(
+    services: &Services,
+    visitor: &Visitor,
+    project: &str,
+    run: &Run,
+    tags: Vec<KeyValue>,
+) -> PageResult<LineageView> {
+    let context = visitor.in_project(project);
+    let run_id = &run.info.run_id;
+    let base = format!("/projects/{}", encode(project));
+    let mut view = LineageView {
+        job: None,
+        tags,
+        datasets: Vec::new(),
+        inputs: run
+            .dataset_inputs
+            .iter()
+            .map(|input| {
+                let dataset = &input.dataset;
+                (dataset.name.clone(), dataset.digest.clone(), dataset.source_type.clone())
+            })
+            .collect(),
+        reproductions: Vec::new(),
+        versions: Vec::new(),
+    };
+    match services.jobs.lineage(&visitor.context, project, run_id).await {
+        Ok(found) => {
+            let job = &found.job;
+            let command = job.template.command.join(" ");
+            view.job = Some((job.id, format!("{base}/jobs/{}", job.id), command));
+            view.datasets = found
+                .datasets
+                .into_iter()
+                .map(|used| {
+                    let href =
+                        format!("{base}/datasets/{}/versions/{}", encode(&used.name), used.version);
+                    (used.name, used.version, href)
+                })
+                .collect();
+            view.reproductions = found
+                .reproductions
+                .into_iter()
+                .map(|id| {
+                    let href = format!("{base}/runs/{}", encode(&id));
+                    (id, href)
+                })
+                .collect();
+        }
+        Err(error) if error.kind == ErrorKind::NotFound => {}
+        Err(error) => return Err(error.into()),
+    }
+    let filter = format!("run_id = {}", crate::layout::literal(run_id));
+    let (versions, _) =
+        services.registry.search_versions(&context, &filter, &[], MAX_VERSIONS, "").await?;
+    view.versions = versions
+        .into_iter()
+        .map(|version| {
+            let href =
+                format!("{base}/models/{}/versions/{}", encode(&version.name), version.version);
+            (format!("{} v{}", version.name, version.version), href)
+        })
+        .collect();
+    Ok(view)
 }
 
 /// One level of the run's artifacts at `path`, or where they live when not proxied here.
@@ -211,13 +308,13 @@ async fn list_artifacts(
         .map(|entry| {
             let relative = entry.path.strip_prefix(&prefix).unwrap_or(&entry.path).to_string();
             let name = relative.rsplit('/').next().unwrap_or(&relative).to_string();
-            let href = if entry.is_dir {
-                format!("{base}?path={}", encode(&relative))
+            let encoded = relative.split('/').map(encode).collect::<Vec<String>>().join("/");
+            let (href, download_href) = if entry.is_dir {
+                (format!("{base}?path={}", encode(&relative)), String::new())
             } else {
-                let encoded: Vec<String> = relative.split('/').map(encode).collect();
-                format!("{base}/artifacts/{}", encoded.join("/"))
+                (format!("{base}/preview/{encoded}"), format!("{base}/artifacts/{encoded}"))
             };
-            ArtifactRow { name, href, is_dir: entry.is_dir, size: size(entry.size) }
+            ArtifactRow { name, href, download_href, is_dir: entry.is_dir, size: size(entry.size) }
         })
         .collect();
     Ok((rows, None))

@@ -215,6 +215,7 @@ struct JobRow {
 struct JobsPage {
     layout: Layout,
     project: String,
+    tab: &'static str,
     state: String,
     states: Vec<Choice>,
     rows: Vec<JobRow>,
@@ -293,6 +294,7 @@ pub async fn jobs(
     };
     render(&JobsPage {
         layout: Layout::new(&visitor, "projects", format!("Jobs of {project}")),
+        tab: "jobs",
         state: query.state.trim().to_string(),
         states: choices(&JOB_STATES, query.state.trim()),
         rows,

@@ -31,6 +31,8 @@ mod scale_out;
 mod schedules;
 mod serving;
 mod ui;
+mod ui_a11y;
 mod ui_browser;
+mod ui_ops;
 mod ui_pages;
 mod workspaces;

@@ -2,8 +2,12 @@
 //! a project, log runs into it with the real `mlflow` client, filter and sort the runs table,
 //! open a run and find its chart with the right number of points, compare two runs; then, as a
 //! governance reviewer, approve a pending promotion, find the decision in the audit log (as an
-//! admin), and search globally from the header and open the result. Screenshots
-//! of the key pages go to `$CARGO_TARGET_DIR/ui-screenshots/`. Without Chromium, chromedriver or
+//! admin), and search globally from the header and open the result; then the operations
+//! pages: a deployment with its traffic split, its monitor, a job's log (of a job the local
+//! dispatcher ran), an image artifact's preview (loaded under the page's security policy) and
+//! the project's README. The login form is also used from the keyboard: the skip link comes
+//! first and moves the focus to the content, and Tab reaches the fields and the submit button.
+//! Screenshots of the key pages go to `$CARGO_TARGET_DIR/ui-screenshots/`. Without Chromium, chromedriver or
 //! the Python client the test says `SKIPPED` and passes, unless `CAIRN_TEST_REQUIRE_SERVICES=1`.
 
 use std::path::{Path, PathBuf};
@@ -14,6 +18,8 @@ use cairn_domain::audit::RequestContext;
 use cairn_domain::governance::{PolicyRules, PromotionTarget};
 use cairn_domain::identity::SiteRole;
 use cairn_service::{NewModelVersion, PolicySpec, UserSpec};
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
@@ -206,10 +212,127 @@ async fn log_in(client: &Client, base: &str, username: &str) {
     client.wait().for_element(Locator::Css("#my-projects")).await.expect("the home page");
 }
 
+/// What has the keyboard focus: `tag#id.class`.
+async fn focused(client: &Client) -> String {
+    let script = "var e = document.activeElement; return e.tagName.toLowerCase() + '#' + e.id + '.' + e.className;";
+    client.execute(script, vec![]).await.expect("script").as_str().unwrap_or_default().to_string()
+}
+
+async fn press(client: &Client, key: Key) {
+    let value = char::from(key);
+    let actions = KeyActions::new("keyboard".into())
+        .then(KeyAction::Down { value })
+        .then(KeyAction::Up { value });
+    client.perform_actions(actions).await.expect("a key press");
+}
+
+/// On the login page (the name field has the focus on load), Tab reaches the secret and then
+/// the submit button.
+async fn keyboard_reaches_the_login_form(client: &Client) {
+    let first = focused(client).await;
+    assert!(first.starts_with("input#username"), "the name field has the focus: {first}");
+    let mut reached = Vec::new();
+    for _ in 0..15 {
+        press(client, Key::Tab).await;
+        let now = focused(client).await;
+        if now.starts_with("input#") || now.starts_with("button#") {
+            reached.push(now.split('.').next().unwrap_or_default().to_string());
+        }
+        if now.starts_with("button#") {
+            break;
+        }
+    }
+    assert_eq!(reached, ["input#secret", "button#"], "Tab order of the login form");
+}
+
+/// On a freshly loaded page, the first Tab lands on the skip link and Enter moves the focus
+/// to the content.
+async fn skip_link_works(client: &Client, url: &str) {
+    client.goto(url).await.unwrap();
+    press(client, Key::Tab).await;
+    let first = focused(client).await;
+    assert_eq!(first, "a#.skip", "the skip link comes first");
+    let visible = client
+        .execute("return document.activeElement.getBoundingClientRect().left >= 0;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(visible, json!(true), "the focused skip link is on screen");
+    screenshot(client, "skip-link").await;
+    press(client, Key::Enter).await;
+    let mut moved = String::new();
+    for _ in 0..50 {
+        moved = focused(client).await;
+        if moved.starts_with("main#main") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        moved.starts_with("main#main"),
+        "the skip link moves the focus to the content: {moved}"
+    );
+}
+
+/// The operations pages in the browser, over the data of `ui_ops::ops_data` (ada is a site
+/// admin, so she sees project churn).
+async fn operations_pages(
+    client: &Client,
+    base: &str,
+    app: &TestApp,
+    fixture: &crate::rbac::Fixture,
+    server: &crate::support::RunningServer,
+) {
+    let data = crate::ui_ops::ops_data(app, fixture, server).await;
+    let deployment = format!("{base}/projects/churn/deployments/{}", data.deployment);
+    client.goto(&deployment).await.unwrap();
+    let traffic = client.wait().for_element(Locator::Css("#traffic")).await.expect("the traffic");
+    let text = traffic.text().await.unwrap();
+    assert!(text.contains("90%") && text.contains("10%"), "{text}");
+    screenshot(client, "deployment").await;
+    client.find(Locator::Id("monitor-link")).await.unwrap().click().await.unwrap();
+    client.wait().for_element(Locator::Css("#checks")).await.expect("the monitor's checks");
+    screenshot(client, "monitor").await;
+
+    client.goto(&format!("{base}/projects/churn/jobs/{}", data.job_id)).await.unwrap();
+    let log = client.wait().for_element(Locator::Css("#job-log")).await.expect("the log");
+    let text = log.text().await.unwrap();
+    assert!(text.contains("line 2 <b>") && text.contains("done"), "{text}");
+    screenshot(client, "job-log").await;
+
+    let run = format!("{base}/projects/churn/runs/{}", fixture.run_id);
+    client.goto(&format!("{run}/preview/plots/loss.png")).await.unwrap();
+    client.wait().for_element(Locator::Css("#artifact-image")).await.expect("the image");
+    let mut width = serde_json::Value::Null;
+    for _ in 0..50 {
+        let script = "var i = document.getElementById('artifact-image'); return i.complete ? i.naturalWidth : null;";
+        width = client.execute(script, vec![]).await.unwrap();
+        if !width.is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(width, json!(8), "the PNG loads under the page's policy");
+    screenshot(client, "artifact-image").await;
+    client.goto(&format!("{run}/preview/metrics.csv")).await.unwrap();
+    client.wait().for_element(Locator::Css("#csv-head")).await.expect("the CSV head");
+    screenshot(client, "artifact-csv").await;
+
+    client.goto(&format!("{base}/projects/churn")).await.unwrap();
+    let readme = client.wait().for_element(Locator::Css("#readme-body")).await.expect("README");
+    let text = readme.text().await.unwrap();
+    assert!(text.contains("Predicts churn") && text.contains("<script>"), "{text}");
+    screenshot(client, "project-readme").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ui_in_headless_chromium() {
     let Some((chromium, driver_path, python)) = tools() else { return };
-    let app = TestApp::with_auth(Backend::Sqlite).await.expect("app");
+    let settings = cairn::ComputeSettings {
+        tick: Duration::from_millis(100),
+        ..cairn::ComputeSettings::default()
+    };
+    let app = TestApp::with_compute(Backend::Sqlite, false, settings).await.expect("app");
+    let fixture = crate::rbac::fixture(&app).await;
     let system = RequestContext::system();
     let spec = UserSpec {
         username: "ada".into(),
@@ -233,6 +356,7 @@ async fn ui_in_headless_chromium() {
     let url = client.current_url().await.unwrap();
     assert_eq!(url.path(), "/login", "{url}");
     screenshot(&client, "login").await;
+    keyboard_reaches_the_login_form(&client).await;
     fill(&client, "#username", "ada").await;
     fill(&client, "#secret", PASSWORD).await;
     submit(&client, "form.stacked").await;
@@ -240,6 +364,7 @@ async fn ui_in_headless_chromium() {
     let header = client.find(Locator::Css(".account")).await.unwrap().text().await.unwrap();
     assert!(header.contains("ada"), "{header}");
     screenshot(&client, "home").await;
+    skip_link_works(&client, &format!("{base}/")).await;
 
     // Create a project through its form.
     client.goto(&format!("{base}/projects")).await.unwrap();
@@ -446,6 +571,8 @@ async fn ui_in_headless_chromium() {
     assert!(url.path().ends_with(ids["lr-0.01"].as_str().unwrap()), "{url}");
     let name = client.find(Locator::Css("#run-name")).await.unwrap().text().await.unwrap();
     assert_eq!(name, "lr-0.01");
+
+    operations_pages(&client, &base, &app, &fixture, &server).await;
 
     client.close().await.unwrap();
     drop(driver);
