@@ -16,6 +16,7 @@ mod open;
 mod path;
 mod store;
 mod upload;
+mod walk;
 
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
@@ -25,3 +26,4 @@ pub use open::S3Options;
 pub use path::{ArtifactPath, MAX_PATH_BYTES};
 pub use store::{ArtifactEntry, ArtifactStore, CHECK_TIMEOUT, GetOutcome};
 pub use upload::{MAX_PARTS_IN_FLIGHT, PART_SIZE, PutOutcome};
+pub use walk::StoredObject;

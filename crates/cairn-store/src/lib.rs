@@ -4,6 +4,7 @@
 //! in one transaction, durable before it returns.
 
 mod audit;
+pub mod backup;
 mod comments;
 mod compute;
 mod datasets;
@@ -141,7 +142,18 @@ impl Store {
 
     /// Applies pending migrations; safe to call from several processes.
     pub async fn migrate(&self) -> StoreResult<Vec<i64>> {
-        migrate::run(self).await
+        migrate::run(self, None).await
+    }
+
+    /// Applies pending migrations numbered at most `version` (restoring an older backup
+    /// first recreates its schema, then migrates forward).
+    pub async fn migrate_to(&self, version: i64) -> StoreResult<Vec<i64>> {
+        migrate::run(self, Some(version)).await
+    }
+
+    /// The newest schema version this build can migrate to.
+    pub fn latest_schema_version() -> i64 {
+        migrate::latest_version()
     }
 
     /// Proves the database answers (for readiness checks).

@@ -96,7 +96,13 @@ const MIGRATIONS: &[Migration] = &[
 /// A lock id shared by every Cairn process, so concurrent start-ups migrate once.
 const POSTGRES_MIGRATION_LOCK: i64 = 0x6361_6972_6e00;
 
-pub(crate) async fn run(store: &Store) -> StoreResult<Vec<i64>> {
+/// The newest schema version this build knows: the number of its last migration.
+pub(crate) fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |migration| migration.version)
+}
+
+/// Applies every pending migration numbered at most `up_to` (all of them when `None`).
+pub(crate) async fn run(store: &Store, up_to: Option<i64>) -> StoreResult<Vec<i64>> {
     let mut connection = store.writer.acquire().await?;
     if store.dialect == Dialect::Postgres {
         sqlx::query("SELECT pg_advisory_lock($1)")
@@ -104,7 +110,7 @@ pub(crate) async fn run(store: &Store) -> StoreResult<Vec<i64>> {
             .execute(&mut *connection)
             .await?;
     }
-    let outcome = apply_pending(store.dialect, &mut connection).await;
+    let outcome = apply_pending(store.dialect, &mut connection, up_to).await;
     if store.dialect == Dialect::Postgres {
         sqlx::query("SELECT pg_advisory_unlock($1)")
             .bind(POSTGRES_MIGRATION_LOCK)
@@ -117,6 +123,7 @@ pub(crate) async fn run(store: &Store) -> StoreResult<Vec<i64>> {
 async fn apply_pending(
     dialect: Dialect,
     connection: &mut sqlx::AnyConnection,
+    up_to: Option<i64>,
 ) -> StoreResult<Vec<i64>> {
     connection
         .execute(
@@ -128,7 +135,8 @@ async fn apply_pending(
         .fetch_all(&mut *connection)
         .await?;
     let mut newly_applied = Vec::new();
-    for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+    let pending = MIGRATIONS.iter().filter(|m| !applied.contains(&m.version));
+    for migration in pending.filter(|m| up_to.is_none_or(|last| m.version <= last)) {
         let script = match dialect {
             Dialect::Sqlite => migration.sqlite,
             Dialect::Postgres => migration.postgres,

@@ -192,6 +192,47 @@ pub enum AdminCommand {
     /// Secrets at rest: re-seal every secret under a new key.
     #[command(subcommand)]
     Secrets(SecretsAdminCommand),
+    /// Back up the database and the artifact store into a directory (`--out DIR`), or check a
+    /// backup's digests (`verify DIR`).
+    Backup(BackupArgs),
+    /// Restore a backup into a new, empty database and artifact store (either engine).
+    Restore(RestoreArgs),
+}
+
+/// Flags of `cairn admin backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// `verify DIR`: re-check a backup's digests without restoring it.
+    #[command(subcommand)]
+    pub command: Option<BackupCommand>,
+    /// The directory to write (created; refused when it exists and is not empty).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Backends.
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+/// `cairn admin backup …`.
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Check every table file and artifact of a backup against its manifest's SHA-256 digests
+    /// (exit 1 when one does not match).
+    Verify {
+        /// The backup directory.
+        dir: PathBuf,
+    },
+}
+
+/// Flags of `cairn admin restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup directory (written by `cairn admin backup --out`).
+    #[arg(long)]
+    pub from: PathBuf,
+    /// Backends to restore into: a database and an artifact store that are new and empty.
+    #[command(flatten)]
+    pub backend: BackendArgs,
 }
 
 /// `cairn admin secrets …`.

@@ -2,6 +2,7 @@
 //! used by `main`, the integration tests and the benchmarks alike.
 
 pub mod admin;
+pub mod backup;
 pub mod cli;
 pub mod client;
 pub mod comment_cli;
@@ -218,6 +219,25 @@ pub struct App {
 /// Connects the metadata store named by `config` (creating the data directory for SQLite) and
 /// applies pending migrations.
 pub async fn connect_store(config: &Config) -> anyhow::Result<Store> {
+    let store = connect_store_unmigrated(config).await?;
+    let applied = store.migrate().await.context("applying database migrations")?;
+    if !applied.is_empty() {
+        tracing::info!(migrations = ?applied, "database schema migrated");
+    }
+    Ok(store)
+}
+
+/// Opens the artifact store named by `config` (nothing is contacted yet).
+pub fn open_artifacts(config: &Config) -> anyhow::Result<ArtifactStore> {
+    let artifacts_url = config.resolved_artifacts();
+    ArtifactStore::open(&artifacts_url, &config.s3)
+        .with_context(|| format!("opening the artifact store {artifacts_url}"))
+}
+
+/// Connects the metadata store named by `config` (creating the data directory for SQLite)
+/// without migrating it: backups leave the source's schema as it is, and restores migrate to
+/// the backup's schema version first.
+pub async fn connect_store_unmigrated(config: &Config) -> anyhow::Result<Store> {
     let database_url = config.resolved_database_url();
     if database_url.starts_with("sqlite:") || config.artifacts.is_none() {
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
@@ -231,10 +251,6 @@ pub async fn connect_store(config: &Config) -> anyhow::Result<Store> {
     let store = Store::connect(&database_url, &options)
         .await
         .with_context(|| format!("connecting to the database {}", redact_url(&database_url)))?;
-    let applied = store.migrate().await.context("applying database migrations")?;
-    if !applied.is_empty() {
-        tracing::info!(migrations = ?applied, "database schema migrated");
-    }
     Ok(store)
 }
 

@@ -172,6 +172,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             cairn::identity_cli::project(&command).await
         }
         Command::Admin(AdminCommand::Team(command)) => cairn::identity_cli::team(&command).await,
+        Command::Admin(AdminCommand::Backup(args)) => cairn::backup::run_backup(&args).await,
+        Command::Admin(AdminCommand::Restore(args)) => cairn::backup::run_restore(&args).await,
         Command::Admin(AdminCommand::Audit(AuditCommand::Verify(args))) => {
             let store = cairn::connect_store(&args.config()).await?;
             let intact = cairn::admin::verify(&store).await?;

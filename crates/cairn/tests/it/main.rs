@@ -7,6 +7,7 @@ mod support;
 mod artifacts_proxy;
 mod audit;
 mod auth;
+mod backup;
 mod cli_client;
 mod cli_governance;
 mod comments_cli;
