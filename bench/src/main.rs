@@ -15,6 +15,7 @@ mod registry;
 mod report;
 mod server;
 mod serving;
+mod ui;
 mod workload;
 mod workspaces;
 
@@ -111,6 +112,21 @@ struct Args {
     /// skip).
     #[arg(long, value_delimiter = ',', default_value = "1000000,10000000")]
     drift_scaling: Vec<usize>,
+    /// UI scenario: runs in the experiment.
+    #[arg(long, default_value_t = 100_000)]
+    ui_runs: usize,
+    /// UI scenario: timed requests of each query on Cairn.
+    #[arg(long, default_value_t = 20)]
+    ui_repeats: usize,
+    /// UI scenario: timed requests of each query on MLflow (slow at this size).
+    #[arg(long, default_value_t = 5)]
+    ui_mlflow_repeats: usize,
+    /// UI scenario: warm browser loads per UI after the cold one (0 to skip the browser).
+    #[arg(long, default_value_t = 3)]
+    ui_browser_loads: usize,
+    /// UI scenario: the deep page timed (1-based, 100 runs a page).
+    #[arg(long, default_value_t = 101)]
+    ui_deep_page: usize,
     /// Cairn cold starts measured before the benchmarked instance (which is timed too).
     #[arg(long, default_value_t = 4)]
     cold_starts: usize,
@@ -155,6 +171,8 @@ enum Scenario {
     /// Workspaces: Cairn's proxy against direct JupyterLab (HTTP latency, kernel WebSocket
     /// messages and bytes).
     Workspaces,
+    /// The web UI's runs table at 100,000 runs against MLflow's UI on the same data.
+    Ui,
 }
 
 /// Workload sizes after applying `--quick` and explicit flags, and which scenarios run.
@@ -394,6 +412,31 @@ async fn run(args: Args) -> Result<()> {
             load()
         );
         println!("{}", workspaces::render(&outcome));
+        return Ok(());
+    }
+    if args.only == Some(Scenario::Ui) {
+        let sizes = ui::UiSizes {
+            runs: args.ui_runs.max(args.ui_deep_page * 100),
+            clients: args.clients.max(1),
+            repeats: args.ui_repeats.max(1),
+            mlflow_repeats: args.ui_mlflow_repeats.max(1),
+            browser_loads: args.ui_browser_loads,
+            deep_page: args.ui_deep_page.max(2),
+        };
+        let mlflow_bin = args.mlflow_bin();
+        let mlflow = (!args.skip_mlflow).then_some(mlflow_bin.as_path());
+        if let Some(bin) = mlflow
+            && !bin.is_file()
+        {
+            bail!("no mlflow at {} (--mlflow-bin, or --skip-mlflow)", bin.display());
+        }
+        let outcome = ui::run(&args.cairn_bin(), mlflow, &args.python(), &sizes).await?;
+        println!(
+            "Machine: {} cores; load average {}\n",
+            std::thread::available_parallelism().map_or(0, usize::from),
+            load()
+        );
+        println!("{}", ui::render(&outcome));
         return Ok(());
     }
     let sizes = args.sizes();

@@ -162,6 +162,11 @@ fn free_port() -> Result<u16> {
 }
 
 impl Server {
+    /// The server's temporary directory (MLflow's database is `mlflow.db` in it).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// The process id of the server (the leader of its process group).
     pub fn pid(&self) -> u32 {
         self.pid

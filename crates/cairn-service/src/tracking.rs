@@ -8,7 +8,7 @@ use cairn_domain::entities::{
 };
 use cairn_domain::identity::Access;
 use cairn_domain::ids::ExperimentId;
-use cairn_domain::page_token::{decode_offset, encode_offset};
+use cairn_domain::page_token::{decode_offset, decode_position, encode_offset, encode_position};
 use cairn_domain::search::{
     parse_experiment_filter, parse_experiment_order_by, parse_run_filter, parse_run_order_by,
 };
@@ -379,18 +379,26 @@ impl TrackingService {
         page_token: &str,
     ) -> ServiceResult<Page<Run>> {
         let experiment_ids = self.readable(context, &experiment_ids).await?;
-        let offset = decode_offset(page_token)?;
+        let position = decode_position(page_token)?;
         let search = RunSearch {
             experiment_ids,
             filter: parse_run_filter(filter).map_err(search_error)?,
             order_by: parse_run_order_by(order_by).map_err(search_error)?,
             view_type,
             max_results,
-            offset,
+            offset: position.offset,
+            after: position.after,
         };
-        let (runs, has_more) = self.store.search_runs(&search).await?;
-        let token = next_token(offset, runs.len(), has_more);
-        Ok((runs, token))
+        // Keyset paging: the next token carries the last row's ordering values, so the next
+        // page is found by an index seek after it instead of skipping `offset` rows.
+        let page = self.store.search_runs_page(&search).await?;
+        let next_offset = position.offset + page.runs.len() as u64;
+        let token = match (page.has_more, &page.last) {
+            (true, Some(last)) => Some(encode_position(next_offset, last)),
+            (true, None) => next_token(position.offset, page.runs.len(), true),
+            (false, _) => None,
+        };
+        Ok((page.runs, token))
     }
 
     /// The most recent active runs across the projects the caller belongs to (every project

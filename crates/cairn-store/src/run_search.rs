@@ -4,6 +4,7 @@
 use cairn_domain::DomainError;
 use cairn_domain::entities::{Run, ViewType};
 use cairn_domain::ids::ExperimentId;
+use cairn_domain::page_token::SortValue;
 use cairn_domain::search::{
     Comparator, DatasetField, FilterValue, RunAttribute, RunComparison, RunKey, RunOrderBy,
 };
@@ -29,8 +30,10 @@ pub struct RunSearch {
     pub view_type: ViewType,
     /// Page size.
     pub max_results: i64,
-    /// Rows to skip (from the page token).
+    /// Rows to skip (from the page token), when `after` is not given.
     pub offset: u64,
+    /// Where the previous page ended (from a keyset page token); the page starts after it.
+    pub after: Option<Vec<SortValue>>,
 }
 
 fn attribute_column(attribute: RunAttribute) -> &'static str {
@@ -105,17 +108,68 @@ fn push_condition(sql: &mut Sql, comparison: &RunComparison) -> StoreResult<()> 
     }
 }
 
+/// The SQL type of an ordering term, for reading the last row's value and binding it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TermKind {
+    Int,
+    Float,
+    Text,
+}
+
+/// One term of the ORDER BY: an expression, its direction and its type.
+#[derive(Debug, Clone)]
+struct Term {
+    expr: String,
+    descending: bool,
+    kind: TermKind,
+}
+
+impl Term {
+    fn new(expr: impl Into<String>, descending: bool, kind: TermKind) -> Self {
+        Self { expr: expr.into(), descending, kind }
+    }
+}
+
+fn attribute_kind(attribute: RunAttribute) -> TermKind {
+    match attribute {
+        RunAttribute::StartTime | RunAttribute::EndTime => TermKind::Int,
+        _ => TermKind::Text,
+    }
+}
+
+fn invalid_position() -> crate::StoreError {
+    DomainError::invalid("Invalid page token, it does not belong to this search").into()
+}
+
+/// One page of a run search.
+#[derive(Debug, Clone)]
+pub struct RunPage {
+    /// The runs, complete.
+    pub runs: Vec<Run>,
+    /// Whether more rows follow.
+    pub has_more: bool,
+    /// The ordering values of the page's last row, for a keyset token to the next page.
+    pub last: Option<Vec<SortValue>>,
+}
+
 impl Store {
     /// Searches runs; returns one page of complete runs and whether more rows follow.
     pub async fn search_runs(&self, search: &RunSearch) -> StoreResult<(Vec<Run>, bool)> {
+        let page = self.search_runs_page(search).await?;
+        Ok((page.runs, page.has_more))
+    }
+
+    /// Searches runs; with `search.after` the page starts right after that position (keyset
+    /// paging: as fast deep in the results as at their start), otherwise at `search.offset`.
+    pub async fn search_runs_page(&self, search: &RunSearch) -> StoreResult<RunPage> {
         if search.experiment_ids.is_empty() {
-            return Ok((Vec::new(), false));
+            return Ok(RunPage { runs: Vec::new(), has_more: false, last: None });
         }
         let mut joins = Sql::default();
-        let mut order = String::new();
+        let mut terms: Vec<Term> = Vec::new();
         let mut orders_by_start_time = false;
         for (index, order_by) in search.order_by.iter().enumerate() {
-            let direction = if order_by.ascending { "ASC" } else { "DESC" };
+            let descending = !order_by.ascending;
             let alias = format!("o{index}");
             match &order_by.key {
                 RunKey::Metric(metric_key) => {
@@ -126,9 +180,14 @@ impl Store {
                         .push(&alias)
                         .push(".key = ");
                     joins.bind(metric_key.as_str());
-                    order.push_str(&format!(
-                        "CASE WHEN {alias}.run_uuid IS NULL THEN 2 WHEN {alias}.is_nan = 1 THEN 1 ELSE 0 END, {alias}.value {direction}, "
+                    terms.push(Term::new(
+                        format!(
+                            "(CASE WHEN {alias}.run_uuid IS NULL THEN 2 WHEN {alias}.is_nan = 1 THEN 1 ELSE 0 END)"
+                        ),
+                        false,
+                        TermKind::Int,
                     ));
+                    terms.push(Term::new(format!("{alias}.value"), descending, TermKind::Float));
                 }
                 RunKey::Param(key) | RunKey::Tag(key) => {
                     let table =
@@ -140,16 +199,22 @@ impl Store {
                         .push(&alias)
                         .push(".key = ");
                     joins.bind(key.as_str());
-                    order.push_str(&format!(
-                        "CASE WHEN {alias}.value IS NULL THEN 1 ELSE 0 END, {alias}.value {direction}, "
+                    terms.push(Term::new(
+                        format!("(CASE WHEN {alias}.value IS NULL THEN 1 ELSE 0 END)"),
+                        false,
+                        TermKind::Int,
                     ));
+                    terms.push(Term::new(format!("{alias}.value"), descending, TermKind::Text));
                 }
                 RunKey::Attribute(attribute) => {
                     let column = attribute_column(*attribute);
                     orders_by_start_time |= *attribute == RunAttribute::StartTime;
-                    order.push_str(&format!(
-                        "CASE WHEN {column} IS NULL THEN 1 ELSE 0 END, {column} {direction}, "
+                    terms.push(Term::new(
+                        format!("(CASE WHEN {column} IS NULL THEN 1 ELSE 0 END)"),
+                        false,
+                        TermKind::Int,
                     ));
+                    terms.push(Term::new(column, descending, attribute_kind(*attribute)));
                 }
                 RunKey::Dataset(_) => {
                     return Err(DomainError::invalid(format!(
@@ -161,12 +226,16 @@ impl Store {
             }
         }
         if !orders_by_start_time {
-            order.push_str("r.start_time DESC, ");
+            terms.push(Term::new("r.start_time", true, TermKind::Int));
         }
-        order.push_str("r.run_uuid ASC");
+        terms.push(Term::new("r.run_uuid", false, TermKind::Text));
 
         // Join arguments come first in the text, so they are bound first.
-        let mut sql = Sql::new("SELECT r.run_uuid FROM runs r");
+        let mut sql = Sql::new("SELECT r.run_uuid");
+        for (index, term) in terms.iter().enumerate() {
+            sql.push(", ").push(&term.expr).push(&format!(" AS k{index}"));
+        }
+        sql.push(" FROM runs r");
         sql.push(&joins.text);
         sql.args.extend(joins.args);
         sql.push(" WHERE r.experiment_id IN ")
@@ -177,18 +246,124 @@ impl Store {
             sql.push(" AND ");
             push_condition(&mut sql, comparison)?;
         }
-        sql.push(" ORDER BY ").push(&order);
+        if let Some(after) = &search.after {
+            push_after(&mut sql, &terms, after)?;
+        }
+        sql.push(" ORDER BY ");
+        for (index, term) in terms.iter().enumerate() {
+            if index > 0 {
+                sql.push(", ");
+            }
+            sql.push(&term.expr).push(if term.descending { " DESC" } else { " ASC" });
+        }
         sql.push(" LIMIT ").bind(search.max_results + 1);
-        sql.push(" OFFSET ").bind(i64::try_from(search.offset).unwrap_or(i64::MAX));
+        if search.after.is_none() {
+            sql.push(" OFFSET ").bind(i64::try_from(search.offset).unwrap_or(i64::MAX));
+        }
         let rows = sql.query(self.dialect).fetch_all(self.reader()).await?;
-        let mut run_ids = rows
+        let has_more = rows.len() as i64 > search.max_results;
+        let kept = &rows[..rows.len().min(usize::try_from(search.max_results).unwrap_or(0))];
+        let run_ids = kept
             .iter()
             .map(|row| row.try_get::<String, _>("run_uuid"))
             .collect::<sqlx::Result<Vec<_>>>()?;
-        let has_more = run_ids.len() as i64 > search.max_results;
-        run_ids.truncate(usize::try_from(search.max_results).unwrap_or(usize::MAX));
-        Ok((self.load_runs(&run_ids).await?, has_more))
+        let last = match kept.last() {
+            Some(row) => Some(
+                terms
+                    .iter()
+                    .enumerate()
+                    .map(|(index, term)| read_sort_value(row, index, term.kind))
+                    .collect::<StoreResult<Vec<_>>>()?,
+            ),
+            None => None,
+        };
+        Ok(RunPage { runs: self.load_runs(&run_ids).await?, has_more, last })
     }
+}
+
+fn read_sort_value(
+    row: &sqlx::any::AnyRow,
+    index: usize,
+    kind: TermKind,
+) -> StoreResult<SortValue> {
+    let column = format!("k{index}");
+    let column = column.as_str();
+    // Drivers hand back the narrowest type they have (PostgreSQL's CASE is an int4, SQLite
+    // keeps whole floats as integers), so each kind tolerates its narrower relatives.
+    let value = match kind {
+        TermKind::Int => match row.try_get::<Option<i64>, _>(column) {
+            Ok(value) => value.map(SortValue::Int),
+            Err(error) => row
+                .try_get::<Option<i32>, _>(column)
+                .map_err(|_| error)?
+                .map(|value| SortValue::Int(i64::from(value))),
+        },
+        TermKind::Float => match row.try_get::<Option<f64>, _>(column) {
+            Ok(value) => value.map(SortValue::Float),
+            Err(error) => row
+                .try_get::<Option<i64>, _>(column)
+                .map_err(|_| error)?
+                .map(|value| SortValue::Float(value as f64)),
+        },
+        TermKind::Text => row.try_get::<Option<String>, _>(column)?.map(SortValue::Text),
+    };
+    Ok(value.unwrap_or(SortValue::Null))
+}
+
+/// `AND (row after position)` in the order of `terms`: for some term, every earlier term equal
+/// (NULL equal to NULL) and this one strictly after. A NULL term has nothing after it within its
+/// null-ordering class, which an earlier term always separates. The first term's bound is
+/// repeated on its own so an index on it can be used to seek.
+fn push_after(sql: &mut Sql, terms: &[Term], after: &[SortValue]) -> StoreResult<()> {
+    if after.len() != terms.len() {
+        return Err(invalid_position());
+    }
+    let bind = |sql: &mut Sql, kind: TermKind, value: &SortValue| -> StoreResult<()> {
+        match (kind, value) {
+            (TermKind::Int, SortValue::Int(value)) => sql.bind(*value),
+            (TermKind::Float, SortValue::Float(value)) => sql.bind(*value),
+            // A float column compared with an integer-looking value (SQLite may hand either).
+            (TermKind::Float, SortValue::Int(value)) => sql.bind(*value as f64),
+            (TermKind::Text, SortValue::Text(value)) => sql.bind(value.as_str()),
+            _ => return Err(invalid_position()),
+        };
+        Ok(())
+    };
+    sql.push(" AND (");
+    let mut first_disjunct = true;
+    for (index, (term, value)) in terms.iter().zip(after).enumerate() {
+        if matches!(value, SortValue::Null) {
+            continue;
+        }
+        if !first_disjunct {
+            sql.push(" OR ");
+        }
+        first_disjunct = false;
+        sql.push("(");
+        for (earlier, earlier_value) in terms[..index].iter().zip(after) {
+            if matches!(earlier_value, SortValue::Null) {
+                sql.push(&earlier.expr).push(" IS NULL AND ");
+            } else {
+                sql.push(&earlier.expr).push(" = ");
+                bind(sql, earlier.kind, earlier_value)?;
+                sql.push(" AND ");
+            }
+        }
+        sql.push(&term.expr).push(if term.descending { " < " } else { " > " });
+        bind(sql, term.kind, value)?;
+        sql.push(")");
+    }
+    if first_disjunct {
+        sql.push("1 = 0");
+    }
+    sql.push(")");
+    if let (Some(term), Some(value)) = (terms.first(), after.first())
+        && !matches!(value, SortValue::Null)
+    {
+        sql.push(" AND ").push(&term.expr).push(if term.descending { " <= " } else { " >= " });
+        bind(sql, term.kind, value)?;
+    }
+    Ok(())
 }
 
 /// A recent run with the names of the project and experiment holding it (for overviews).

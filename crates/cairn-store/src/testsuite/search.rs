@@ -55,6 +55,7 @@ pub(super) async fn run(store: &Store) {
         view_type: ViewType::ActiveOnly,
         max_results,
         offset: 0,
+        after: None,
     };
     let names = |runs: &[cairn_domain::entities::Run]| {
         runs.iter().map(|r| r.info.run_name.clone()).collect::<Vec<_>>()
@@ -129,6 +130,64 @@ pub(super) async fn run(store: &Store) {
     expected.sort();
     assert_eq!(seen, expected);
 
+    // Keyset paging (the position of the last row in the next token) gives, page by page,
+    // exactly the one-page answer, for every kind of ordering key, NULLs and NaN included.
+    for order in [
+        &[][..],
+        &["metrics.m0 DESC"][..],
+        &["metrics.m0 ASC"][..],
+        &["params.p0 ASC", "metrics.m0 DESC"][..],
+        &["params.missing DESC"][..],
+        &["tags.group DESC"][..],
+        &["attributes.run_name DESC"][..],
+        &["attributes.end_time ASC"][..],
+        &["attributes.start_time ASC"][..],
+    ] {
+        let (whole, _) = store.search_runs(&search("", order, 100)).await.expect("whole");
+        let mut paged = Vec::new();
+        let mut after = None;
+        for _ in 0..20 {
+            let page = RunSearch { after: after.clone(), ..search("", order, 5) };
+            let found = store.search_runs_page(&page).await.expect("keyset page");
+            paged.extend(found.runs.iter().map(|r| r.info.run_id.clone()));
+            if !found.has_more {
+                break;
+            }
+            after = found.last;
+        }
+        let whole: Vec<_> = whole.into_iter().map(|r| r.info.run_id).collect();
+        assert_eq!(paged, whole, "keyset pages of {order:?}");
+    }
+    // A run logged between two page reads (newest, so before the position) neither repeats a
+    // run of the first page on the second nor pushes one off it, as an offset would.
+    let first = store.search_runs_page(&search("", &[], 5)).await.expect("page 1");
+    store
+        .create_run(
+            &ctx(),
+            &NewRun {
+                experiment_id,
+                user_id: "ada".into(),
+                run_name: Some("run-late".into()),
+                start_time: Some(5_000),
+                tags: Vec::new(),
+            },
+        )
+        .await
+        .expect("late run");
+    let second = store
+        .search_runs_page(&RunSearch { after: first.last.clone(), ..search("", &[], 5) })
+        .await
+        .expect("page 2");
+    assert_eq!(names(&first.runs), ["run-11", "run-10", "run-09", "run-08", "run-07"]);
+    assert_eq!(names(&second.runs), ["run-06", "run-05", "run-04", "run-03", "run-02"]);
+    // A position from one ordering given to another is refused, not misread.
+    let first = store.search_runs_page(&search("", &["metrics.m0 DESC"], 5)).await.expect("p1");
+    let error = store
+        .search_runs_page(&RunSearch { after: first.last, ..search("", &[], 5) })
+        .await
+        .expect_err("foreign position");
+    assert!(error.to_string().contains("page token"), "{error}");
+
     store.delete_run(&ctx(), &ids[0]).await.expect("delete");
     let (runs, _) = store
         .search_runs(&RunSearch { view_type: ViewType::DeletedOnly, ..search("", &[], 100) })
@@ -139,5 +198,5 @@ pub(super) async fn run(store: &Store) {
         .search_runs(&RunSearch { view_type: ViewType::All, ..search("", &[], 100) })
         .await
         .expect("all");
-    assert_eq!(runs.len(), 12);
+    assert_eq!(runs.len(), 13, "the twelve and the late run");
 }
