@@ -10,7 +10,8 @@ use std::time::Instant;
 
 use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cairn_service::{
@@ -22,6 +23,7 @@ use serde_json::{Value, json};
 
 use crate::context::Caller;
 use crate::metrics::Metrics;
+use crate::mlflow::MlflowPath;
 use crate::mlflow::error::MlflowError;
 use crate::routes::{Needs, RouteTable};
 
@@ -286,7 +288,7 @@ async fn invocations(
     State(services): State<Services>,
     Extension(metrics): Extension<Arc<Metrics>>,
     caller: Caller,
-    Path(name): Path<String>,
+    MlflowPath(name): MlflowPath<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -314,7 +316,7 @@ async fn mlflow_invocations(
 async fn ping(
     State(services): State<Services>,
     Caller(context): Caller,
-    Path(name): Path<String>,
+    MlflowPath(name): MlflowPath<String>,
 ) -> Result<&'static str, MlflowError> {
     services.deployments.served(&context, &name).await?;
     Ok("\n")
@@ -340,11 +342,26 @@ fn oip_invalid(message: impl Into<String>) -> OipError {
     OipError(ServiceError::invalid(message))
 }
 
+/// The deployment named in an Open Inference Protocol path; a name that is not UTF-8 once
+/// decoded is a 400 in that protocol's format, never axum's plain-text rejection.
+struct OipPath(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for OipPath {
+    type Rejection = OipError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(name)| OipPath(name))
+            .map_err(|rejection| oip_invalid(rejection.body_text()))
+    }
+}
+
 /// `GET /v2/models/{deployment}`: name, versions, platform, inputs and outputs.
 async fn oip_metadata(
     State(services): State<Services>,
     Caller(context): Caller,
-    Path(name): Path<String>,
+    OipPath(name): OipPath,
 ) -> Result<axum::Json<Value>, OipError> {
     let served = services.deployments.served(&context, &name).await?;
     let (platform, inputs, outputs) = served.describe();
@@ -375,7 +392,7 @@ async fn oip_metadata(
 async fn oip_ready(
     State(services): State<Services>,
     Caller(context): Caller,
-    Path(name): Path<String>,
+    OipPath(name): OipPath,
 ) -> Result<StatusCode, OipError> {
     services.deployments.served(&context, &name).await?;
     Ok(StatusCode::OK)
@@ -407,7 +424,7 @@ async fn oip_infer(
     State(services): State<Services>,
     Extension(metrics): Extension<Arc<Metrics>>,
     caller: Caller,
-    Path(name): Path<String>,
+    OipPath(name): OipPath,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {

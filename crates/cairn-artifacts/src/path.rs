@@ -175,17 +175,108 @@ mod tests {
         assert!(half.join(&half).is_err());
     }
 
+    /// The invariants every parsed path keeps, whatever it was parsed from.
+    fn check_invariants(path: &ArtifactPath) -> Result<(), TestCaseError> {
+        let text = path.as_str();
+        prop_assert!(!text.is_empty() && !text.starts_with('/') && !text.ends_with('/'));
+        prop_assert!(text.split('/').all(|s| !s.is_empty() && s != "." && s != ".."));
+        prop_assert!(!text.contains('\\') && !text.chars().any(char::is_control));
+        prop_assert!(text.len() <= MAX_PATH_BYTES);
+        let object_path = path.to_object_path();
+        prop_assert_eq!(object_path.as_ref(), text);
+        prop_assert_eq!(
+            ArtifactPath::parse(text).ok(),
+            Some(path.clone()),
+            "parsing is idempotent"
+        );
+        Ok(())
+    }
+
+    /// Traversal pieces, encodings of them, separators and odd characters, for path soup.
+    const PIECES: &[&str] = &[
+        "..",
+        ".",
+        "",
+        "a",
+        "b.txt",
+        "%2e%2e",
+        "%2E%2E",
+        "%252e",
+        "..%2f",
+        "%2f",
+        "%5c",
+        "\\",
+        "..\\",
+        "C:",
+        "c:\\",
+        "~",
+        "\0",
+        "\u{7f}",
+        "\u{85}",
+        "\u{202e}",
+        "é",
+        "#1",
+        "#",
+        "x#12",
+        " ",
+        "...",
+        "\u{2024}\u{2024}",
+        "\u{ff0e}\u{ff0e}",
+        "//",
+        "/",
+    ];
+
     proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
         #[test]
         fn parsed_paths_keep_their_invariants(input in "\\PC{0,40}") {
             if let Ok(path) = ArtifactPath::parse(&input) {
-                let text = path.as_str();
-                prop_assert!(!text.is_empty() && !text.starts_with('/') && !text.ends_with('/'));
-                prop_assert!(text.split('/').all(|s| !s.is_empty() && s != "." && s != ".."));
-                prop_assert!(!text.contains('\\') && !text.chars().any(char::is_control));
-                let object_path = path.to_object_path();
-                prop_assert_eq!(object_path.as_ref(), text);
+                check_invariants(&path)?;
             }
+        }
+
+        /// Any string at all, control characters and long ones included.
+        #[test]
+        fn arbitrary_strings_are_refused_or_keep_the_invariants(
+            input in prop_oneof![any::<String>(), "[a/.]{0,1100}"],
+        ) {
+            match ArtifactPath::parse(&input) {
+                Ok(path) => check_invariants(&path)?,
+                Err(error) => prop_assert_eq!(error.kind(), ArtifactErrorKind::InvalidArgument),
+            }
+        }
+
+        /// Traversal soup: pieces joined by `/` or `\\`, never a `..` segment or an absolute path.
+        #[test]
+        fn traversal_soup_never_escapes(
+            pieces in proptest::collection::vec(
+                (prop::sample::select(PIECES), prop::sample::select(&["/", "\\", ""][..])),
+                1..8,
+            ),
+        ) {
+            let input: String = pieces.iter().map(|(piece, separator)| format!("{piece}{separator}")).collect();
+            if let Ok(path) = ArtifactPath::parse(&input) {
+                check_invariants(&path)?;
+                prop_assert_eq!(path.as_str(), input.strip_suffix('/').unwrap_or(&input));
+            }
+        }
+
+        /// Joining valid paths keeps the invariants; a path is its parent joined with its name.
+        #[test]
+        fn joins_and_parents_keep_the_invariants(
+            left in "[a-z.#0-9]{1,6}(/[a-z.#0-9]{1,6}){0,3}",
+            right in "[a-z.#0-9]{1,6}(/[a-z.#0-9]{1,6}){0,3}",
+        ) {
+            let (Ok(left), Ok(right)) = (ArtifactPath::parse(&left), ArtifactPath::parse(&right)) else {
+                return Ok(());
+            };
+            let joined = left.join(&right).expect("short paths join");
+            check_invariants(&joined)?;
+            prop_assert_eq!(joined.as_str(), format!("{left}/{right}"));
+            let parent = joined.parent().expect("a joined path has a parent");
+            let name = ArtifactPath::parse(joined.file_name()).expect("a name is a path");
+            prop_assert_eq!(parent.join(&name).expect("short"), joined);
         }
 
         #[test]

@@ -167,4 +167,40 @@ mod tests {
         );
         assert!(decode_offset(&STANDARD.encode("[1]")).is_err());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..Default::default() })]
+
+        #[test]
+        fn every_offset_round_trips(offset in proptest::prelude::any::<u64>()) {
+            proptest::prop_assert_eq!(decode_offset(&encode_offset(offset)).ok(), Some(offset));
+        }
+
+        /// Arbitrary text: never a panic, and an error is an invalid argument.
+        #[test]
+        fn arbitrary_tokens_are_decoded_or_refused(token in "\\PC{0,40}|[A-Za-z0-9+/=]{0,40}") {
+            if let Err(error) = decode_offset(&token) {
+                proptest::prop_assert_eq!(error.kind, crate::ErrorKind::InvalidArgument);
+            }
+        }
+
+        /// Base64 of arbitrary bytes and of JSON shaped almost like a token.
+        #[test]
+        fn encoded_garbage_is_refused_or_a_valid_offset(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..48),
+            offset in proptest::prelude::any::<i128>(),
+            key in "offset|Offset|offset |",
+        ) {
+            for payload in [bytes.clone(), format!("{{\"{key}\": {offset}}}").into_bytes()] {
+                match decode_offset(&STANDARD.encode(&payload)) {
+                    Ok(decoded) if payload.is_empty() => proptest::prop_assert_eq!(decoded, 0),
+                    Ok(decoded) => {
+                        let value: serde_json::Value = serde_json::from_slice(&payload).expect("valid JSON");
+                        proptest::prop_assert_eq!(value["offset"].as_u64(), Some(decoded));
+                    }
+                    Err(error) => proptest::prop_assert_eq!(error.kind, crate::ErrorKind::InvalidArgument),
+                }
+            }
+        }
+    }
 }

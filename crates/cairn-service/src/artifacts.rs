@@ -248,3 +248,50 @@ impl ArtifactService {
         Ok(self.store.check().await?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::parse_path;
+
+    /// Whether `text` is safe to hand to a store: relative, without an empty, `.` or `..`
+    /// segment, without backslashes or control characters.
+    fn is_safe(text: &str) -> bool {
+        !text.is_empty()
+            && !text.starts_with('/')
+            && !text.contains('\\')
+            && !text.chars().any(char::is_control)
+            && text.split('/').all(|segment| !matches!(segment, "" | "." | ".."))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// A proxy path that is accepted is safe as written and once percent-decoded (the
+        /// store must never see a traversal, encoded or not).
+        #[test]
+        fn accepted_proxy_paths_are_safe_decoded_or_not(
+            pieces in prop::collection::vec(
+                prop::sample::select(&[
+                    "a", "..", ".", "%2e%2e", "%2E%2e", "%2e", "%2f", "%2F", "%5c", "%00", "%ff",
+                    "%25", "%252e%252e", "%", "%e2%80%ae", "b%20c", "", "\\", "é",
+                ][..]),
+                1..7,
+            ),
+            separators in prop::collection::vec(prop::sample::select(&["/", "", "%2f"][..]), 7),
+        ) {
+            let raw: String = pieces.iter().zip(&separators).map(|(piece, gap)| format!("{piece}{gap}")).collect();
+            if let Ok(path) = parse_path(&raw) {
+                prop_assert!(is_safe(path.as_str()), "{raw:?} -> {path}");
+                let decoded = percent_encoding::percent_decode_str(path.as_str()).decode_utf8_lossy();
+                prop_assert!(is_safe(decoded.trim_end_matches('/')), "{raw:?} decodes to {decoded:?}");
+            }
+        }
+
+        #[test]
+        fn arbitrary_proxy_paths_never_panic(raw in any::<String>()) {
+            let _ = parse_path(&raw);
+        }
+    }
+}

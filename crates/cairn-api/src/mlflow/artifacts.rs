@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cairn_service::Services;
@@ -13,7 +13,7 @@ use futures::TryStreamExt;
 use serde_json::{Map, Value, json};
 
 use super::error::{MlflowError, MlflowResult};
-use super::request::MlflowRequest;
+use super::request::{MlflowRequest, Path, Query};
 
 /// The URI scheme of proxied artifact locations.
 const PROXY_SCHEME: &str = "mlflow-artifacts:/";

@@ -4,7 +4,7 @@
 //! first, then the capability is refused with MLflow's codes and messages.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use cairn_domain::identity::Access;
 use cairn_service::Services;
 
@@ -12,7 +12,7 @@ use crate::context::Caller;
 use serde_json::Value;
 
 use super::error::{MlflowError, MlflowResult};
-use super::request::{MlflowRequest, missing};
+use super::request::{MlflowRequest, Path, missing};
 
 /// The longest presigned-URL lifetime cloud providers accept (7 days).
 const MAX_EXPIRATION_SECONDS: i64 = 604_800;

@@ -1,7 +1,7 @@
 //! MLflow 3 logged-model endpoints: create, get, finalize, delete, tags, params and search.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use cairn_domain::entities::{LoggedModelStatus, Param};
 use cairn_domain::search::{Comparator, FilterValue};
 use cairn_service::Services;
@@ -12,14 +12,14 @@ use serde_json::{Map, Value, json};
 
 use super::error::{MlflowError, MlflowResult};
 use super::experiments::{experiment_id, parse_tags};
-use super::request::{MlflowRequest, missing};
+use super::request::{MlflowRequest, Path, missing};
 use super::wire;
 
 fn model_body(model: &cairn_domain::entities::LoggedModel) -> Json<Value> {
     Json(json!({ "model": wire::logged_model(model) }))
 }
 
-fn parse_params(request: &MlflowRequest) -> MlflowResult<Vec<Param>> {
+pub(super) fn parse_params(request: &MlflowRequest) -> MlflowResult<Vec<Param>> {
     Ok(parse_tags(request, "params")?
         .into_iter()
         .map(|tag| Param { key: tag.key, value: tag.value })
@@ -142,7 +142,9 @@ fn field(key: &str) -> MlflowResult<LoggedModelField> {
 }
 
 /// Parses the logged-model filter: `key op value` clauses joined by AND.
-fn parse_filter(filter: &str) -> MlflowResult<Vec<(LoggedModelField, Comparator, FilterValue)>> {
+pub(super) fn parse_filter(
+    filter: &str,
+) -> MlflowResult<Vec<(LoggedModelField, Comparator, FilterValue)>> {
     let clauses = cairn_domain::search::parse_generic_filter(filter)
         .map_err(|error| MlflowError::invalid(error.message))?;
     clauses

@@ -7,6 +7,8 @@ mod direct_transfer;
 pub(crate) mod error;
 mod experiments;
 mod logged_models;
+#[cfg(test)]
+mod proptests;
 mod registry;
 mod request;
 mod runs;
@@ -16,6 +18,7 @@ use axum::extract::DefaultBodyLimit;
 use serde_json::json;
 
 pub use error::{MlflowError, MlflowResult};
+pub(crate) use request::Path as MlflowPath;
 
 use crate::routes::{Needs, RouteTable};
 

@@ -3,8 +3,10 @@
 //! MLflow server's validation messages.
 
 use axum::body::Body;
-use axum::extract::FromRequest;
+use axum::extract::{FromRequest, FromRequestParts, Path as AxumPath, Query as AxumQuery};
+use axum::http::request::Parts;
 use axum::http::{Method, Request, header};
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::error::MlflowError;
@@ -47,7 +49,7 @@ pub fn missing(field: &str) -> MlflowError {
     MlflowError::invalid(format!("Missing value for required parameter '{field}'.{API_DOCS_HINT}"))
 }
 
-fn query_to_fields(query: &str) -> Map<String, Value> {
+pub(super) fn query_to_fields(query: &str) -> Map<String, Value> {
     let mut fields = Map::new();
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
         let value = Value::String(value.into_owned());
@@ -65,7 +67,7 @@ fn query_to_fields(query: &str) -> Map<String, Value> {
     fields
 }
 
-fn parse_json_body(bytes: &[u8]) -> Result<Map<String, Value>, MlflowError> {
+pub(super) fn parse_json_body(bytes: &[u8]) -> Result<Map<String, Value>, MlflowError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
@@ -108,6 +110,38 @@ impl<S: Send + Sync> FromRequest<S> for MlflowRequest {
             }
         }
         Ok(Self { fields })
+    }
+}
+
+/// Path parameters, deserialised into `T`: a segment that is not UTF-8 once decoded is MLflow's
+/// `INVALID_PARAMETER_VALUE` like any other malformed input, never axum's plain-text rejection.
+#[derive(Debug)]
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = MlflowError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        AxumPath::<T>::from_request_parts(parts, state)
+            .await
+            .map(|AxumPath(value)| Path(value))
+            .map_err(|rejection| MlflowError::invalid(rejection.body_text()))
+    }
+}
+
+/// Query-string parameters, deserialised into `T`, refused in MLflow's format (a repeated
+/// field, a value of the wrong type).
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = MlflowError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        AxumQuery::<T>::from_request_parts(parts, state)
+            .await
+            .map(|AxumQuery(value)| Query(value))
+            .map_err(|rejection| MlflowError::invalid(rejection.body_text()))
     }
 }
 

@@ -34,7 +34,7 @@ fn object_string(
 }
 
 /// Parses one metric object of a log-batch (or the fields of log-metric).
-fn parse_metric(object: &Map<String, Value>, path: &str) -> MlflowResult<Metric> {
+pub(super) fn parse_metric(object: &Map<String, Value>, path: &str) -> MlflowResult<Metric> {
     let prefix = |field: &str| {
         if path.is_empty() { field.to_string() } else { format!("{path}.{field}") }
     };
@@ -66,7 +66,7 @@ fn parse_metric(object: &Map<String, Value>, path: &str) -> MlflowResult<Metric>
     })
 }
 
-fn parse_params(request: &MlflowRequest) -> MlflowResult<Vec<Param>> {
+pub(super) fn parse_params(request: &MlflowRequest) -> MlflowResult<Vec<Param>> {
     request
         .objects("params")?
         .iter()

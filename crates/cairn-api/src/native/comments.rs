@@ -2,7 +2,7 @@
 //! project), write (with `@mentions`), delete. Authorisation is the service's.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use cairn_domain::comments::{Comment, CommentTarget};
 use cairn_domain::identity::Access;
@@ -11,7 +11,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{Query, parse_json};
+use super::extract::{Path, Query, parse_json};
 use crate::context::Caller;
 
 /// Which comments to list.

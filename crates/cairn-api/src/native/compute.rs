@@ -3,7 +3,7 @@
 //! create, list and manifest).
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cairn_domain::compute::{
@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiResult, ErrorBody};
-use super::extract::{Query, parse_json};
+use super::extract::{Path, Query, parse_json};
 use crate::context::Caller;
 
 /// A new environment.

@@ -3,7 +3,7 @@
 //! retention and soft deletes.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use cairn_domain::compute::SnapshotFile;
 use cairn_domain::datasets::{Dataset, DatasetVersion};
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::parse_json;
+use super::extract::{Path, parse_json};
 use crate::context::Caller;
 
 /// A project's datasets.

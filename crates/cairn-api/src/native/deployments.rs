@@ -3,7 +3,7 @@
 //! because inference URLs (`/serve/{name}/invocations`, `/v2/models/{name}/infer`) carry no project.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use cairn_domain::identity::Access;
 use cairn_domain::monitoring::MonitorSpec;
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiResult, ErrorBody};
-use super::extract::parse_json;
+use super::extract::{Path, parse_json};
 use crate::context::Caller;
 
 /// A version and its share of the traffic.
@@ -203,7 +203,8 @@ pub async fn list(
 /// Deploy registered model versions as an HTTP endpoint. The deploy gate is consulted for each
 /// version; each must be an ONNX model the in-process runtime can compile.
 #[utoipa::path(post, path = "/deployments", tag = "serving", request_body = NewDeploymentBody,
-    responses((status = CREATED, body = DeploymentView), (status = CONFLICT, body = ErrorBody), (status = BAD_REQUEST, body = ErrorBody)))]
+    responses((status = CREATED, body = DeploymentView), (status = CONFLICT, body = ErrorBody), (status = BAD_REQUEST, body = ErrorBody),
+        (status = NOT_FOUND, description = "A route or the shadow names a model version that does not exist", body = ErrorBody)))]
 pub async fn create(
     State(services): State<Services>,
     Caller(context): Caller,

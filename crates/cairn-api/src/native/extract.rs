@@ -1,7 +1,9 @@
 //! Extractors whose rejections come back in the native error format, never as axum's plain
 //! text.
 
-use axum::extract::{FromRequest, FromRequestParts, Json as AxumJson, Query as AxumQuery, Request};
+use axum::extract::{
+    FromRequest, FromRequestParts, Json as AxumJson, Path as AxumPath, Query as AxumQuery, Request,
+};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
@@ -18,6 +20,22 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Query<T
         AxumQuery::<T>::from_request_parts(parts, state)
             .await
             .map(|AxumQuery(value)| Query(value))
+            .map_err(|rejection| ApiError::invalid(rejection.body_text()))
+    }
+}
+
+/// Path parameters, deserialised into `T`: an id that is not a number, or a segment that is
+/// not UTF-8 once decoded, is a 400 in the native format like any other malformed input.
+#[derive(Debug)]
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        AxumPath::<T>::from_request_parts(parts, state)
+            .await
+            .map(|AxumPath(value)| Path(value))
             .map_err(|rejection| ApiError::invalid(rejection.body_text()))
     }
 }

@@ -2,7 +2,7 @@
 //! the alias/stage history, the deploy gate and compliance bundles. Everything is scoped to the
 //! request's project (`/p/<project>/api/v1/…`, else the caller's default project).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cairn_domain::governance::{
@@ -16,7 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{ApiError, ApiResult, ErrorBody};
 use cairn_domain::identity::Access;
 
-use super::extract::{Query, parse_json};
+use super::extract::{Path, Query, parse_json};
 use crate::context::Caller;
 
 fn version_number(raw: &str) -> ApiResult<i64> {
@@ -435,7 +435,7 @@ fn request_id(raw: &str) -> ApiResult<i64> {
 }
 
 /// One approval request with its evidence and decisions.
-#[utoipa::path(get, path = "/approvals/{id}", tag = "governance", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/approvals/{id}", tag = "governance", params(("id" = i64, Path)),
     responses((status = OK, body = ApprovalView), (status = NOT_FOUND, body = ErrorBody)))]
 pub async fn get_approval(
     State(services): State<Services>,
@@ -462,7 +462,7 @@ fn optional_body(bytes: &[u8]) -> ApiResult<DecisionBody> {
 
 /// Approve a pending request (governance reviewers who neither registered the version nor
 /// requested the promotion). The target moves when the request is satisfied.
-#[utoipa::path(post, path = "/approvals/{id}/approve", tag = "governance", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/approvals/{id}/approve", tag = "governance", params(("id" = i64, Path)),
     request_body = DecisionBody,
     responses((status = OK, body = ApprovalView), (status = FORBIDDEN, body = ErrorBody), (status = CONFLICT, body = ErrorBody)))]
 pub async fn approve(
@@ -494,7 +494,7 @@ async fn decide(
 }
 
 /// Reject a pending request, with a comment; final for that request.
-#[utoipa::path(post, path = "/approvals/{id}/reject", tag = "governance", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/approvals/{id}/reject", tag = "governance", params(("id" = i64, Path)),
     request_body = DecisionBody,
     responses((status = OK, body = ApprovalView), (status = FORBIDDEN, body = ErrorBody), (status = CONFLICT, body = ErrorBody)))]
 pub async fn reject(
@@ -507,7 +507,7 @@ pub async fn reject(
 }
 
 /// Withdraw a pending request (its requester, or a project owner).
-#[utoipa::path(post, path = "/approvals/{id}/withdraw", tag = "governance", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/approvals/{id}/withdraw", tag = "governance", params(("id" = i64, Path)),
     responses((status = OK, body = ApprovalView), (status = FORBIDDEN, body = ErrorBody), (status = CONFLICT, body = ErrorBody)))]
 pub async fn withdraw(
     State(services): State<Services>,
@@ -678,7 +678,7 @@ fn policy_id(raw: &str) -> ApiResult<i64> {
 }
 
 /// A policy with its revisions.
-#[utoipa::path(get, path = "/policies/{id}", tag = "governance", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/policies/{id}", tag = "governance", params(("id" = i64, Path)),
     responses((status = OK, body = PolicyDetail), (status = NOT_FOUND, body = ErrorBody)))]
 pub async fn get_policy(
     State(services): State<Services>,
@@ -693,7 +693,7 @@ pub async fn get_policy(
 }
 
 /// Replace a policy's rules: a new revision; past approvals keep citing theirs.
-#[utoipa::path(put, path = "/policies/{id}", tag = "governance", params(("id" = String, Path)),
+#[utoipa::path(put, path = "/policies/{id}", tag = "governance", params(("id" = i64, Path)),
     request_body = RulesBody,
     responses((status = OK, body = PolicyView), (status = BAD_REQUEST, body = ErrorBody), (status = NOT_FOUND, body = ErrorBody)))]
 pub async fn update_policy(
@@ -709,7 +709,7 @@ pub async fn update_policy(
 }
 
 /// Take a policy out of force (it stays on record).
-#[utoipa::path(delete, path = "/policies/{id}", tag = "governance", params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/policies/{id}", tag = "governance", params(("id" = i64, Path)),
     responses((status = NO_CONTENT), (status = NOT_FOUND, body = ErrorBody)))]
 pub async fn delete_policy(
     State(services): State<Services>,

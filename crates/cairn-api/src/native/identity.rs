@@ -1,7 +1,7 @@
 //! Users, tokens, projects and members over `/api/v1`: what the `cairn` CLI and integrations
 //! use. Authorisation is the service layer's; these handlers only translate.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use cairn_domain::identity::{Project, ProjectRole, SiteRole, TokenInfo, User};
 use cairn_service::{Member, Services, Team, UserSpec};
@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::Json;
+use super::extract::{Json, Path};
 use crate::context::Caller;
 
 /// A user as the API shows it.
@@ -277,7 +277,7 @@ pub struct NewProjectBody {
 }
 
 /// Create a project (site admins).
-#[utoipa::path(post, path = "/projects", tag = "projects", request_body = NewProjectBody, responses((status = CREATED, body = ProjectView), (status = CONFLICT, body = ErrorBody)))]
+#[utoipa::path(post, path = "/projects", tag = "projects", request_body = NewProjectBody, responses((status = CREATED, body = ProjectView), (status = CONFLICT, body = ErrorBody), (status = NOT_FOUND, description = "The owner named does not exist", body = ErrorBody)))]
 pub async fn create_project(
     State(services): State<Services>,
     Caller(context): Caller,

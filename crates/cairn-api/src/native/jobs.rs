@@ -1,7 +1,7 @@
 //! Jobs, schedules and secrets over `/api/v1`, all inside a project (user secrets under `/me`).
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine;
 use cairn_domain::compute::{
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{Query, parse_json};
+use super::extract::{Path, Query, parse_json};
 use crate::context::Caller;
 
 /// Submit a job: the command runs on a project snapshot in an approved environment on a tier;
@@ -201,7 +201,8 @@ pub async fn list_schedules(
 /// Create a schedule; its firings run as the caller.
 #[utoipa::path(post, path = "/projects/{project}/schedules", tag = "compute", params(("project" = String, Path)),
     request_body = ScheduleBody,
-    responses((status = CREATED, body = Schedule), (status = BAD_REQUEST, body = ErrorBody)))]
+    responses((status = CREATED, body = Schedule), (status = BAD_REQUEST, body = ErrorBody),
+        (status = CONFLICT, description = "The name is taken, or the template's environment or tier cannot run jobs", body = ErrorBody)))]
 pub async fn create_schedule(
     State(services): State<Services>,
     Caller(context): Caller,
@@ -240,7 +241,8 @@ pub async fn get_schedule(
 /// Replace a schedule's settings.
 #[utoipa::path(put, path = "/projects/{project}/schedules/{name}", tag = "compute",
     params(("project" = String, Path), ("name" = String, Path)), request_body = ScheduleBody,
-    responses((status = OK, body = Schedule), (status = NOT_FOUND, body = ErrorBody)))]
+    responses((status = OK, body = Schedule), (status = NOT_FOUND, body = ErrorBody),
+        (status = CONFLICT, description = "The template's environment or tier cannot run jobs", body = ErrorBody)))]
 pub async fn update_schedule(
     State(services): State<Services>,
     Caller(context): Caller,

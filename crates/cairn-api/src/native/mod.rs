@@ -6,12 +6,15 @@ mod comments;
 mod compute;
 mod datasets;
 mod deployments;
+mod document;
 mod error;
 mod extract;
 mod governance;
 mod identity;
 mod jobs;
 mod monitoring;
+#[cfg(test)]
+mod proptests;
 mod search;
 mod workspaces;
 
@@ -237,6 +240,7 @@ pub fn routes() -> (Router<Services>, Vec<RouteSpec>) {
         ))
         .split_for_parts();
     document.servers = Some(vec![utoipa::openapi::Server::new("/api/v1")]);
+    document::add_shared_answers(&mut document);
     let document = std::sync::Arc::new(document);
     let mut specs = vec![RouteSpec {
         method: "GET",

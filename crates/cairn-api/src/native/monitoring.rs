@@ -2,7 +2,7 @@
 //! list, show, report), ground truth, and alerts.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cairn_domain::monitoring::{Alert, Check, MonitorSpec};
@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::deployments::DeploymentView;
 use super::error::{ApiResult, ErrorBody};
-use super::extract::{Query, parse_json};
+use super::extract::{Path, Query, parse_json};
 use crate::context::Caller;
 
 /// A deployment's monitor as resolved at its current revision.

@@ -91,4 +91,11 @@ async fn openapi_document_describes_the_native_api() {
     }
     assert!(document["components"]["schemas"]["AuditPage"].is_object());
     assert!(document["components"]["schemas"]["ErrorBody"].is_object());
+    // The answers every operation can give are documented once for all (schemathesis checks
+    // them against the server: tests/it/schemathesis.rs).
+    assert_eq!(document["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    for status in ["400", "401", "403", "503"] {
+        assert!(operation["responses"][status].is_object(), "/audit-events documents {status}");
+    }
+    assert!(document["paths"]["/me"]["get"]["responses"]["403"].is_null(), "/me needs no role");
 }
