@@ -121,6 +121,9 @@ struct Args {
     /// UI scenario: timed requests of each query on MLflow (slow at this size).
     #[arg(long, default_value_t = 5)]
     ui_mlflow_repeats: usize,
+    /// UI scenario: seconds one MLflow call may take before it is recorded as unanswered.
+    #[arg(long, default_value_t = 300)]
+    ui_mlflow_timeout_s: u64,
     /// UI scenario: warm browser loads per UI after the cold one (0 to skip the browser).
     #[arg(long, default_value_t = 3)]
     ui_browser_loads: usize,
@@ -420,6 +423,7 @@ async fn run(args: Args) -> Result<()> {
             clients: args.clients.max(1),
             repeats: args.ui_repeats.max(1),
             mlflow_repeats: args.ui_mlflow_repeats.max(1),
+            mlflow_timeout: std::time::Duration::from_secs(args.ui_mlflow_timeout_s.max(1)),
             browser_loads: args.ui_browser_loads,
             deep_page: args.ui_deep_page.max(2),
         };

@@ -52,6 +52,8 @@ pub struct UiSizes {
     pub repeats: usize,
     /// Timed requests of each query on MLflow (fewer when a query's calls pass one minute).
     pub mlflow_repeats: usize,
+    /// How long one MLflow call may take before it is recorded as timed out.
+    pub mlflow_timeout: Duration,
     /// Warm browser loads per UI (after one cold load).
     pub browser_loads: usize,
     /// The page of the deep-page query (1-based).
@@ -71,6 +73,8 @@ pub struct QueryTiming {
     pub cairn_ids: Vec<String>,
     /// Run ids of MLflow's page, in order.
     pub mlflow_ids: Vec<String>,
+    /// MLflow did not answer a call within the timeout (that call is not in `mlflow`).
+    pub mlflow_timed_out: bool,
 }
 
 /// Browser timings of one UI, in milliseconds from navigation start.
@@ -95,6 +99,8 @@ pub struct UiOutcome {
     pub seed: Throughput,
     /// Seconds to export the runs from Cairn and copy them into MLflow's database.
     pub copy_s: f64,
+    /// The MLflow call timeout, seconds.
+    pub mlflow_timeout_s: f64,
     /// The server-time queries.
     pub queries: Vec<QueryTiming>,
     /// Cairn's other pages on the same data: (what, latencies).
@@ -118,10 +124,10 @@ struct Query {
 
 fn queries(deep_page: usize) -> Vec<Query> {
     let plain = |label: &str, filter, order| Query { label: label.into(), filter, order, page: 1 };
+    // The sorted queries come last: MLflow may not answer them in time, and its workers go on
+    // with an abandoned query for minutes, which would slow the queries after it.
     vec![
         plain("first page, newest first", "", ""),
-        plain("sorted by a metric (`metrics.m1 DESC`)", "", "metrics.m1 DESC"),
-        plain("sorted by a param (`params.p2 ASC`)", "", "params.p2 ASC"),
         plain(
             "filtered (`metrics.m0 > 0.5 and params.p1 = 'b'`)",
             "metrics.m0 > 0.5 and params.p1 = 'b'",
@@ -137,6 +143,8 @@ fn queries(deep_page: usize) -> Vec<Query> {
             order: "",
             page: deep_page,
         },
+        plain("sorted by a metric (`metrics.m1 DESC`)", "", "metrics.m1 DESC"),
+        plain("sorted by a param (`params.p2 ASC`)", "", "params.p2 ASC"),
         Query {
             label: format!("page {deep_page}, sorted by `metrics.m1 DESC`"),
             filter: "",
@@ -161,7 +169,11 @@ pub async fn run(
         .timeout(Duration::from_secs(900))
         .build()
         .context("building the HTTP client")?;
-    let mut outcome = UiOutcome { runs: sizes.runs, ..UiOutcome::default() };
+    let mut outcome = UiOutcome {
+        runs: sizes.runs,
+        mlflow_timeout_s: sizes.mlflow_timeout.as_secs_f64(),
+        ..UiOutcome::default()
+    };
     let work = tempfile::Builder::new().prefix("cairn-bench-ui-").tempdir()?;
 
     progress("ui: starting Cairn");
@@ -200,6 +212,12 @@ pub async fn run(
                 timing.cairn.push(elapsed);
             }
         }
+        progress(&format!(
+            "ui:   cairn {}: p50 {:.1} ms, p95 {:.1} ms",
+            query.label,
+            percentile_ms(&timing.cairn, 50.0),
+            percentile_ms(&timing.cairn, 95.0)
+        ));
     }
     progress("ui: timing Cairn's other pages");
     let first_ids =
@@ -282,6 +300,13 @@ pub async fn run(
     }
     outcome.copy_s = copy_started.elapsed().as_secs_f64();
 
+    // The browser first, while MLflow is idle (see `queries`).
+    if let Ok(browser) = &browser {
+        progress("ui: MLflow in Chromium");
+        let url = format!("{}/#/experiments/{mlflow_experiment}/runs", mlflow.base_url);
+        outcome.mlflow_browser =
+            Some(browser.measure(&url, Ui::Mlflow, sizes.browser_loads, work.path()).await?);
+    }
     progress("ui: timing MLflow's runs search");
     for (query, timing) in queries.iter().zip(&mut outcome.queries) {
         let order = if query.order.is_empty() { "attributes.start_time DESC" } else { query.order };
@@ -306,9 +331,30 @@ pub async fn run(
                 break;
             }
             let started = Instant::now();
-            let answer = http.post(&url).json(&body).send().await?;
-            let status = answer.status();
-            let text = answer.text().await?;
+            let sent = http.post(&url).json(&body).timeout(sizes.mlflow_timeout).send().await;
+            let answered = match sent {
+                Ok(answer) => {
+                    let status = answer.status();
+                    answer.text().await.map(|text| (status, text))
+                }
+                Err(error) => Err(error),
+            };
+            let (status, text) = match answered {
+                Ok(answered) => answered,
+                Err(error) if error.is_timeout() => {
+                    progress(&format!(
+                        "ui:   mlflow {}: no answer within {} s",
+                        query.label,
+                        sizes.mlflow_timeout.as_secs()
+                    ));
+                    timing.mlflow_timed_out = true;
+                    // MLflow's worker goes on with the abandoned query; wait until the server
+                    // is idle again so it does not slow the next queries down.
+                    wait_until_idle(mlflow.pid(), sizes.mlflow_timeout).await;
+                    break;
+                }
+                Err(error) => return Err(error).context("MLflow runs/search"),
+            };
             let elapsed = started.elapsed();
             if !status.is_success() {
                 bail!("MLflow answered {status}: {text}");
@@ -332,14 +378,25 @@ pub async fn run(
             timing.mlflow.push(elapsed);
         }
     }
-    if let Ok(browser) = &browser {
-        progress("ui: MLflow in Chromium");
-        let url = format!("{}/#/experiments/{mlflow_experiment}/runs", mlflow.base_url);
-        outcome.mlflow_browser =
-            Some(browser.measure(&url, Ui::Mlflow, sizes.browser_loads, work.path()).await?);
-    }
     mlflow.stop().await?;
     Ok(outcome)
+}
+
+/// Waits until the process tree of `pid` uses under 10 % of a core over a second, at most
+/// `limit`.
+async fn wait_until_idle(pid: u32, limit: Duration) {
+    let started = Instant::now();
+    let per_second = crate::procfs::clock_ticks_per_second().max(1);
+    while started.elapsed() < limit {
+        let before = crate::procfs::tree_cpu_ticks(pid);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let used = crate::procfs::tree_cpu_ticks(pid).saturating_sub(before);
+        if used * 10 < per_second {
+            progress(&format!("ui:   MLflow idle again after {:.0} s", started.elapsed().as_secs_f64()));
+            return;
+        }
+    }
+    progress("ui:   MLflow still busy; going on");
 }
 
 /// The URL of a query's page on Cairn; deeper pages are reached by following "Next" links (page
@@ -670,7 +727,9 @@ pub fn render(outcome: &UiOutcome) -> String {
     for query in &outcome.queries {
         let cairn = (percentile_ms(&query.cairn, 50.0), percentile_ms(&query.cairn, 95.0));
         let mlflow = (percentile_ms(&query.mlflow, 50.0), percentile_ms(&query.mlflow, 95.0));
-        let same = if query.mlflow_ids.is_empty() {
+        let same = if query.mlflow_ids.is_empty() && query.mlflow_timed_out {
+            "— (MLflow did not answer)".to_owned()
+        } else if query.mlflow_ids.is_empty() {
             "—".to_owned()
         } else if query.cairn_ids == query.mlflow_ids {
             format!("yes ({} runs)", query.cairn_ids.len())
@@ -682,15 +741,21 @@ pub fn render(outcome: &UiOutcome) -> String {
             query.label,
             cairn.0,
             cairn.1,
-            if query.mlflow.is_empty() {
-                "—".to_owned()
-            } else {
-                format!("{:.1} / {:.1} (n={})", mlflow.0, mlflow.1, query.mlflow.len())
+            match (query.mlflow.is_empty(), query.mlflow_timed_out) {
+                (true, true) => format!("> {:.0} s (no answer)", outcome.mlflow_timeout_s),
+                (true, false) => "—".to_owned(),
+                (false, timed_out) => format!(
+                    "{:.1} / {:.1} (n={}{})",
+                    mlflow.0,
+                    mlflow.1,
+                    query.mlflow.len(),
+                    if timed_out { ", then a call with no answer" } else { "" }
+                ),
             },
-            if query.mlflow.is_empty() {
-                "—".to_owned()
-            } else {
-                format!("{:.1}×", mlflow.0 / cairn.0)
+            match (query.mlflow.is_empty(), query.mlflow_timed_out) {
+                (true, true) => format!("> {:.0}×", outcome.mlflow_timeout_s * 1000.0 / cairn.0),
+                (true, false) => "—".to_owned(),
+                (false, _) => format!("{:.1}×", mlflow.0 / cairn.0),
             },
             if cairn.0 < 100.0 { "yes" } else { "**NO**" },
         ));

@@ -157,6 +157,15 @@ pub(super) async fn run(store: &Store) {
         }
         let whole: Vec<_> = whole.into_iter().map(|r| r.info.run_id).collect();
         assert_eq!(paged, whole, "keyset pages of {order:?}");
+        // Two experiments (one empty) take the one-query path rather than reading the leading
+        // key class by class: both give the same order.
+        let one_query = RunSearch {
+            experiment_ids: vec![experiment_id, cairn_domain::ids::ExperimentId(999_999)],
+            ..search("", order, 100)
+        };
+        let (one_query, _) = store.search_runs(&one_query).await.expect("one query");
+        let one_query: Vec<_> = one_query.into_iter().map(|r| r.info.run_id).collect();
+        assert_eq!(one_query, whole, "class by class against one query, {order:?}");
     }
     // A run logged between two page reads (newest, so before the position) neither repeats a
     // run of the first page on the second nor pushes one off it, as an offset would.
