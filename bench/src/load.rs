@@ -118,7 +118,9 @@ pub async fn run(spec: LoadSpec) -> Result<LoadOutcome> {
     receiver.await.context("the load generator thread died")?
 }
 
-async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>> {
+/// Opens one HTTP/1.1 keep-alive connection to `addr` (TCP_NODELAY), its driver spawned on the
+/// current runtime.
+pub async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>> {
     let stream = tokio::net::TcpStream::connect(addr).await.context("connecting")?;
     stream.set_nodelay(true).context("setting TCP_NODELAY")?;
     let (sender, connection) =

@@ -10,6 +10,7 @@ mod client;
 mod drift;
 mod jobs;
 mod load;
+mod mixed;
 mod procfs;
 mod registry;
 mod report;
@@ -77,6 +78,31 @@ struct Args {
     /// `drift` [default: the first three, in that order; `drift` runs only when asked for].
     #[arg(long, value_enum)]
     only: Option<Scenario>,
+    /// Load scenario: seconds of the measured mixed workload.
+    #[arg(long, default_value_t = 600)]
+    load_duration: u64,
+    /// Load scenario: seconds of the same mix before it (untimed; the baseline for memory and
+    /// file descriptors is taken after it).
+    #[arg(long, default_value_t = 60)]
+    load_warm_up: u64,
+    /// Load scenario: closed-loop clients, one connection and one request in flight each.
+    #[arg(long, default_value_t = 8)]
+    load_concurrency: usize,
+    /// Load scenario: relative weights, `key=weight,…` with keys log, history, search, upload,
+    /// download, infer, native (runs are created as needed) [default:
+    /// log=30,history=10,search=5,upload=5,download=10,infer=30,native=5].
+    #[arg(long)]
+    load_mix: Option<mixed::Mix>,
+    /// Load scenario: `--database-url` of an empty database (default: SQLite in the data dir).
+    #[arg(long)]
+    load_database_url: Option<String>,
+    /// Load scenario: `--artifacts` root, e.g. `s3://bucket/prefix` (default: local files).
+    #[arg(long)]
+    load_artifacts: Option<String>,
+    /// Load scenario: `--s3-endpoint`; region and keys come from `AWS_REGION`,
+    /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`.
+    #[arg(long)]
+    load_s3_endpoint: Option<String>,
     /// Jobs scenario: jobs timed for queue-to-running latency.
     #[arg(long, default_value_t = 30)]
     jobs: usize,
@@ -176,6 +202,9 @@ enum Scenario {
     Workspaces,
     /// The web UI's runs table at 100,000 runs against MLflow's UI on the same data.
     Ui,
+    /// Load: a sustained mixed workload (logging, searching, artifacts, inference) against one
+    /// Cairn with authentication on; errors, latency per class, memory and file descriptors.
+    Load,
 }
 
 /// Workload sizes after applying `--quick` and explicit flags, and which scenarios run.
@@ -395,6 +424,9 @@ async fn run(args: Args) -> Result<()> {
         println!("{}", jobs::render(&outcome));
         return Ok(());
     }
+    if args.only == Some(Scenario::Load) {
+        return run_load(&args).await;
+    }
     if args.only == Some(Scenario::Workspaces) {
         let sizes = workspaces::WorkspacesSizes {
             requests: args.workspace_requests.max(10),
@@ -528,6 +560,41 @@ async fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// The load scenario: prints its report, then fails when a request failed or memory or file
+/// descriptors grew.
+async fn run_load(args: &Args) -> Result<()> {
+    let cairn_bin = args.cairn_bin();
+    if !cairn_bin.is_file() {
+        bail!(
+            "no Cairn binary at {} (cargo build --release -p cairn, or --cairn-bin)",
+            cairn_bin.display()
+        );
+    }
+    let sizes = mixed::LoadSizes {
+        duration: Duration::from_secs(args.load_duration.max(1)),
+        warm_up: Duration::from_secs(args.load_warm_up),
+        concurrency: args.load_concurrency.max(1),
+        mix: args.load_mix.unwrap_or_default(),
+        backend: mixed::LoadBackend {
+            database_url: args.load_database_url.clone(),
+            artifacts: args.load_artifacts.clone(),
+            s3_endpoint: args.load_s3_endpoint.clone(),
+        },
+    };
+    let outcome = mixed::run(&cairn_bin, sizes).await?;
+    println!("{}", mixed::render(&outcome));
+    let errors = outcome.warm_up.errors() + outcome.run.errors();
+    let verdicts = mixed::verdicts(&outcome);
+    if errors > 0 || !verdicts.rss_flat || !verdicts.fds_flat {
+        bail!(
+            "load: {errors} failed requests, memory {}, file descriptors {}",
+            if verdicts.rss_flat { "flat" } else { "growing" },
+            if verdicts.fds_flat { "flat" } else { "growing" }
+        );
+    }
+    Ok(())
+}
+
 /// Cairn's session, the optional authentication comparison, and MLflow's session.
 type Sessions = (ServerResults, Option<(ServerResults, ServerResults)>, Option<ServerResults>);
 
@@ -539,14 +606,16 @@ async fn bench_sessions(
     cairn_bin: &std::path::Path,
     mlflow_bin: &std::path::Path,
 ) -> Result<Sessions> {
-    let plain_spec = ServerSpec::Cairn { bin: cairn_bin.to_path_buf(), auth: false };
+    let plain_spec =
+        ServerSpec::Cairn { bin: cairn_bin.to_path_buf(), auth: false, extra_args: Vec::new() };
     let cairn = bench_server(&plain_spec, sizes, args.cold_starts).await?;
     // Authentication overhead in A-B-B-A order (plain, auth, auth, plain), so that drift over the
     // session (the later of two identical runs was measured ~20 % slower here) cancels out.
     let auth_comparison = if args.with_auth {
         // The comparison covers the tracking workloads only.
         let tracking = Sizes { registry: None, ..sizes };
-        let auth_spec = ServerSpec::Cairn { bin: cairn_bin.to_path_buf(), auth: true };
+        let auth_spec =
+            ServerSpec::Cairn { bin: cairn_bin.to_path_buf(), auth: true, extra_args: Vec::new() };
         let first_auth = bench_server(&auth_spec, tracking, 0).await?;
         let second_auth = bench_server(&auth_spec, tracking, 0).await?;
         let second_plain = bench_server(&plain_spec, tracking, 0).await?;

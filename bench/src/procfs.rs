@@ -140,3 +140,35 @@ pub fn clock_ticks_per_second() -> u64 {
         .filter(|ticks| *ticks > 0)
         .unwrap_or(100)
 }
+
+/// Open file descriptors of one process, by what they point at.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpenFds {
+    /// All of them.
+    pub total: u64,
+    /// Sockets (listening, accepted connections, outbound connections).
+    pub sockets: u64,
+    /// SQLite's files (the database, its WAL and shared memory): one set per pooled connection.
+    pub database: u64,
+    /// Everything else: artifact files, pipes, epoll and event descriptors, logs.
+    pub other: u64,
+}
+
+/// Counts the open file descriptors of `pid` (`/proc/<pid>/fd`), or `None` when it is gone.
+pub fn open_fds(pid: u32) -> Option<OpenFds> {
+    let entries = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    let mut fds = OpenFds::default();
+    for entry in entries.flatten() {
+        fds.total += 1;
+        let target = std::fs::read_link(entry.path()).unwrap_or_default();
+        let target = target.to_string_lossy();
+        if target.starts_with("socket:") {
+            fds.sockets += 1;
+        } else if target.contains("cairn.db") {
+            fds.database += 1;
+        } else {
+            fds.other += 1;
+        }
+    }
+    Some(fds)
+}

@@ -22,6 +22,8 @@ pub enum ServerSpec {
         bin: PathBuf,
         /// Start with `--auth enabled` (every request then carries the bootstrap admin token).
         auth: bool,
+        /// More `cairn serve` arguments (e.g. `--database-url`, `--artifacts`).
+        extra_args: Vec<String>,
     },
     /// `mlflow server` on SQLite with the artifact proxy, default uvicorn workers.
     Mlflow {
@@ -69,7 +71,7 @@ impl ServerSpec {
 
     fn command(&self, port: u16, dir: &Path) -> Command {
         match self {
-            Self::Cairn { bin, auth } => {
+            Self::Cairn { bin, auth, extra_args } => {
                 let mut command = Command::new(bin);
                 command
                     .arg("serve")
@@ -80,6 +82,7 @@ impl ServerSpec {
                 if *auth {
                     command.arg("--auth").arg("enabled");
                 }
+                command.args(extra_args);
                 command
             }
             Self::Mlflow { bin } => {

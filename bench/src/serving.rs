@@ -479,7 +479,8 @@ async fn post_json(http: &reqwest::Client, url: &str, body: &Value) -> Result<Va
     serde_json::from_str(&text).with_context(|| format!("POST {url} answered non-JSON: {text}"))
 }
 
-fn address(server: &Server) -> Result<SocketAddr> {
+/// The socket address of a server started on 127.0.0.1.
+pub fn address(server: &Server) -> Result<SocketAddr> {
     let authority = server.base_url.trim_start_matches("http://");
     authority.parse().with_context(|| format!("parsing the address {authority}"))
 }
@@ -565,7 +566,7 @@ async fn bench_mlflow(
 
 /// Logs `onnx` as a logged model's `model.onnx` in Cairn, registers it as version 1 of `name`
 /// and deploys it as the deployment `name` (environment `test`).
-async fn deploy_on_cairn(
+pub async fn deploy_on_cairn(
     api: &Api,
     http: &reqwest::Client,
     base_url: &str,
@@ -631,7 +632,7 @@ async fn bench_cairn(
     sizes: ServingSizes,
     http: &reqwest::Client,
 ) -> Result<(Vec<ServerRuns>, Duration, MemoryReport)> {
-    let spec = ServerSpec::Cairn { bin: bin.to_path_buf(), auth: false };
+    let spec = ServerSpec::Cairn { bin: bin.to_path_buf(), auth: false, extra_args: Vec::new() };
     let (server, started) = Server::start(&spec, http).await?;
     progress(&format!(
         "cairn healthy in {} ms at {} (load {})",

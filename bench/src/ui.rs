@@ -177,9 +177,11 @@ pub async fn run(
     let work = tempfile::Builder::new().prefix("cairn-bench-ui-").tempdir()?;
 
     progress("ui: starting Cairn");
-    let (cairn, _) =
-        Server::start(&ServerSpec::Cairn { bin: cairn_bin.to_path_buf(), auth: false }, &http)
-            .await?;
+    let (cairn, _) = Server::start(
+        &ServerSpec::Cairn { bin: cairn_bin.to_path_buf(), auth: false, extra_args: Vec::new() },
+        &http,
+    )
+    .await?;
     let api = Api::new(&cairn.base_url, sizes.clients, None)?;
     let experiment = api.create_experiment("ui").await?;
     progress(&format!("ui: seeding Cairn with {} runs", sizes.runs));
@@ -392,7 +394,10 @@ async fn wait_until_idle(pid: u32, limit: Duration) {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let used = crate::procfs::tree_cpu_ticks(pid).saturating_sub(before);
         if used * 10 < per_second {
-            progress(&format!("ui:   MLflow idle again after {:.0} s", started.elapsed().as_secs_f64()));
+            progress(&format!(
+                "ui:   MLflow idle again after {:.0} s",
+                started.elapsed().as_secs_f64()
+            ));
             return;
         }
     }

@@ -262,9 +262,15 @@ impl Store {
                     class,
                     metric: metric_first,
                     experiment: search.experiment_ids[0].0,
-                    after: search.after.as_deref().filter(|_| class == start).map(|after| &after[1..]),
+                    after: search
+                        .after
+                        .as_deref()
+                        .filter(|_| class == start)
+                        .map(|after| &after[1..]),
                 };
-                rows.extend(self.fetch_run_rows(search, &joins, &terms, Some(stage), wanted).await?);
+                rows.extend(
+                    self.fetch_run_rows(search, &joins, &terms, Some(stage), wanted).await?,
+                );
             }
             rows
         } else {

@@ -31,53 +31,62 @@ const KILLS: usize = 20;
 /// Clients writing at once.
 const WRITERS: usize = 3;
 /// Metric steps per batch.
-const STEPS: usize = 10;
+pub(crate) const STEPS: usize = 10;
 
 /// What the clients saw acknowledged (and, for artifacts, everything they tried to upload).
 #[derive(Default)]
-struct Ledger {
+pub(crate) struct Ledger {
     /// Run id → its artifact path prefix (`<experiment>/<run>/artifacts`).
-    runs: HashMap<String, String>,
+    pub(crate) runs: HashMap<String, String>,
     /// (run id, batch number): the batch's steps start at `batch * STEPS`, its parameter is
     /// `p<batch>`.
-    batches: Vec<(String, usize)>,
+    pub(crate) batches: Vec<(String, usize)>,
     /// Artifact path → SHA-256 of the bytes sent, for every upload tried.
     tried: HashMap<String, String>,
     /// Acknowledged artifact paths.
-    uploaded: Vec<String>,
+    pub(crate) uploaded: Vec<String>,
+    /// When each acknowledged write was answered, and by which writer.
+    pub(crate) acks: Vec<(usize, Instant)>,
     /// Acknowledged writes not read back yet: runs, batches and artifacts (indices).
     unchecked: (usize, usize, usize),
     /// Artifacts whose bytes were read back whole (they are written once, so they are not
     /// downloaded again; their presence is checked every time).
-    verified: HashSet<String>,
+    pub(crate) verified: HashSet<String>,
 }
 
 /// A small xorshift generator (the seed is printed, so a failing sequence can be replayed).
-struct Random(u64);
+pub(crate) struct Random(pub(crate) u64);
 
 impl Random {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
     }
 
-    fn between(&mut self, low: u64, high: u64) -> u64 {
+    pub(crate) fn between(&mut self, low: u64, high: u64) -> u64 {
         low + self.next() % (high - low)
     }
 }
 
-struct Server {
-    args: Vec<String>,
-    child: Option<Child>,
-    base: String,
-    log: std::path::PathBuf,
+/// A `cairn serve` process, started with `args`, killed with SIGKILL (also on drop).
+pub(crate) struct Server {
+    pub(crate) args: Vec<String>,
+    pub(crate) child: Option<Child>,
+    pub(crate) base: String,
+    /// Where its stderr goes (appended across restarts).
+    pub(crate) log: std::path::PathBuf,
 }
 
 impl Server {
+    /// The process id of the running server.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the server is running").id()
+    }
+
     /// Starts the server and returns how long it took to answer `/readyz`.
-    async fn start(&mut self, http: &reqwest::Client) -> Duration {
+    pub(crate) async fn start(&mut self, http: &reqwest::Client) -> Duration {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -106,7 +115,8 @@ impl Server {
         }
     }
 
-    fn kill(&mut self) {
+    /// Kills the server with SIGKILL and reaps it.
+    pub(crate) fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             child.kill().expect("SIGKILL");
             child.wait().expect("reap");
@@ -131,16 +141,17 @@ fn payload(writer: usize, index: usize, random: &mut Random) -> Vec<u8> {
 }
 
 /// One client: creates a run, then logs batches and uploads artifacts to it; a new run every
-/// ten batches. Stops when `stop` is set.
-async fn writer(
+/// ten batches. Never retries a write that got no answer; goes on with the next one. Stops when
+/// `stop` is set and returns how many writes got no answer.
+pub(crate) async fn writer(
     writer: usize,
+    http: reqwest::Client,
     base: String,
     experiment: String,
     ledger: Arc<Mutex<Ledger>>,
     stop: Arc<AtomicBool>,
     seed: u64,
 ) -> usize {
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
     let api = format!("{base}/api/2.0/mlflow");
     let mut random = Random(seed);
     let mut run: Option<(String, String)> = None;
@@ -154,7 +165,11 @@ async fn writer(
                 .await;
             match answer {
                 Ok(answer) if answer.status().is_success() => {
-                    let body: Value = answer.json().await.unwrap_or_default();
+                    // An answer cut before its body is not an acknowledgement either.
+                    let Ok(body) = answer.json::<Value>().await else {
+                        failures += 1;
+                        continue;
+                    };
                     let info = &body["run"]["info"];
                     let run_id = info["run_id"].as_str().expect("a run id").to_string();
                     let uri = info["artifact_uri"].as_str().expect("an artifact uri");
@@ -162,6 +177,7 @@ async fn writer(
                         uri.trim_start_matches("mlflow-artifacts:").trim_start_matches('/');
                     let mut ledger = ledger.lock().await;
                     ledger.runs.insert(run_id.clone(), prefix.to_string());
+                    ledger.acks.push((writer, Instant::now()));
                     run = Some((run_id, prefix.to_string()));
                 }
                 _ => {
@@ -182,7 +198,9 @@ async fn writer(
                           "params": [{"key": format!("p{batch}"), "value": format!("{batch}")}]});
         match http.post(format!("{api}/runs/log-batch")).json(&body).send().await {
             Ok(answer) if answer.status().is_success() => {
-                ledger.lock().await.batches.push((run_id.clone(), batch));
+                let mut ledger = ledger.lock().await;
+                ledger.batches.push((run_id.clone(), batch));
+                ledger.acks.push((writer, Instant::now()));
             }
             Ok(answer) => {
                 panic!("log-batch answered {}: {:?}", answer.status(), answer.text().await)
@@ -198,7 +216,9 @@ async fn writer(
         let url = format!("{base}/api/2.0/mlflow-artifacts/artifacts/{path}");
         match http.put(url).body(bytes).send().await {
             Ok(answer) if answer.status().is_success() => {
-                ledger.lock().await.uploaded.push(path);
+                let mut ledger = ledger.lock().await;
+                ledger.uploaded.push(path);
+                ledger.acks.push((writer, Instant::now()));
             }
             Ok(answer) => panic!("upload answered {}: {:?}", answer.status(), answer.text().await),
             Err(_) => failures += 1,
@@ -217,7 +237,7 @@ async fn writer(
 /// Reads back the acknowledged writes from `from` on (runs, batches, uploads), and every
 /// listed artifact of the runs involved not `verified` before; panics on a missing, duplicated
 /// or torn write. Returns the artifacts it read back whole.
-async fn check(
+pub(crate) async fn check(
     http: &reqwest::Client,
     base: &str,
     ledger: &Ledger,
@@ -428,6 +448,7 @@ async fn crash_safety(backend: Backend) {
         .map(|index| {
             tokio::spawn(writer(
                 index,
+                reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap(),
                 base.clone(),
                 experiment.clone(),
                 ledger.clone(),

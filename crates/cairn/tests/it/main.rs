@@ -17,6 +17,7 @@ mod datasets;
 mod drift_golden;
 mod governance;
 mod hostile_input;
+mod load;
 mod mlflow_charts;
 mod mlflow_client;
 mod mlflow_fuzz;

@@ -1,9 +1,16 @@
-//! Two replicas of Cairn on one PostgreSQL database and one S3 server (issue 10's scale-out,
-//! first part): MLflow writes on one are read on the other; a deployment created on one is
-//! served by the other, and a change made on one is served by the other within seconds; with
-//! both replicas' schedulers running, each scheduled monitor check runs exactly once.
+//! Two replicas of Cairn on one PostgreSQL database and one S3 server (issue 10's scale-out):
+//! MLflow writes on one are read on the other; a deployment created on one is served by the
+//! other, and a change made on one is served by the other within seconds; with both replicas'
+//! schedulers running, each scheduled monitor check runs exactly once. And two real `cairn
+//! serve` processes behind a round-robin balancer take writes at full speed while one of them
+//! is killed with SIGKILL: the clients carry on through the survivor, and every acknowledged
+//! write is there exactly once.
 
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::process::Command;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
@@ -11,6 +18,7 @@ use cairn_domain::audit::RequestContext;
 use cairn_service::{MonitorConfig, NotifyConfig};
 use serde_json::{Value, json};
 
+use crate::crash_safety::{self, Ledger, Server};
 use crate::monitoring::{Normal, columns, eventually, mlmodel, reference_parquet, traffic};
 use crate::serving::{Client, register_onnx_with};
 use crate::support::{Backend, TestApp};
@@ -153,5 +161,212 @@ async fn two_replicas_share_the_work() {
     assert!(
         checks.iter().all(|c| c["result"]["current_rows"].as_u64().unwrap() >= 20),
         "the captures of replica B are checked"
+    );
+}
+
+/// Clients writing through the balancer.
+const WRITERS: usize = 4;
+
+/// Connections a balancer passed to each replica, and the ones a replica refused.
+#[derive(Default)]
+struct Routed {
+    connected: [AtomicUsize; 2],
+    refused: [AtomicUsize; 2],
+}
+
+/// A TCP balancer as a real one works without health checks: each new connection goes to the
+/// next replica in turn, or to the other one when that one refuses it; bytes are copied both
+/// ways until either side closes. Returns its address.
+async fn balancer(replicas: [SocketAddr; 2], routed: Arc<Routed>) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the balancer");
+    let address = listener.local_addr().expect("the balancer's address");
+    tokio::spawn(async move {
+        let mut next = 0_usize;
+        loop {
+            let Ok((mut inbound, _)) = listener.accept().await else { continue };
+            let first = next;
+            next += 1;
+            let routed = routed.clone();
+            tokio::spawn(async move {
+                for attempt in 0..replicas.len() {
+                    let index = (first + attempt) % replicas.len();
+                    match tokio::net::TcpStream::connect(replicas[index]).await {
+                        Ok(mut outbound) => {
+                            routed.connected[index].fetch_add(1, Ordering::Relaxed);
+                            let _closed =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                            return;
+                        }
+                        Err(_) => {
+                            routed.refused[index].fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    address
+}
+
+/// `cairn serve` arguments of a replica on `database_url` and the S3 root `artifacts`.
+fn replica_args(
+    port: u16,
+    data_dir: &std::path::Path,
+    database_url: &str,
+    (root, options): &(String, cairn_artifacts::S3Options),
+) -> Vec<String> {
+    let mut args: Vec<String> = vec!["serve".into(), "--host".into(), "127.0.0.1".into()];
+    args.extend(["--port".into(), port.to_string(), "--data-dir".into()]);
+    args.push(data_dir.display().to_string());
+    args.extend(["--database-url".into(), database_url.to_string()]);
+    args.extend(["--artifacts".into(), root.clone()]);
+    args.extend(["--s3-endpoint".into(), options.endpoint.clone().unwrap_or_default()]);
+    args.extend(["--s3-region".into(), options.region.clone().unwrap_or_default()]);
+    args.extend(["--s3-access-key-id".into(), options.access_key_id.clone().unwrap_or_default()]);
+    args.extend([
+        "--s3-secret-access-key".into(),
+        options.secret_access_key.clone().unwrap_or_default(),
+    ]);
+    args
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_one_replica_under_load_loses_no_acknowledged_write() {
+    let Some(database_url) = cairn_store::testsuite::postgres_database_url().await else {
+        return;
+    };
+    let s3 = match crate::support::s3_artifacts() {
+        Some(s3) => s3,
+        None if cairn_store::testsuite::services_required() => {
+            panic!("CAIRN_TEST_S3_ENDPOINT is not set but CAIRN_TEST_REQUIRE_SERVICES=1")
+        }
+        None => {
+            eprintln!("SKIPPED: two replicas need the S3 server (set CAIRN_TEST_S3_ENDPOINT)");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let mut replicas = Vec::new();
+    for name in ["a", "b"] {
+        let port = crate::support::free_port();
+        let data_dir = dir.path().join(name);
+        replicas.push(Server {
+            args: replica_args(port, &data_dir, &database_url, &s3),
+            child: None,
+            base: format!("http://127.0.0.1:{port}"),
+            log: dir.path().join(format!("{name}.log")),
+        });
+    }
+    // One after the other: the first start migrates the fresh database.
+    for replica in &mut replicas {
+        replica.start(&http).await;
+    }
+    let addresses: Vec<SocketAddr> = replicas
+        .iter()
+        .map(|replica| replica.base.trim_start_matches("http://").parse().unwrap())
+        .collect();
+    let routed = Arc::new(Routed::default());
+    let front = balancer([addresses[0], addresses[1]], routed.clone()).await;
+    let base = format!("http://{front}");
+    let created: Value = http
+        .post(format!("{base}/api/2.0/mlflow/experiments/create"))
+        .json(&json!({"name": "replica-kill"}))
+        .send()
+        .await
+        .expect("create the experiment")
+        .json()
+        .await
+        .expect("experiment json");
+    let experiment = created["experiment_id"].as_str().expect("an experiment id").to_string();
+
+    // Writers open a connection per request, so consecutive requests alternate between the
+    // replicas (a run created on one takes batches and artifacts through the other).
+    let ledger = Arc::new(tokio::sync::Mutex::new(Ledger::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(88_172_645_463_325_252, |since| since.as_nanos() as u64 | 1);
+    eprintln!("replica kill: seed {seed}");
+    let mut random = crash_safety::Random(seed);
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|index| {
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap();
+            tokio::spawn(crash_safety::writer(
+                index,
+                client,
+                base.clone(),
+                experiment.clone(),
+                ledger.clone(),
+                stop.clone(),
+                random.next() | 1,
+            ))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(random.between(2500, 3500))).await;
+    let before_kill = ledger.lock().await.acks.len();
+    replicas[1].kill();
+    let killed_at = Instant::now();
+    // Reaped: from here on every connection to B is refused.
+    let connected_before: Vec<usize> =
+        routed.connected.iter().map(|count| count.load(Ordering::Relaxed)).collect();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut cut = 0;
+    for writer in writers {
+        cut += writer.await.expect("a writer panicked");
+    }
+    let connected_after: Vec<usize> =
+        routed.connected.iter().map(|count| count.load(Ordering::Relaxed)).collect();
+
+    // Read everything back through the survivor, directly.
+    let ledger = ledger.lock().await;
+    let started = Instant::now();
+    crash_safety::check(&http, &replicas[0].base, &ledger, (0, 0, 0), &HashSet::new()).await;
+    let checked_in = started.elapsed();
+    let mut carry_on = Vec::new();
+    for index in 0..WRITERS {
+        let first = ledger
+            .acks
+            .iter()
+            .filter(|(writer, at)| *writer == index && *at > killed_at)
+            .map(|(_, at)| *at - killed_at)
+            .min();
+        carry_on.push(first.expect("every writer carried on after the kill"));
+    }
+    carry_on.sort();
+    eprintln!(
+        "replica kill: acknowledged {} runs, {} batches ({} metric steps), {} artifacts ({} writes before the kill, {} after); {cut} writes cut by the kill; connections to A/B before the kill {connected_before:?}, in all {connected_after:?}, refused by B {}; every writer acknowledged again {:.0} ms (median) / {:.0} ms (max) after the kill; read back in {:.1} s",
+        ledger.runs.len(),
+        ledger.batches.len(),
+        ledger.batches.len() * crash_safety::STEPS,
+        ledger.uploaded.len(),
+        before_kill,
+        ledger.acks.len() - before_kill,
+        routed.refused[1].load(Ordering::Relaxed),
+        carry_on[carry_on.len() / 2].as_secs_f64() * 1000.0,
+        carry_on[carry_on.len() - 1].as_secs_f64() * 1000.0,
+        checked_in.as_secs_f64(),
+    );
+    assert!(
+        connected_before.iter().all(|count| *count > 10),
+        "both replicas took writes before the kill: {connected_before:?}"
+    );
+    assert_eq!(connected_after[1], connected_before[1], "no connection reached the killed replica");
+    assert!(routed.refused[1].load(Ordering::Relaxed) > 0, "the balancer failed over");
+    let output = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["admin", "audit", "verify", "--database-url", &database_url, "--data-dir"])
+        .arg(dir.path().join("a"))
+        .output()
+        .expect("run cairn admin audit verify");
+    assert!(
+        output.status.success(),
+        "the audit chain verifies: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
     );
 }
