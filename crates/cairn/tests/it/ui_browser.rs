@@ -15,9 +15,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use cairn_domain::audit::RequestContext;
-use cairn_domain::governance::{PolicyRules, PromotionTarget};
+use cairn_domain::governance::PromotionTarget;
 use cairn_domain::identity::SiteRole;
-use cairn_service::{NewModelVersion, PolicySpec, UserSpec};
+use cairn_service::UserSpec;
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -481,24 +481,9 @@ async fn ui_in_headless_chromium() {
     let vision = RequestContext { project: Some("vision".into()), ..RequestContext::system() };
     services.registry.create_model(&vision, "resnet", None, &[]).await.unwrap();
     let run_id = ids["lr-0.01"].as_str().unwrap().to_string();
-    let version = NewModelVersion {
-        name: "resnet".into(),
-        source: format!("runs:/{run_id}/model"),
-        run_id: Some(run_id),
-        run_link: None,
-        description: None,
-        tags: vec![],
-        model_id: None,
-        user_id: None,
-    };
+    let version = crate::support::version_from_run("resnet", &run_id);
     services.registry.create_version(&vision, version).await.unwrap();
-    let policy = PolicySpec {
-        site_wide: false,
-        name: "champion-gate".into(),
-        target: "alias:champion".into(),
-        model_name: None,
-        rules: PolicyRules { approvals: 1, ..PolicyRules::default() },
-    };
+    let policy = crate::support::champion_gate();
     services.governance.create_policy(&vision, policy).await.unwrap();
     let champion = PromotionTarget::Alias("champion".into());
     let promotion = services

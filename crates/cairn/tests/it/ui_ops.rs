@@ -14,11 +14,9 @@ use cairn_domain::compute::{
     SecretScope, SnapshotFile, TierSpec,
 };
 use cairn_domain::drift::{ColumnDrift, ColumnKind, DatasetDrift, Histogram, Method};
-use cairn_domain::governance::PolicyRules;
 use cairn_domain::monitoring::{CheckResult, CheckStatus, FeatureResult, ThresholdOutcome};
 use cairn_domain::serving::{CaptureSpec, DeploymentSpec, Route};
 use cairn_service::compute::ScheduleRequest;
-use cairn_service::{NewModelVersion, PolicySpec};
 use reqwest::StatusCode;
 
 use crate::rbac::Fixture;
@@ -147,24 +145,9 @@ pub(crate) async fn ops_data(app: &TestApp, f: &Fixture, server: &RunningServer)
     services.secrets.put(&system, &scope, "API_KEY", "hunter2-very-secret").await.unwrap();
 
     services.registry.create_model(&churn, "churn-model", None, &[]).await.unwrap();
-    let version = NewModelVersion {
-        name: "churn-model".into(),
-        source: format!("runs:/{}/model", f.run_id),
-        run_id: Some(f.run_id.clone()),
-        run_link: None,
-        description: None,
-        tags: vec![],
-        model_id: None,
-        user_id: None,
-    };
+    let version = crate::support::version_from_run("churn-model", &f.run_id);
     services.registry.create_version(&churn, version).await.unwrap();
-    let policy = PolicySpec {
-        site_wide: false,
-        name: "champion-gate".into(),
-        target: "alias:champion".into(),
-        model_name: None,
-        rules: PolicyRules { approvals: 1, ..PolicyRules::default() },
-    };
+    let policy = crate::support::champion_gate();
     let policy_id = services.governance.create_policy(&churn, policy).await.unwrap().id;
 
     let (deployment, check_id) = deployment(app).await;

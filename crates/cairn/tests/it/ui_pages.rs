@@ -8,10 +8,10 @@
 use cairn_domain::audit::RequestContext;
 use cairn_domain::comments::CommentTarget;
 use cairn_domain::compute::ExecutorKind;
-use cairn_domain::governance::{ModelCard, PolicyRules, PromotionTarget};
+use cairn_domain::governance::{ModelCard, PromotionTarget};
 use cairn_domain::identity::SiteRole;
 use cairn_domain::workspaces::WorkspaceRequest;
-use cairn_service::{NewModelVersion, NewRun, PolicySpec, UserSpec};
+use cairn_service::{NewRun, UserSpec};
 use reqwest::StatusCode;
 
 use crate::rbac::Fixture;
@@ -51,16 +51,7 @@ async fn governed(app: &TestApp, f: &Fixture) -> (String, i64) {
         .create_model(&churn, "churn-model", Some("<i>scores churn</i>"), &[])
         .await
         .unwrap();
-    let version = NewModelVersion {
-        name: "churn-model".into(),
-        source: format!("runs:/{}/model", f.run_id),
-        run_id: Some(f.run_id.clone()),
-        run_link: None,
-        description: None,
-        tags: vec![],
-        model_id: None,
-        user_id: None,
-    };
+    let version = crate::support::version_from_run("churn-model", &f.run_id);
     services.registry.create_version(&churn, version).await.unwrap();
     let card = ModelCard {
         intended_use: "Ranking <b>customers</b> by churn risk.".into(),
@@ -69,13 +60,7 @@ async fn governed(app: &TestApp, f: &Fixture) -> (String, i64) {
         ..ModelCard::default()
     };
     services.governance.save_card(&churn, "churn-model", 1, &card).await.unwrap();
-    let policy = PolicySpec {
-        site_wide: false,
-        name: "champion-gate".into(),
-        target: "alias:champion".into(),
-        model_name: None,
-        rules: PolicyRules { approvals: 1, ..PolicyRules::default() },
-    };
+    let policy = crate::support::champion_gate();
     services.governance.create_policy(&churn, policy).await.unwrap();
     let target = PromotionTarget::Alias("champion".into());
     let promotion = services

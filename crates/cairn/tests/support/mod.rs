@@ -269,3 +269,31 @@ impl RunningServer {
         }
     }
 }
+
+/// A model version of `name` registered from run `run_id`'s `model` artifact.
+pub fn version_from_run(name: &str, run_id: &str) -> cairn_service::NewModelVersion {
+    cairn_service::NewModelVersion {
+        name: name.into(),
+        source: format!("runs:/{run_id}/model"),
+        run_id: Some(run_id.to_string()),
+        run_link: None,
+        description: None,
+        tags: vec![],
+        model_id: None,
+        user_id: None,
+    }
+}
+
+/// A project policy asking one approval before the `champion` alias moves.
+pub fn champion_gate() -> cairn_service::PolicySpec {
+    cairn_service::PolicySpec {
+        site_wide: false,
+        name: "champion-gate".into(),
+        target: "alias:champion".into(),
+        model_name: None,
+        rules: cairn_domain::governance::PolicyRules {
+            approvals: 1,
+            ..cairn_domain::governance::PolicyRules::default()
+        },
+    }
+}
